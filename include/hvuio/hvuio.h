@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: ISC */
+/* libhvuio: userspace Hyper-V VMBus devices over uio_hv_generic. */
+#ifndef HVUIO_HVUIO_H
+#define HVUIO_HVUIO_H
+
+#include <hvuio/ring.h>
+
+#endif

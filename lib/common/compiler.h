@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: ISC */
+/* Private helpers shared by every part of libhvuio. */
+
+/* The wire is little-endian; every host Hyper-V runs (x86-64, arm64) is too. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "hvuio reads VMBus structures in place and needs a little-endian CPU");
+
+#define HV_EXPORT __attribute__((visibility("default")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define HV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define HV_ALIGN8(x) (((x) + 7u) & ~(__typeof__(x))7u)
