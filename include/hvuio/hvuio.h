@@ -4,5 +4,7 @@
 #define HVUIO_HVUIO_H
 
 #include <hvuio/ring.h>
+#include <hvuio/vmbus.h>
+#include <hvuio/chan.h>
 
 #endif
