@@ -6,5 +6,8 @@
 #include <hvuio/ring.h>
 #include <hvuio/vmbus.h>
 #include <hvuio/chan.h>
+#include <hvuio/ic.h>
+#include <hvuio/kvp_msg.h>
+#include <hvuio/kvp_pool.h>
 
 #endif

@@ -23,6 +23,13 @@
 #include "lib/common/compiler.h"
 #include "ring_wire.h"
 
+#define RING_CACHE_LINE 64
+
+/*
+ * The producer's and the consumer's private fields sit on cache lines of
+ * their own: when both sides of a ring live in one process (two threads),
+ * a write to one must not evict the other's.
+ */
 struct hv_ring {
 	struct hv_ring_hdr *hdr;
 	uint8_t *data;
@@ -35,12 +42,18 @@ struct hv_ring {
 	 * see. The single-producer path uses them with relaxed accesses,
 	 * the multi-producer path with compare-and-swap.
 	 */
-	_Atomic uint32_t tx_reserved;
+	_Alignas(RING_CACHE_LINE) _Atomic uint32_t tx_reserved;
 	_Atomic uint32_t tx_published;
 	uint32_t tx_peer_read;   /* last read index seen: a lower bound */
+	/*
+	 * Set by hv_ring_send_mp, which does not keep tx_peer_read: after
+	 * laps of multi-producer traffic the old bound may lie ahead of the
+	 * consumer and promise room that is not free.
+	 */
+	_Atomic bool tx_peer_read_stale;
 
 	/* Consumer: our read index; the shared copy is never read back. */
-	uint32_t rx_read;
+	_Alignas(RING_CACHE_LINE) uint32_t rx_read;
 };
 
 static inline uint32_t ring_advance(const struct hv_ring *ring, uint32_t pos,
@@ -117,9 +130,10 @@ HV_EXPORT int hv_ring_new(void *region, size_t region_size, size_t header_size,
 	if (max_pkt_size < HV_RING_DESC_SIZE)
 		return -EINVAL;
 
-	ring = calloc(1, sizeof(*ring));
+	ring = aligned_alloc(RING_CACHE_LINE, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
+	memset(ring, 0, sizeof(*ring));
 	ring->bounce = malloc(max_pkt_size);
 	if (!ring->bounce) {
 		free(ring);
@@ -138,6 +152,7 @@ HV_EXPORT int hv_ring_new(void *region, size_t region_size, size_t header_size,
 	}
 	atomic_init(&ring->tx_reserved, w);
 	atomic_init(&ring->tx_published, w);
+	atomic_init(&ring->tx_peer_read_stale, false);
 	ring->tx_peer_read = r;
 	ring->rx_read = r;
 	*ret = ring;
@@ -165,6 +180,7 @@ HV_EXPORT void hv_ring_reset(struct hv_ring *ring)
 	atomic_thread_fence(memory_order_seq_cst);
 	atomic_store_explicit(&ring->tx_reserved, 0, memory_order_relaxed);
 	atomic_store_explicit(&ring->tx_published, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring->tx_peer_read_stale, false, memory_order_relaxed);
 	ring->tx_peer_read = 0;
 	ring->rx_read = 0;
 }
@@ -177,15 +193,21 @@ HV_EXPORT uint32_t hv_ring_data_size(const struct hv_ring *ring)
 /* ---- producer ---- */
 
 struct ring_pkt_layout {
-	struct vmpacket_descriptor desc;
+	/*
+	 * struct vmpacket_descriptor as its two little-endian words: built
+	 * in registers and stored whole, since a 16-byte copy of a struct
+	 * just written field by field stalls on store forwarding.
+	 */
+	uint64_t desc[2];
 	size_t body;      /* bytes from the iovecs */
 	uint32_t padded;  /* descriptor + body + padding */
 	uint32_t total;   /* padded + trailer: what the packet takes */
 };
 
-static int ring_layout(const struct hv_ring *ring, const struct hv_ring_pkt_info *info,
-		       const struct iovec *iov, unsigned int iovcnt,
-		       struct ring_pkt_layout *l)
+/* Inline: with the caller's one or two iovecs the loop folds away. */
+static inline __attribute__((always_inline)) int
+ring_layout(const struct hv_ring *ring, const struct hv_ring_pkt_info *info,
+	    const struct iovec *iov, unsigned int iovcnt, struct ring_pkt_layout *l)
 {
 	uint32_t hlen = info->header_len ? info->header_len : HV_RING_DESC_SIZE;
 	size_t body = 0, len;
@@ -206,11 +228,9 @@ static int ring_layout(const struct hv_ring *ring, const struct hv_ring_pkt_info
 	if (len > (size_t)UINT16_MAX * 8 || len + HV_RING_TRAILER_SIZE >= ring->dsize)
 		return -EMSGSIZE;
 
-	l->desc.type = info->type;
-	l->desc.offset8 = (uint16_t)(hlen / 8);
-	l->desc.len8 = (uint16_t)(len / 8);
-	l->desc.flags = info->flags;
-	l->desc.trans_id = info->trans_id;
+	l->desc[0] = (uint64_t)info->type | (uint64_t)(hlen / 8) << 16 |
+		     (uint64_t)(len / 8) << 32 | (uint64_t)info->flags << 48;
+	l->desc[1] = info->trans_id;
 	l->body = body;
 	l->padded = (uint32_t)len;
 	l->total = (uint32_t)len + HV_RING_TRAILER_SIZE;
@@ -236,6 +256,33 @@ static uint32_t ring_fill(struct hv_ring *ring, uint32_t start,
 	return ring_copy_to(ring, pos, &trailer, sizeof(trailer));
 }
 
+/*
+ * ring_fill for a packet that ends before the end of the data area, the
+ * common case: plain stores, no wrap checks, and the padding zeroed with
+ * one word store that the payload copy then partly overwrites.
+ */
+static inline uint32_t ring_fill_flat(struct hv_ring *ring, uint32_t start,
+				      const struct ring_pkt_layout *l,
+				      const struct iovec *iov, unsigned int iovcnt)
+{
+	uint8_t *pkt = ring->data + start, *p = pkt + HV_RING_DESC_SIZE;
+	uint64_t zero = 0, trailer = (uint64_t)start << 32;
+	unsigned int i;
+
+	/* padded >= 16, so for an empty packet the descriptor overwrites it. */
+	memcpy(pkt + l->padded - 8, &zero, 8);
+	memcpy(pkt, &l->desc[0], 8);
+	memcpy(pkt + 8, &l->desc[1], 8);
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len) {
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
+			p += iov[i].iov_len;
+		}
+	}
+	memcpy(pkt + l->padded, &trailer, sizeof(trailer));
+	return start + l->total;
+}
+
 /* The peer's read index, checked; -EBADMSG if it cannot be true. */
 static int ring_peer_read_index(struct hv_ring *ring, uint32_t *r)
 {
@@ -252,28 +299,47 @@ HV_EXPORT int hv_ring_write(struct hv_ring *ring, const struct hv_ring_pkt_info 
 			    const struct iovec *iov, unsigned int iovcnt)
 {
 	struct ring_pkt_layout l;
-	uint32_t w, r;
+	uint32_t w, r, seen;
+	bool stale;
 	int err;
 
 	err = ring_layout(ring, info, iov, iovcnt, &l);
 	if (err)
 		return err;
 	w = atomic_load_explicit(&ring->tx_reserved, memory_order_relaxed);
+	stale = atomic_load_explicit(&ring->tx_peer_read_stale, memory_order_relaxed);
 	/*
 	 * The consumer only moves forward, so the read index seen last time
 	 * is a safe lower bound; reload the shared one only when that bound
 	 * is not enough. This keeps the consumer's cache line off the
 	 * per-packet path.
 	 */
-	if (ring_free(ring, w, ring->tx_peer_read) <= l.total) {
+	if (unlikely(stale) || ring_free(ring, w, ring->tx_peer_read) <= l.total) {
 		err = ring_peer_read_index(ring, &r);
 		if (err)
 			return err;
+		/*
+		 * The consumer moves from where we last saw it towards what
+		 * we published, never past that and never back: anything
+		 * else is a lie.
+		 */
+		seen = ring->tx_peer_read;
+		if (!stale && ring_distance(ring, seen, r) >
+		    ring_distance(ring, seen, atomic_load_explicit(&ring->tx_published,
+								    memory_order_relaxed)))
+			return -EBADMSG;
 		ring->tx_peer_read = r;
+		if (stale)
+			atomic_store_explicit(&ring->tx_peer_read_stale, false,
+					      memory_order_relaxed);
 		if (ring_free(ring, w, r) <= l.total)
 			return -EAGAIN;
 	}
-	w = ring_fill(ring, w, &l, iov, iovcnt);
+	/* Strictly less, so that the flat path never has to wrap w to 0. */
+	if (likely(l.total < ring->dsize - w))
+		w = ring_fill_flat(ring, w, &l, iov, iovcnt);
+	else
+		w = ring_fill(ring, w, &l, iov, iovcnt);
 	atomic_store_explicit(&ring->tx_reserved, w, memory_order_relaxed);
 	return 0;
 }
@@ -358,6 +424,8 @@ HV_EXPORT int hv_ring_send_mp(struct hv_ring *ring, const struct hv_ring_pkt_inf
 							memory_order_relaxed,
 							memory_order_relaxed));
 
+	if (!atomic_load_explicit(&ring->tx_peer_read_stale, memory_order_relaxed))
+		atomic_store_explicit(&ring->tx_peer_read_stale, true, memory_order_relaxed);
 	ring_fill(ring, old, &l, iov, iovcnt);
 
 	/*
@@ -392,8 +460,9 @@ HV_EXPORT void hv_ring_set_pending_send_size(struct hv_ring *ring, uint32_t byte
  * Read the descriptor at pos once, as two aligned 8-byte loads that
  * cannot be torn or repeated, and check it against what was published.
  */
-static int ring_peek_desc(const struct hv_ring *ring, uint32_t pos, uint32_t end,
-			  struct vmpacket_descriptor *d)
+static inline __attribute__((always_inline)) int
+ring_peek_desc(const struct hv_ring *ring, uint32_t pos, uint32_t end,
+	       struct vmpacket_descriptor *d)
 {
 	uint32_t avail = ring_distance(ring, pos, end);
 	uint64_t w0, w1;
@@ -439,6 +508,20 @@ static int ring_peer_write_index(const struct hv_ring *ring, uint32_t *w)
 	return 0;
 }
 
+/*
+ * Start fetching what the caller will read a few packets from now. The
+ * lines were last written by the producer's CPU, so each first touch is a
+ * cross-CPU transfer. Only published bytes: fetching a line the producer is
+ * still writing would pull it away from the producer.
+ */
+#define RING_PREFETCH_AHEAD 256u
+static inline void ring_prefetch(const struct hv_ring *ring, uint32_t pos,
+				 uint32_t end)
+{
+	if (ring_distance(ring, pos, end) > RING_PREFETCH_AHEAD + 128)
+		__builtin_prefetch(ring->data + ring_advance(ring, pos, RING_PREFETCH_AHEAD));
+}
+
 HV_EXPORT int hv_ring_iter_begin(struct hv_ring *ring, struct hv_ring_iter *it)
 {
 	uint32_t w;
@@ -477,6 +560,7 @@ HV_EXPORT int hv_ring_iter_next(struct hv_ring_iter *it, struct hv_ring_pkt *pkt
 		ring_pkt_fill(pkt, &d, ring->bounce);
 	}
 	it->pos = ring_advance(ring, it->pos, len + HV_RING_TRAILER_SIZE);
+	//ring_prefetch(ring, it->pos, it->end);
 	return 0;
 }
 

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * hv_kvp_pool: the five KVP pools in memory and in Linux's pool files.
+ *
+ * A store holds pools 0-4 (External, Guest, Auto, Guest/Parameters,
+ * Internal). Keys and values are UTF-8 byte strings: a key is 1-511 bytes,
+ * a value 0-2047 bytes, neither containing NUL. Records keep the order in
+ * which they were added; duplicate keys (other programs append them) are
+ * kept, as Linux's hv_kvp_daemon keeps them: lookups, SET and DELETE act
+ * on the first record with the key, enumeration shows every record.
+ *
+ * Files. With a directory, pool N lives in DIR/.kvp_pool_N exactly as
+ * Linux's hv_kvp_daemon writes it: a headerless array of 2560-byte records
+ * (512-byte key field, 2048-byte value field, each NUL-terminated). We
+ * fill a field after its NUL with zeros (Linux leaves stale bytes there).
+ * Reading accepts what other programs write: a 512-byte key field without
+ * NUL (cloud-init), bytes after the NUL (ignored), and invalid UTF-8 (the
+ * record is kept and enumerated as bytes, but a record whose key is not
+ * valid UTF-8 is never found by key: lookups only take valid UTF-8). A
+ * trailing partial record is not read until it is complete.
+ *
+ * Every change is in the pool file (SET) or in the store's journal
+ * (DELETE) before the call returns; with HV_KVP_POOL_SYNC_ALWAYS it has
+ * also been fdatasync()ed. Each read-modify-write holds flock(LOCK_EX) and
+ * then a whole-file fcntl write lock on the pool file, so both cloud-init
+ * (flock) and hv_kvp_daemon-style programs (fcntl) are excluded.
+ *
+ * When other programs see a change: a SET of an existing key is one
+ * in-place write of its record and a new key one append, both visible at
+ * once. A DELETE marks the record deleted in memory and in the journal
+ * (DIR/.hvkvpd_journal_N, private to the store); the pool file still
+ * holds the record until the next compaction, which rewrites the file from
+ * the first deleted record on, keeping the order of the others, and leaves
+ * it byte for byte as hv_kvp_daemon's shifting delete would (for records
+ * NUL-padded after their strings). Compaction runs at hv_kvp_pool_open,
+ * hv_kvp_pool_close, hv_kvp_pool_compact (call it when idle), and by
+ * itself once deleted records reach a quarter of a pool. A store killed
+ * at any moment redoes its journal at the next open.
+ *
+ * Changes by other programs: call hv_kvp_pool_refresh before answering
+ * the host. Appended records are read incrementally; any other change
+ * (truncation, rewrite, in-place edit, a replaced file) reloads the pool.
+ * Writes check the file first, so a record appended by another program
+ * is never lost. hv_kvp_pool_fd gives an inotify descriptor that becomes
+ * readable when a pool file changes.
+ *
+ * Threads: hv_kvp_pool_get is lock-free (RCU: it never waits for a
+ * writer) and may run in any number of threads at once. Every other call
+ * takes the store's mutex. No thread registration is needed.
+ *
+ * Errors are negative errnos; nothing is printed.
+ */
+#ifndef HVUIO_KVP_POOL_H
+#define HVUIO_KVP_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hvuio/kvp_msg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* KVP_POOL_* numbers and HV_KVP_EXCHANGE_MAX_*_SIZE come from the codec. */
+/* One record of a pool file. */
+#define HV_KVP_POOL_RECORD_SIZE (HV_KVP_EXCHANGE_MAX_KEY_SIZE + HV_KVP_EXCHANGE_MAX_VALUE_SIZE)
+/* Longest key and value the store writes, in bytes, NUL not included. */
+#define HV_KVP_POOL_KEY_MAX   (HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
+#define HV_KVP_POOL_VALUE_MAX (HV_KVP_EXCHANGE_MAX_VALUE_SIZE - 1)
+
+/* hv_kvp_pool_open flags. */
+#define HV_KVP_POOL_SYNC_ALWAYS 0x1u  /* fdatasync before every return */
+#define HV_KVP_POOL_NO_INOTIFY  0x2u  /* refresh compares fstat() instead */
+
+struct hv_kvp_store;
+
+/*
+ * A record as enumeration returns it. A field read from a file may be
+ * the whole field without NUL (a 512-byte key, a 2048-byte value): the
+ * arrays have room for it and a terminating NUL. `utf8` is false when the
+ * key or the value is not valid UTF-8.
+ */
+struct hv_kvp_pool_record {
+	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE + 1];
+	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	uint16_t key_len;
+	uint16_t value_len;
+	bool utf8;
+};
+
+/* Work done since open, for tests and benchmarks. */
+struct hv_kvp_pool_stats {
+	uint64_t bytes_written;     /* to pool files and journals */
+	uint64_t bytes_read;        /* from pool files and journals */
+	uint64_t reloads;           /* pools read again whole */
+	uint64_t records_ingested;  /* records appended by other programs */
+	uint64_t compactions;
+};
+
+/*
+ * Open the pools in `dir` (created 0755 if missing; the five files are
+ * created 0644 whatever the umask, existing ones keep their mode), redo an
+ * interrupted journal, read the files and compact them. dir NULL gives a
+ * store in memory only. Returns 0, -EINVAL (unknown flag, NULL ret),
+ * -ENOMEM, -ENAMETOOLONG, or the errno of mkdir, open, a lock, a read or
+ * a write.
+ */
+int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kvp_store **ret);
+
+/*
+ * Compact every pool (errors are dropped: the journal redoes the work at
+ * the next open), close the files and free the store. No call on the
+ * store may be running. NULL is a no-op.
+ */
+void hv_kvp_pool_close(struct hv_kvp_store *store);
+
+/*
+ * Copy the value of the first record whose key is `key` into value
+ * (`size` bytes, NUL-terminated); *len (may be NULL) gets its length.
+ * Lock-free. Returns 0, -ENOENT, -ENOBUFS (size too small; *len is set,
+ * value untouched), -EINVAL (pool out of range, NULL argument, empty
+ * key), -ENAMETOOLONG (key over 511 bytes), -EILSEQ (key not UTF-8).
+ */
+int hv_kvp_pool_get(struct hv_kvp_store *store, unsigned int pool, const char *key,
+		    char *value, size_t size, size_t *len);
+
+/*
+ * Set the value of the first record whose key is `key`, in place, or
+ * append a record. Returns 0, the errors of hv_kvp_pool_get on the key,
+ * -E2BIG (value over 2047 bytes), -EILSEQ (value not UTF-8), -ENOMEM, or
+ * the errno of a lock, read or write of the file (the store then keeps
+ * what the file holds).
+ */
+int hv_kvp_pool_set(struct hv_kvp_store *store, unsigned int pool, const char *key,
+		    const char *value);
+
+/*
+ * Delete the first record whose key is `key`. Returns 0, -ENOENT, the
+ * key errors of hv_kvp_pool_get, -ENOMEM, or an I/O errno.
+ */
+int hv_kvp_pool_delete(struct hv_kvp_store *store, unsigned int pool, const char *key);
+
+/*
+ * Copy record number `index` (0 first, in file order, deleted records
+ * skipped). A walk 0, 1, 2, ... costs O(1) per step. Returns 0, -ENOENT
+ * past the end, -EINVAL.
+ */
+int hv_kvp_pool_enumerate(struct hv_kvp_store *store, unsigned int pool, size_t index,
+			  struct hv_kvp_pool_record *rec);
+
+/* Number of records in the pool. Returns 0 or -EINVAL. */
+int hv_kvp_pool_count(struct hv_kvp_store *store, unsigned int pool, size_t *count);
+
+/*
+ * Apply what other programs changed in the pool files since the last
+ * call. Cheap when nothing changed (one non-blocking read of the inotify
+ * descriptor, or five fstat() calls with HV_KVP_POOL_NO_INOTIFY). A
+ * memory store returns 0. Returns 0, -ENOMEM, or an I/O errno.
+ */
+int hv_kvp_pool_refresh(struct hv_kvp_store *store);
+
+/*
+ * The inotify descriptor to poll for readability (then call
+ * hv_kvp_pool_refresh), or -ENOENT for a memory store or with
+ * HV_KVP_POOL_NO_INOTIFY. The store owns it.
+ */
+int hv_kvp_pool_fd(const struct hv_kvp_store *store);
+
+/*
+ * Rewrite the pool files without their deleted records, so that other
+ * programs see the deletes. Returns 0, -ENOMEM, or an I/O errno.
+ */
+int hv_kvp_pool_compact(struct hv_kvp_store *store);
+
+/* Copy the counters. Returns 0 or -EINVAL. */
+int hv_kvp_pool_stats_get(struct hv_kvp_store *store, struct hv_kvp_pool_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The hv_kvp_info context and the text helpers shared by the Auto pool
+ * and IP info: every string we send must fit what the host accepts, and
+ * what Linux's hv_utils passes on without cutting it (1022 UTF-16 units
+ * for a value, drivers/hv/hv_kvp.c process_ib_ipinfo/kvp_respond_to_host
+ * bounds), so lists are cut at a whole item and text at a whole character.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hvuio/ic.h"
+#include "hvuio/kvp_info.h"
+#include "lib/common/compiler.h"
+#include "info_private.h"
+
+HV_EXPORT int hv_kvp_info_new(const char *root, struct hv_kvp_info **ret)
+{
+	struct hv_kvp_info *info;
+	size_t len;
+
+	if (!ret)
+		return -EINVAL;
+	if (!root || !*root)
+		root = "/";
+	if (root[0] != '/')
+		return -EINVAL;
+	len = strlen(root);
+	while (len > 0 && root[len - 1] == '/')
+		len--;
+	/* Room for the longest relative path we append. */
+	if (len + 128 >= sizeof(info->root))
+		return -ENAMETOOLONG;
+	info = calloc(1, sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	memcpy(info->root, root, len);
+	info->root[len] = '\0';
+	info->hook_timeout_ms = HV_KVP_INFO_HOOK_TIMEOUT_MS;
+	*ret = info;
+	return 0;
+}
+
+HV_EXPORT struct hv_kvp_info *hv_kvp_info_free(struct hv_kvp_info *info)
+{
+	if (info) {
+		free(info->hook);
+		free(info);
+	}
+	return NULL;
+}
+
+HV_EXPORT int hv_kvp_info_hook_set(struct hv_kvp_info *info, const char *path,
+				   unsigned int timeout_ms)
+{
+	char *copy = NULL;
+
+	if (!info || (path && path[0] != '/'))
+		return -EINVAL;
+	if (path) {
+		if (strlen(path) >= PATH_MAX)
+			return -ENAMETOOLONG;
+		copy = strdup(path);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(info->hook);
+	info->hook = copy;
+	info->hook_timeout_ms = timeout_ms ? timeout_ms : HV_KVP_INFO_HOOK_TIMEOUT_MS;
+	return 0;
+}
+
+HV_EXPORT uint32_t hv_kvp_info_status(uint8_t op, int err)
+{
+	if (err == 0)
+		return HV_S_OK;
+	switch (op) {
+	case KVP_OP_ENUMERATE:
+		return err == -ENOENT ? HV_S_CONT : HV_E_FAIL;
+	case KVP_OP_SET_IP_INFO:
+		/* Linux's tools/hv/hv_kvp_daemon.c: kvp_get_if_name failing is
+		 * HV_GUID_NOTFOUND, an unparsable address HV_INVALIDARG. */
+		if (err == -ENODEV)
+			return HV_GUID_NOTFOUND;
+		if (err == -EINVAL || err == -EBADMSG)
+			return HV_INVALIDARG;
+		return HV_E_FAIL;
+	default:
+		/* GET_IP_INFO for an unknown MAC is HV_E_FAIL in Linux too. */
+		return HV_E_FAIL;
+	}
+}
+
+int kvp_info_path(const struct hv_kvp_info *info, char *buf, size_t size,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int n, m;
+
+	n = snprintf(buf, size, "%s/", info->root);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	m = vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)m >= size - (size_t)n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+long kvp_info_file_read(const char *path, size_t max, char **ret)
+{
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+	long err;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* One byte past `max` tells an over-long file from one that fits. */
+	for (;;) {
+		n = read(fd, buf + len, max + 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			err = -EFBIG;
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	buf = NULL;
+	err = (long)len;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+void kvp_list_init(struct kvp_list *l, char *buf, size_t size, size_t units_max)
+{
+	memset(l, 0, sizeof(*l));
+	l->buf = buf;
+	l->size = size;
+	l->units_max = units_max;
+	if (size)
+		buf[0] = '\0';
+}
+
+int kvp_list_add(struct kvp_list *l, const char *item)
+{
+	size_t n = strlen(item), u = kvp_utf16_units(item), sep = l->count ? 1 : 0;
+
+	if (l->full || l->len + sep + n + 1 > l->size ||
+	    l->units + sep + u > l->units_max) {
+		l->full = true;
+		return -ENOSPC;
+	}
+	if (sep)
+		l->buf[l->len++] = ';';
+	memcpy(l->buf + l->len, item, n + 1);
+	l->len += n;
+	l->units += sep + u;
+	l->count++;
+	return 0;
+}
+
+/* Length of the UTF-8 sequence at s, or 0 when it is not valid. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *ret_cp)
+{
+	uint32_t cp;
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*ret_cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, beyond U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret_cp = cp;
+	return n;
+}
+
+size_t kvp_utf16_units(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t units = 0, n;
+	uint32_t cp;
+
+	while (*p) {
+		n = utf8_seq(p, &cp);
+		if (!n)
+			n = 1;
+		units += cp >= 0x10000 ? 2 : 1;
+		p += n;
+	}
+	return units;
+}
+
+void kvp_text_fit(char *s, size_t size, size_t units_max)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t len = 0, units = 0, n;
+	uint32_t cp;
+
+	while (p[len]) {
+		n = utf8_seq(p + len, &cp);
+		if (!n || cp < 0x20 || cp == 0x7f) {
+			p[len] = '?';
+			n = 1;
+			cp = '?';
+		}
+		if (len + n + 1 > size || units + (cp >= 0x10000 ? 2 : 1) > units_max)
+			break;
+		units += cp >= 0x10000 ? 2 : 1;
+		len += n;
+	}
+	p[len] = '\0';
+}

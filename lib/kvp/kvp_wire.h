@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * KVP wire structures, named as in Linux's uapi <linux/hyperv.h> and
+ * checked against the sizes and offsets Linux, FreeBSD and OpenBSD agree
+ * on. UTF-16 arrays are kept as bytes: the fields sit at offsets that a
+ * uint16_t pointer must not assume aligned.
+ */
+#ifndef HVUIO_LIB_KVP_WIRE_H
+#define HVUIO_LIB_KVP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvuio/ic.h"
+#include "hvuio/kvp_msg.h"
+
+struct hv_kvp_hdr {
+	uint8_t operation;
+	uint8_t pool;
+	uint16_t pad;
+} __attribute__((packed));
+
+struct hv_kvp_exchg_msg_value {
+	uint32_t value_type;
+	uint32_t key_size;
+	uint32_t value_size;
+	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	union {
+		uint8_t value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+		uint32_t value_u32;
+		uint64_t value_u64;
+	};
+} __attribute__((packed));
+
+struct hv_kvp_msg_enumerate {
+	uint32_t index;
+	struct hv_kvp_exchg_msg_value data;
+} __attribute__((packed));
+
+struct hv_kvp_msg_delete {
+	uint32_t key_size;
+	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+} __attribute__((packed));
+
+struct hv_kvp_ipaddr_value {
+	uint8_t adapter_id[2 * MAX_ADAPTER_ID_SIZE];
+	uint8_t addr_family;
+	uint8_t dhcp_enabled;
+	uint8_t ip_addr[2 * MAX_IP_ADDR_SIZE];
+	uint8_t sub_net[2 * MAX_IP_ADDR_SIZE];
+	uint8_t gate_way[2 * MAX_GATEWAY_SIZE];
+	uint8_t dns_addr[2 * MAX_IP_ADDR_SIZE];
+} __attribute__((packed));
+
+/* The IP-info messages have no padding after operation and pool. */
+struct hv_kvp_ip_msg {
+	uint8_t operation;
+	uint8_t pool;
+	struct hv_kvp_ipaddr_value kvp_ip_val;
+} __attribute__((packed));
+
+struct hv_kvp_register {
+	uint8_t version[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+} __attribute__((packed));
+
+/* Kernel <-> daemon message: the daemon's status overlays the header. */
+struct hv_kvp_msg {
+	union {
+		struct hv_kvp_hdr kvp_hdr;
+		uint32_t error;
+	};
+	union {
+		struct hv_kvp_exchg_msg_value kvp_get;
+		struct hv_kvp_exchg_msg_value kvp_set;
+		struct hv_kvp_msg_delete kvp_delete;
+		struct hv_kvp_msg_enumerate kvp_enum_data;
+		struct hv_kvp_ipaddr_value kvp_ip_val;
+		struct hv_kvp_register kvp_register;
+	} body;
+} __attribute__((packed));
+
+/* Whole VMBus payloads, one per body. */
+struct hv_kvp_pkt_value {
+	struct vmbuspipe_hdr pipe;
+	struct icmsg_hdr ic;
+	struct hv_kvp_hdr kvp_hdr;
+	struct hv_kvp_exchg_msg_value data;
+} __attribute__((packed));
+
+struct hv_kvp_pkt_enumerate {
+	struct vmbuspipe_hdr pipe;
+	struct icmsg_hdr ic;
+	struct hv_kvp_hdr kvp_hdr;
+	struct hv_kvp_msg_enumerate data;
+} __attribute__((packed));
+
+struct hv_kvp_pkt_delete {
+	struct vmbuspipe_hdr pipe;
+	struct icmsg_hdr ic;
+	struct hv_kvp_hdr kvp_hdr;
+	struct hv_kvp_msg_delete data;
+} __attribute__((packed));
+
+struct hv_kvp_pkt_ip {
+	struct vmbuspipe_hdr pipe;
+	struct icmsg_hdr ic;
+	struct hv_kvp_ip_msg msg;
+} __attribute__((packed));
+
+union hv_kvp_pkt {
+	struct {
+		struct vmbuspipe_hdr pipe;
+		struct icmsg_hdr ic;
+		struct hv_kvp_hdr kvp_hdr;
+	} __attribute__((packed)) h;
+	struct hv_kvp_pkt_value v;
+	struct hv_kvp_pkt_enumerate e;
+	struct hv_kvp_pkt_delete d;
+	struct hv_kvp_pkt_ip ip;
+};
+
+/* kvp-protocol facts: §2.4-2.6 sizes, offsets from the payload start. */
+_Static_assert(sizeof(struct hv_kvp_hdr) == 4, "hv_kvp_hdr");
+_Static_assert(sizeof(struct hv_kvp_exchg_msg_value) == 2572, "exchg value");
+_Static_assert(offsetof(struct hv_kvp_exchg_msg_value, key_size) == 4, "key_size");
+_Static_assert(offsetof(struct hv_kvp_exchg_msg_value, value_size) == 8, "value_size");
+_Static_assert(offsetof(struct hv_kvp_exchg_msg_value, key) == 12, "key");
+_Static_assert(offsetof(struct hv_kvp_exchg_msg_value, value) == 524, "value");
+_Static_assert(offsetof(struct hv_kvp_exchg_msg_value, value_u64) == 524, "value_u64");
+_Static_assert(sizeof(struct hv_kvp_msg_enumerate) == 2576, "enumerate");
+_Static_assert(offsetof(struct hv_kvp_msg_enumerate, data) == 4, "enumerate data");
+_Static_assert(sizeof(struct hv_kvp_msg_delete) == 516, "delete");
+_Static_assert(offsetof(struct hv_kvp_msg_delete, key) == 4, "delete key");
+_Static_assert(sizeof(struct hv_kvp_ipaddr_value) == 7426, "ipaddr value");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, addr_family) == 256, "addr_family");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, dhcp_enabled) == 257, "dhcp_enabled");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, ip_addr) == 258, "ip_addr");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, sub_net) == 2306, "sub_net");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, gate_way) == 4354, "gate_way");
+_Static_assert(offsetof(struct hv_kvp_ipaddr_value, dns_addr) == 5378, "dns_addr");
+_Static_assert(sizeof(struct hv_kvp_ip_msg) == 7428, "ip msg");
+_Static_assert(sizeof(struct hv_kvp_register) == 512, "register");
+_Static_assert(sizeof(struct hv_kvp_msg) == HV_KVP_KMSG_SIZE, "hv_kvp_msg");
+_Static_assert(offsetof(struct hv_kvp_msg, body) == 4, "hv_kvp_msg body");
+_Static_assert(offsetof(struct hv_kvp_msg, body.kvp_enum_data.data.key) == 20, "kmsg enum key");
+_Static_assert(offsetof(struct hv_kvp_msg, body.kvp_ip_val.ip_addr) == 262, "kmsg ip_addr");
+_Static_assert(sizeof(struct hv_kvp_pkt_value) == HV_KVP_MSG_VALUE_SIZE, "GET/SET payload");
+_Static_assert(offsetof(struct hv_kvp_pkt_value, kvp_hdr) == ICMSG_HDR, "kvp_hdr");
+_Static_assert(offsetof(struct hv_kvp_pkt_value, data.key) == 44, "GET/SET key");
+_Static_assert(offsetof(struct hv_kvp_pkt_value, data.value) == 556, "GET/SET value");
+_Static_assert(sizeof(struct hv_kvp_pkt_enumerate) == HV_KVP_MSG_ENUMERATE_SIZE, "ENUMERATE payload");
+_Static_assert(offsetof(struct hv_kvp_pkt_enumerate, data.data.key) == 48, "ENUMERATE key");
+_Static_assert(offsetof(struct hv_kvp_pkt_enumerate, data.data.value) == 560, "ENUMERATE value");
+_Static_assert(sizeof(struct hv_kvp_pkt_delete) == HV_KVP_MSG_DELETE_SIZE, "DELETE payload");
+_Static_assert(offsetof(struct hv_kvp_pkt_delete, data.key) == 36, "DELETE key");
+_Static_assert(sizeof(struct hv_kvp_pkt_ip) == HV_KVP_MSG_IP_SIZE, "IP payload");
+_Static_assert(offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val) == 30, "IP value");
+_Static_assert(offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val.dns_addr) == 5408, "IP dns");
+_Static_assert(sizeof(union hv_kvp_pkt) == HV_KVP_MSG_MAX_SIZE, "largest payload");
+
+/* Shared by msg.c and kmsg.c (utf16.c). */
+
+/* Convert exactly `units` UTF-16LE units (no NUL among them). */
+int kvp_utf16_units_to_utf8(const uint8_t *src, size_t units, char *dst,
+			    size_t dst_size, size_t *ret_len);
+/* UTF-16 units the valid UTF-8 s[0..len) needs, or -EILSEQ. */
+int kvp_utf8_utf16_units(const char *s, size_t len, size_t *ret_units);
+
+/* Whether `units` UTF-16 units and their NUL fit a field of field_bytes. */
+static inline int kvp_utf16_fits(size_t units, size_t field_bytes)
+{
+	return units + 1 <= field_bytes / 2;
+}
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: ISC */
+/* Internals shared by the pool store (store.c) and its files (poolfile.c). */
+#ifndef HVUIO_KVP_POOL_PRIVATE_H
+#define HVUIO_KVP_POOL_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "hvuio/kvp_pool.h"
+
+#define KVP_REC_SIZE   HV_KVP_POOL_RECORD_SIZE
+#define KVP_KEY_FIELD  HV_KVP_EXCHANGE_MAX_KEY_SIZE
+#define KVP_VAL_FIELD  HV_KVP_EXCHANGE_MAX_VALUE_SIZE
+
+/*
+ * One record. Immutable once published: a SET publishes a new record in
+ * place of the old one, so a lock-free reader never sees a value change
+ * under it.
+ */
+struct kvp_rec {
+	uint64_t seq;      /* file order; duplicates resolve to the lowest */
+	uint64_t hash;     /* index hash of the key */
+	uint64_t chash;    /* content hash of key and value, stable on disk */
+	size_t slot;       /* position in the file; writer only */
+	uint16_t klen, vlen;
+	bool indexed;      /* key is a valid lookup key */
+	bool utf8;
+	char data[];       /* key, NUL, value, NUL */
+};
+
+static inline const char *kvp_rec_key(const struct kvp_rec *r) { return r->data; }
+static inline const char *kvp_rec_value(const struct kvp_rec *r) { return r->data + r->klen + 1; }
+
+struct kvp_link {
+	_Atomic(struct kvp_link *) next;
+	_Atomic(struct kvp_rec *) rec;
+};
+
+struct kvp_index {
+	size_t mask;
+	size_t count;
+	_Atomic(struct kvp_link *) b[];
+};
+
+/* What a pool holds; built aside during a reload, then swapped in. */
+struct kvp_content {
+	struct kvp_index *idx;
+	struct kvp_rec **slots;   /* file order; NULL = deleted, still in the file */
+	size_t nslots, cap, holes, first_hole;
+	uint64_t next_seq;
+	bool live;                /* idx is what readers see */
+};
+
+struct kvp_pool {
+	_Atomic(struct kvp_index *) pub;
+	struct kvp_content c;
+	/* Enumeration cursor: logical index -> slot, for O(1) walks. */
+	size_t cur_index, cur_slot;
+	bool cur_valid;
+
+	/* File state (fd < 0: memory only). */
+	int fd, jfd;
+	char name[32], jname[32];
+	bool dirty;               /* inotify saw a change */
+	bool must_reload;         /* a compaction failed half-way */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+	uint64_t last_chash;      /* content hash of the file's last record */
+	uint64_t jend;            /* where the next journal entry goes */
+};
+
+struct hv_kvp_store {
+	pthread_mutex_t lock;
+	unsigned int flags;
+	int dirfd;
+	int ifd;
+	uint64_t hkey[2];
+	struct kvp_pool pools[KVP_POOL_COUNT];
+	void **retired;
+	size_t nretired, cap_retired;
+	struct hv_kvp_pool_stats stats;
+};
+
+/* store.c */
+uint64_t kvp_siphash(const uint64_t key[2], const void *data, size_t len);
+uint64_t kvp_content_hash(const char *key, size_t klen, const char *val, size_t vlen);
+bool kvp_utf8_valid(const char *s, size_t len);
+int kvp_rec_new(struct hv_kvp_store *st, const char *key, size_t klen,
+		const char *val, size_t vlen, struct kvp_rec **ret);
+int kvp_rec_parse(struct hv_kvp_store *st, const uint8_t *raw, struct kvp_rec **ret);
+void kvp_rec_format(const struct kvp_rec *r, uint8_t *raw);
+int kvp_content_init(struct kvp_content *c, bool live);
+int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r);
+void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot);
+void kvp_content_squeeze(struct kvp_content *c);
+void kvp_content_discard(struct kvp_content *c);
+int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c);
+void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_retire(struct hv_kvp_store *st, void *ptr);
+void kvp_retired_flush(struct hv_kvp_store *st);
+
+/* poolfile.c */
+extern void (*kvp_crash_hook)(const char *where);
+int kvp_files_open(struct hv_kvp_store *st, const char *dir);
+void kvp_files_close(struct hv_kvp_store *st);
+int kvp_file_begin(struct hv_kvp_store *st, struct kvp_pool *p);
+void kvp_file_end(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r);
+int kvp_file_rewrite(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+		     const struct kvp_rec *old, const struct kvp_rec *r);
+int kvp_file_delete_log(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+			const struct kvp_rec *r);
+int kvp_file_compact(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_file_refresh(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_files_drain(struct hv_kvp_store *st, int own_pool);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: ISC */
+/* hvctl: list and bind Hyper-V VMBus devices. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "hvctl.h"
+
+static const struct hvctl_cmd cmds[] = {
+	{ "devices", hvctl_devices, "devices [-v] [--json]" },
+	{ "bind", hvctl_bind, "bind [--driver NAME] DEVICE" },
+	{ "unbind", hvctl_unbind, "unbind DEVICE" },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+int hvctl_usage(FILE *f, const char *cmd)
+{
+	const char *lead = "usage:";
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++) {
+		if (cmd && strcmp(cmd, cmds[i].name) != 0)
+			continue;
+		fprintf(f, "%s hvctl [--root DIR] %s\n", lead, cmds[i].usage);
+		lead = "      ";
+	}
+	return HVCTL_EXIT_USAGE;
+}
+
+void hvctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hvctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd, int *status)
+{
+	switch (opt) {
+	case 'r':
+		ctx->root = optarg;
+		return 1;
+	case 'h':
+		hvctl_usage(stdout, cmd);
+		*status = HVCTL_EXIT_OK;
+		return 1;
+	case '?':
+		*status = hvctl_usage(stderr, cmd);
+		return 1;
+	}
+	return 0;
+}
+
+struct hv_vmbus_list *hvctl_list(const struct hvctl *ctx, int *status)
+{
+	struct hv_vmbus_list *list = NULL;
+	int err;
+
+	err = hv_vmbus_list_new(ctx->root, &list);
+	if (err == -EBADMSG) {
+		hvctl_err("malformed VMBus device in %s/sys/bus/vmbus/devices: "
+			  "is this a sysfs tree?", strcmp(ctx->root, "/") ? ctx->root : "");
+	} else if (err < 0) {
+		hvctl_err("cannot read %s/sys/bus/vmbus/devices: %s",
+			  strcmp(ctx->root, "/") ? ctx->root : "", strerror(-err));
+	}
+	if (err < 0) {
+		*status = HVCTL_EXIT_FAIL;
+		return NULL;
+	}
+	return list;
+}
+
+/* "Data Exchange" names "[Data Exchange]": brackets are optional. */
+static int class_name_matches(const char *class_name, const char *spec)
+{
+	size_t len = strlen(class_name);
+
+	if (strcasecmp(class_name, spec) == 0)
+		return 1;
+	return len > 2 && class_name[0] == '[' && class_name[len - 1] == ']' &&
+	       strlen(spec) == len - 2 && strncasecmp(class_name + 1, spec, len - 2) == 0;
+}
+
+/* spec without braces, in lower case; "" if it is no GUID-sized string. */
+static void guid_norm(const char *spec, char out[HV_GUID_STRLEN])
+{
+	size_t len = strlen(spec), i;
+
+	if (len == 38 && spec[0] == '{' && spec[37] == '}') {
+		spec++;
+		len -= 2;
+	}
+	out[0] = '\0';
+	if (len != HV_GUID_STRLEN - 1)
+		return;
+	for (i = 0; i < len; i++)
+		out[i] = (char)(spec[i] >= 'A' && spec[i] <= 'Z' ? spec[i] - 'A' + 'a' : spec[i]);
+	out[len] = '\0';
+}
+
+const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list,
+						const char *spec, int *status)
+{
+	const struct hv_vmbus_device *d, *found = NULL;
+	char guid[HV_GUID_STRLEN];
+	size_t i, n = 0;
+
+	guid_norm(spec, guid);
+	d = hv_vmbus_list_find(list, spec);
+	if (d && strcmp(d->instance, guid) == 0)
+		return d;
+	for (i = 0; i < list->count; i++) {
+		d = &list->devices[i];
+		if (strcmp(d->class_id, guid) == 0 || class_name_matches(d->class_name, spec)) {
+			if (!found)
+				found = d;
+			n++;
+		}
+	}
+	if (n == 1)
+		return found;
+	if (n == 0) {
+		hvctl_err("no device %s: see hvctl devices", spec);
+		*status = HVCTL_EXIT_NOTFOUND;
+		return NULL;
+	}
+	hvctl_err("%zu devices match %s: give the instance GUID (see hvctl devices)", n, spec);
+	*status = HVCTL_EXIT_USAGE;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hvctl ctx = { .root = "/" };
+	int opt, status = -1;
+	size_t i;
+
+	/* "+": global options end at the subcommand, which parses its own. */
+	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		if (opt == 'V') {
+			printf("hvctl %s\n", HVUIO_VERSION);
+			return HVCTL_EXIT_OK;
+		}
+		if (hvctl_common_opt(&ctx, opt, NULL, &status) && status >= 0)
+			return status;
+	}
+	if (optind >= argc)
+		return hvctl_usage(stderr, NULL);
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(argv[optind], cmds[i].name) == 0) {
+			argc -= optind;
+			argv += optind;
+			optind = 0;
+			return cmds[i].run(&ctx, argc, argv);
+		}
+	}
+	hvctl_err("unknown command %s", argv[optind]);
+	return hvctl_usage(stderr, NULL);
+}

@@ -1,0 +1,984 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The host's side of the IC protocols: version negotiation, heartbeat and
+ * KVP requests as Hyper-V sends them, and the guest's replies, checked and
+ * printed. Layouts and sizes are those of Linux's include/uapi/linux/
+ * hyperv.h and include/linux/hyperv.h (kvp-protocol notes §1.5-§2.8).
+ *
+ * Like the host, we keep one transaction outstanding and wait for its
+ * reply at most the timeout (5 s by default, as FreeBSD's KVP driver
+ * waits); a guest that does not answer in time ends the run.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "hvsim.h"
+
+#define EXIT_EXPECT 1   /* an expectation failed */
+#define EXIT_GUEST  2   /* the guest did not answer, or broke the protocol */
+#define EXIT_SETUP  3   /* hvsim itself could not go on */
+
+/* ---- KVP wire layouts (struct hv_kvp_* of Linux's uapi hyperv.h) ---- */
+
+#define KVP_OP_GET         0
+#define KVP_OP_SET         1
+#define KVP_OP_DELETE      2
+#define KVP_OP_ENUMERATE   3
+#define KVP_OP_GET_IP_INFO 4
+#define KVP_OP_SET_IP_INFO 5
+
+#define REG_SZ  1
+#define REG_U32 4
+#define REG_U64 8
+
+#define HV_KVP_EXCHANGE_MAX_KEY_SIZE   512
+#define HV_KVP_EXCHANGE_MAX_VALUE_SIZE 2048
+#define MAX_ADAPTER_ID_SIZE 128
+#define MAX_IP_ADDR_SIZE    1024
+#define MAX_GATEWAY_SIZE    512
+
+struct hv_kvp_hdr {
+	uint8_t operation;
+	uint8_t pool;
+	uint16_t pad;
+} __attribute__((packed));
+
+struct hv_kvp_exchg_msg_value {
+	uint32_t value_type;
+	uint32_t key_size;
+	uint32_t value_size;
+	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	uint8_t value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+} __attribute__((packed));
+
+struct hv_kvp_msg_enumerate {
+	uint32_t index;
+	struct hv_kvp_exchg_msg_value data;
+} __attribute__((packed));
+
+struct hv_kvp_msg_delete {
+	uint32_t key_size;
+	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+} __attribute__((packed));
+
+struct hv_kvp_ipaddr_value {
+	uint16_t adapter_id[MAX_ADAPTER_ID_SIZE];
+	uint8_t addr_family;
+	uint8_t dhcp_enabled;
+	uint16_t ip_addr[MAX_IP_ADDR_SIZE];
+	uint16_t sub_net[MAX_IP_ADDR_SIZE];
+	uint16_t gate_way[MAX_GATEWAY_SIZE];
+	uint16_t dns_addr[MAX_IP_ADDR_SIZE];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct hv_kvp_hdr) == 4, "hv_kvp_hdr");
+_Static_assert(sizeof(struct hv_kvp_exchg_msg_value) == 2572, "hv_kvp_exchg_msg_value");
+_Static_assert(sizeof(struct hv_kvp_msg_enumerate) == 2576, "hv_kvp_msg_enumerate");
+_Static_assert(sizeof(struct hv_kvp_msg_delete) == 516, "hv_kvp_msg_delete");
+_Static_assert(sizeof(struct hv_kvp_ipaddr_value) == 7426, "hv_kvp_ipaddr_value");
+
+/* Payload sizes of kvp-protocol §2.6. */
+#define KVP_SETGET_LEN (ICMSG_HDR + 4 + 2572)
+#define KVP_ENUM_LEN   (ICMSG_HDR + 4 + 2576)
+#define KVP_DEL_LEN    (ICMSG_HDR + 4 + 516)
+#define KVP_IP_LEN     (ICMSG_HDR + 2 + 7426)
+_Static_assert(KVP_SETGET_LEN == 2604 && KVP_ENUM_LEN == 2608 &&
+	       KVP_DEL_LEN == 548 && KVP_IP_LEN == 7456, "KVP message sizes");
+
+/* The pipe message type of IC traffic (VmPipeMessageData in Mile.HyperV). */
+#define VMPIPE_MESSAGE_DATA 1
+
+/* ---- output ---- */
+
+void sim_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	va_start(ap, fmt);
+	fputs("hvsim: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void sim_log(const struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->verbose)
+		return;
+	va_start(ap, fmt);
+	fputs("hvsim: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void status_text(uint32_t status, char *buf, size_t len)
+{
+	const char *n = sim_status_name(status);
+
+	if (n)
+		snprintf(buf, len, "%s (0x%08" PRIx32 ")", n, status);
+	else
+		snprintf(buf, len, "0x%08" PRIx32, status);
+}
+
+static void json_add_status(struct json_object *o, uint32_t status)
+{
+	const char *n = sim_status_name(status);
+
+	json_object_object_add(o, "status", json_object_new_int64(status));
+	json_object_object_add(o, "status_name", n ? json_object_new_string(n) : NULL);
+}
+
+static void json_emit(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* ---- UTF-8 <-> UTF-16LE (a small private codec; lib/kvp will own this) ---- */
+
+/*
+ * Encode s into at most `units` UTF-16 code units, the NUL included.
+ * Returns the bytes written with the NUL (what the size fields carry),
+ * -E2BIG if it does not fit, -EILSEQ for bad UTF-8.
+ */
+static int utf16_encode(const char *s, uint8_t *out, size_t units)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	while (*p) {
+		uint32_t c;
+		int more;
+
+		if (*p < 0x80) {
+			c = *p++;
+			more = 0;
+		} else if ((*p & 0xe0) == 0xc0) {
+			c = *p++ & 0x1f;
+			more = 1;
+		} else if ((*p & 0xf0) == 0xe0) {
+			c = *p++ & 0x0f;
+			more = 2;
+		} else if ((*p & 0xf8) == 0xf0) {
+			c = *p++ & 0x07;
+			more = 3;
+		} else {
+			return -EILSEQ;
+		}
+		for (int i = 0; i < more; i++) {
+			if ((*p & 0xc0) != 0x80)
+				return -EILSEQ;
+			c = c << 6 | (*p++ & 0x3f);
+		}
+		if ((more == 1 && c < 0x80) || (more == 2 && c < 0x800) ||
+		    (more == 3 && (c < 0x10000 || c > 0x10ffff)) ||
+		    (c >= 0xd800 && c <= 0xdfff))
+			return -EILSEQ;
+		if (c >= 0x10000) {
+			if (n + 2 + 1 > units)
+				return -E2BIG;
+			c -= 0x10000;
+			out[2 * n] = (uint8_t)(0xd800 | (c >> 10));
+			out[2 * n + 1] = (uint8_t)((0xd800 | (c >> 10)) >> 8);
+			n++;
+			out[2 * n] = (uint8_t)(0xdc00 | (c & 0x3ff));
+			out[2 * n + 1] = (uint8_t)((0xdc00 | (c & 0x3ff)) >> 8);
+			n++;
+		} else {
+			if (n + 1 + 1 > units)
+				return -E2BIG;
+			out[2 * n] = (uint8_t)c;
+			out[2 * n + 1] = (uint8_t)(c >> 8);
+			n++;
+		}
+	}
+	out[2 * n] = out[2 * n + 1] = 0;
+	return (int)(2 * (n + 1));
+}
+
+/*
+ * Decode at most `bytes` bytes of UTF-16LE, stopping at a NUL, into out
+ * (always terminated). Unpaired surrogates become U+FFFD: this only
+ * prints what the guest sent.
+ */
+static void utf16_decode(const uint8_t *in, size_t bytes, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i + 1 < bytes; i += 2) {
+		uint32_t c = in[i] | (uint32_t)in[i + 1] << 8;
+
+		if (!c)
+			break;
+		if (c >= 0xd800 && c <= 0xdbff && i + 3 < bytes) {
+			uint32_t lo = in[i + 2] | (uint32_t)in[i + 3] << 8;
+
+			if (lo >= 0xdc00 && lo <= 0xdfff) {
+				c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+				i += 2;
+			} else {
+				c = 0xfffd;
+			}
+		} else if (c >= 0xd800 && c <= 0xdfff) {
+			c = 0xfffd;
+		}
+		if (o + 5 > outlen)
+			break;
+		if (c < 0x80) {
+			out[o++] = (char)c;
+		} else if (c < 0x800) {
+			out[o++] = (char)(0xc0 | c >> 6);
+			out[o++] = (char)(0x80 | (c & 0x3f));
+		} else if (c < 0x10000) {
+			out[o++] = (char)(0xe0 | c >> 12);
+			out[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
+			out[o++] = (char)(0x80 | (c & 0x3f));
+		} else {
+			out[o++] = (char)(0xf0 | c >> 18);
+			out[o++] = (char)(0x80 | ((c >> 12) & 0x3f));
+			out[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
+			out[o++] = (char)(0x80 | (c & 0x3f));
+		}
+	}
+	out[o] = '\0';
+}
+
+/* ---- IC framing ---- */
+
+static size_t ic_frame(const struct sim *s, uint8_t *buf, uint16_t type,
+		       const void *body, size_t body_len)
+{
+	struct vmbuspipe_hdr pipe = {
+		.flags = VMPIPE_MESSAGE_DATA,
+		.msgsize = (uint32_t)(sizeof(struct icmsg_hdr) + body_len),
+	};
+	struct icmsg_hdr ic = {
+		.icmsgtype = type,
+		.icmsgsize = (uint16_t)body_len,
+		.icflags = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_REQUEST,
+	};
+
+	/* A negotiate request carries no versions yet; others the agreed ones. */
+	if (type != ICMSGTYPE_NEGOTIATE) {
+		ic.icverframe = s->fw_ver;
+		ic.icvermsg = s->msg_ver;
+	}
+	memcpy(buf, &pipe, sizeof(pipe));
+	memcpy(buf + sizeof(pipe), &ic, sizeof(ic));
+	if (body_len)
+		memcpy(buf + ICMSG_HDR, body, body_len);
+	return ICMSG_HDR + body_len;
+}
+
+/* What the guest's reply says, checked against what we sent. */
+struct reply {
+	uint8_t buf[SIM_MAX_MSG * 2];
+	size_t len;
+	struct icmsg_hdr ic;
+	uint64_t trans_id;
+};
+
+static int send_request(struct sim *s, const struct sim_action *a, const uint8_t *msg,
+			size_t len, const char *what)
+{
+	int err = sim_dev_send(&s->dev, msg, len);
+
+	if (err == -ETIMEDOUT) {
+		sim_err("line %u: the guest left the host-to-guest ring full for %d s (%s)",
+			a->line, s->dev.timeout_ms / 1000, what);
+		return EXIT_GUEST;
+	}
+	if (err < 0) {
+		sim_err("line %u: cannot send %s: %s", a->line, what,
+			err == -ECONNRESET ? "the guest closed the device" : strerror(-err));
+		return EXIT_GUEST;
+	}
+	return 0;
+}
+
+/*
+ * Wait for the reply to the request of type `type`. Everything in it is
+ * guest data: lengths are checked before anything is read.
+ */
+static int recv_reply(struct sim *s, unsigned int line, uint16_t type,
+		      const char *what, struct reply *r)
+{
+	struct hv_ic_msg m;
+	uint16_t pkt_type;
+	int err;
+
+	r->len = sizeof(r->buf);
+	err = sim_dev_recv(&s->dev, r->buf, &r->len, &r->trans_id, &pkt_type,
+			   s->dev.timeout_ms);
+	if (err == -ETIMEDOUT) {
+		sim_err("line %u: the guest did not answer the %s request within %d ms",
+			line, what, s->dev.timeout_ms);
+		return EXIT_GUEST;
+	}
+	if (err == -ECONNRESET) {
+		sim_err("line %u: the guest closed the device before answering the %s request",
+			line, what);
+		return EXIT_GUEST;
+	}
+	if (err == -EBADMSG) {
+		sim_err("line %u: the guest broke the ring protocol (bad index or packet descriptor)",
+			line);
+		return EXIT_GUEST;
+	}
+	if (err < 0) {
+		sim_err("line %u: receiving the %s reply: %s", line, what, strerror(-err));
+		return EXIT_GUEST;
+	}
+	if (pkt_type != VM_PKT_DATA_INBAND) {
+		sim_err("line %u: the guest answered %s with a packet of type %u, not in-band data",
+			line, what, pkt_type);
+		return EXIT_GUEST;
+	}
+	if (hv_ic_msg_parse(r->buf, r->len, &m) < 0) {
+		sim_err("line %u: the %s reply (%zu bytes) is not an IC message that fits its packet",
+			line, what, r->len);
+		return EXIT_GUEST;
+	}
+	r->ic = m.hdr;
+	if (!(r->ic.icflags & ICMSGHDRFLAG_RESPONSE)) {
+		sim_err("line %u: the %s reply lacks the RESPONSE flag (icflags 0x%x)",
+			line, what, r->ic.icflags);
+		return EXIT_GUEST;
+	}
+	if (r->ic.icmsgtype != type) {
+		sim_err("line %u: the guest answered the %s request with IC message type %u",
+			line, what, r->ic.icmsgtype);
+		return EXIT_GUEST;
+	}
+	s->have_reply = true;
+	s->last_status = r->ic.status;
+	return 0;
+}
+
+/* Check and print a negotiate reply; 0 when versions were agreed. */
+static int negotiate_reply(struct sim *s, unsigned int line, const struct reply *r)
+{
+	struct icmsg_negotiate neg = { 0 };
+	struct ic_version fw = { 0 }, mv = { 0 };
+	char st[64];
+	int err;
+
+	err = hv_ic_negotiate_reply_parse(r->buf, r->len, sim_devtype_offer(s->type),
+					  &fw, &mv);
+	if (r->len >= ICMSG_HDR + sizeof(neg))
+		memcpy(&neg, r->buf + ICMSG_HDR, sizeof(neg));
+	status_text(r->ic.status, st, sizeof(st));
+	if (s->json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "reply", json_object_new_string("negotiate"));
+		json_add_status(o, r->ic.status);
+		json_object_object_add(o, "framework_count", json_object_new_int(neg.icframe_vercnt));
+		json_object_object_add(o, "message_count", json_object_new_int(neg.icmsg_vercnt));
+		if (!err) {
+			char v[16];
+
+			snprintf(v, sizeof(v), "%u.%u", fw.major, fw.minor);
+			json_object_object_add(o, "framework", json_object_new_string(v));
+			snprintf(v, sizeof(v), "%u.%u", mv.major, mv.minor);
+			json_object_object_add(o, "message", json_object_new_string(v));
+		}
+		json_emit(o);
+	} else if (!err) {
+		printf("negotiate: status %s framework %u.%u message %u.%u\n", st,
+		       fw.major, fw.minor, mv.major, mv.minor);
+	} else {
+		printf("negotiate: status %s no agreement (counts %u/%u)\n", st,
+		       neg.icframe_vercnt, neg.icmsg_vercnt);
+	}
+	switch (err) {
+	case 0:
+		break;
+	case -EOPNOTSUPP:
+		sim_err("line %u: the guest found no common version", line);
+		return EXIT_GUEST;
+	case -EPROTO:
+		sim_err("line %u: the guest chose versions the host did not offer", line);
+		return EXIT_GUEST;
+	default:
+		sim_err("line %u: the negotiate reply is malformed (%zu bytes, counts %u/%u)",
+			line, r->len, neg.icframe_vercnt, neg.icmsg_vercnt);
+		return EXIT_GUEST;
+	}
+	s->fw_ver = fw;
+	s->msg_ver = mv;
+	s->dev.negotiated = true;
+	sim_log(s, "negotiated framework %u.%u, message %u.%u", fw.major, fw.minor,
+		mv.major, mv.minor);
+	return 0;
+}
+
+/* on_connect: the host sends its negotiate at once, mask or not. */
+static int on_connect(struct sim_dev *d, void *arg)
+{
+	struct sim *s = arg;
+	uint8_t msg[1024];
+	size_t len;
+	int err;
+
+	err = hv_ic_negotiate_request_build(msg, sizeof(msg), sim_devtype_offer(s->type),
+					    0, &len);
+	if (err < 0)
+		return err;
+	sim_log(s, "guest opened %s; sending the negotiate request", s->root.node);
+	return sim_dev_send(d, msg, len);
+}
+
+/* A connected guest with agreed versions, waiting for both if needed. */
+static int ensure_ready(struct sim *s, unsigned int line)
+{
+	struct reply *r;
+	int err;
+
+	if (!s->root.node) {
+		sim_err("line %u: the device is rescinded: offer it first", line);
+		return EXIT_SETUP;
+	}
+	if (s->dev.conn_fd < 0) {
+		err = sim_dev_wait_guest(&s->dev, s->dev.timeout_ms);
+		if (err == -ETIMEDOUT) {
+			sim_err("line %u: no guest opened %s within %d ms", line,
+				s->root.node, s->dev.timeout_ms);
+			return EXIT_GUEST;
+		}
+		if (err < 0) {
+			sim_err("line %u: waiting for a guest: %s", line, strerror(-err));
+			return EXIT_SETUP;
+		}
+	}
+	if (s->dev.negotiated)
+		return 0;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return EXIT_SETUP;
+	err = recv_reply(s, line, ICMSGTYPE_NEGOTIATE, "negotiate", r);
+	if (!err)
+		err = negotiate_reply(s, line, r);
+	free(r);
+	return err;
+}
+
+static void hex_print(const uint8_t *p, size_t n, FILE *f)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static int run_send(struct sim *s, const struct sim_action *a)
+{
+	struct reply *r = NULL;
+	uint8_t *msg = NULL;
+	size_t len;
+	char st[64];
+	int err;
+
+	if ((err = ensure_ready(s, a->line)))
+		return err;
+	msg = malloc(ICMSG_HDR + a->payload_len);
+	r = malloc(sizeof(*r));
+	err = EXIT_SETUP;
+	if (!msg || !r)
+		goto out;
+	len = ic_frame(s, msg, a->ic_type, a->payload, a->payload_len);
+	if ((err = send_request(s, a, msg, len, "raw message")))
+		goto out;
+	if ((err = recv_reply(s, a->line, a->ic_type, "raw", r)))
+		goto out;
+	if (a->ic_type == ICMSGTYPE_NEGOTIATE) {
+		err = negotiate_reply(s, a->line, r);
+		goto out;
+	}
+	status_text(r->ic.status, st, sizeof(st));
+	if (s->json) {
+		struct json_object *o = json_object_new_object();
+		char *hex = malloc(2 * (r->len - ICMSG_HDR) + 1);
+
+		json_object_object_add(o, "reply", json_object_new_string("send"));
+		json_object_object_add(o, "type", json_object_new_int(r->ic.icmsgtype));
+		json_add_status(o, r->ic.status);
+		json_object_object_add(o, "flags", json_object_new_int(r->ic.icflags));
+		if (hex) {
+			for (size_t i = ICMSG_HDR; i < r->len; i++)
+				sprintf(hex + 2 * (i - ICMSG_HDR), "%02x", r->buf[i]);
+			hex[2 * (r->len - ICMSG_HDR)] = '\0';
+			json_object_object_add(o, "data", json_object_new_string(hex));
+			free(hex);
+		}
+		json_emit(o);
+	} else {
+		printf("send: type %u status %s flags 0x%x data ", r->ic.icmsgtype, st,
+		       r->ic.icflags);
+		hex_print(r->buf + ICMSG_HDR, r->len - ICMSG_HDR, stdout);
+		putchar('\n');
+	}
+	err = 0;
+out:
+	free(msg);
+	free(r);
+	return err;
+}
+
+static int run_heartbeat(struct sim *s, const struct sim_action *a)
+{
+	uint8_t msg[ICMSG_HDR + sizeof(struct heartbeat_msg_data)];
+	struct heartbeat_msg_data hb;
+	struct reply *r;
+	int err;
+
+	if (s->type->ic_type != ICMSGTYPE_HEARTBEAT) {
+		sim_err("line %u: heartbeat needs --device heartbeat", a->line);
+		return EXIT_SETUP;
+	}
+	if ((err = ensure_ready(s, a->line)))
+		return err;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return EXIT_SETUP;
+	for (uint64_t i = 0; i < a->n; i++) {
+		uint64_t sent = s->hb_seq, got;
+		char st[64];
+		size_t len;
+
+		memset(&hb, 0, sizeof(hb));
+		hb.seq_num = sent;
+		len = ic_frame(s, msg, ICMSGTYPE_HEARTBEAT, &hb, sizeof(hb));
+		if ((err = send_request(s, a, msg, len, "heartbeat")))
+			goto out;
+		if ((err = recv_reply(s, a->line, ICMSGTYPE_HEARTBEAT, "heartbeat", r)))
+			goto out;
+		/* Linux checks for the sequence number only; so do we. */
+		if (r->len < ICMSG_HDR + sizeof(uint64_t)) {
+			sim_err("line %u: the heartbeat reply has no sequence number", a->line);
+			err = EXIT_GUEST;
+			goto out;
+		}
+		memcpy(&got, r->buf + ICMSG_HDR, sizeof(got));
+		status_text(r->ic.status, st, sizeof(st));
+		if (s->json) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "reply", json_object_new_string("heartbeat"));
+			json_add_status(o, r->ic.status);
+			json_object_object_add(o, "sent", json_object_new_uint64(sent));
+			json_object_object_add(o, "seq", json_object_new_uint64(got));
+			json_emit(o);
+		} else {
+			printf("heartbeat: status %s seq %" PRIu64 " -> %" PRIu64 "\n", st,
+			       sent, got);
+		}
+		if (r->ic.status == HV_S_OK && got != sent + 1) {
+			sim_err("line %u: the guest answered heartbeat %" PRIu64 " with %" PRIu64
+				", not %" PRIu64, a->line, sent, got, sent + 1);
+			err = EXIT_GUEST;
+			goto out;
+		}
+		s->hb_seq = got;
+	}
+	err = 0;
+out:
+	free(r);
+	return err;
+}
+
+static const char *const op_names[] = {
+	"get", "set", "delete", "enumerate", "get_ip_info", "set_ip_info"
+};
+
+/* Print a KVP reply; fields only as far as the guest's bytes reach. */
+static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool,
+		      int64_t index)
+{
+	const struct hv_kvp_exchg_msg_value *v = NULL;
+	char st[64], key[1024] = "", value[4096] = "";
+	bool have_kv = false;
+	size_t off;
+
+	if (op == KVP_OP_ENUMERATE)
+		off = ICMSG_HDR + 4 + 4;
+	else
+		off = ICMSG_HDR + 4;
+	if ((op == KVP_OP_ENUMERATE || op == KVP_OP_GET) &&
+	    r->len >= off + sizeof(*v)) {
+		uint32_t ks, vs, vt;
+
+		v = (const void *)(r->buf + off);
+		memcpy(&vt, &v->value_type, 4);
+		memcpy(&ks, &v->key_size, 4);
+		memcpy(&vs, &v->value_size, 4);
+		utf16_decode(v->key, ks < sizeof(v->key) ? ks : sizeof(v->key), key, sizeof(key));
+		if (vt == REG_U32 && vs >= 4) {
+			uint32_t x;
+
+			memcpy(&x, v->value, 4);
+			snprintf(value, sizeof(value), "%" PRIu32, x);
+		} else if (vt == REG_U64 && vs >= 8) {
+			uint64_t x;
+
+			memcpy(&x, v->value, 8);
+			snprintf(value, sizeof(value), "%" PRIu64, x);
+		} else {
+			utf16_decode(v->value, vs < sizeof(v->value) ? vs : sizeof(v->value),
+				     value, sizeof(value));
+		}
+		have_kv = r->ic.status == HV_S_OK;
+	}
+	status_text(r->ic.status, st, sizeof(st));
+	if (s->json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "reply", json_object_new_string("kvp"));
+		json_object_object_add(o, "op", json_object_new_string(op_names[op]));
+		json_object_object_add(o, "pool", json_object_new_int(pool));
+		if (index >= 0)
+			json_object_object_add(o, "index", json_object_new_int64(index));
+		json_add_status(o, r->ic.status);
+		if (have_kv) {
+			json_object_object_add(o, "key", json_object_new_string(key));
+			json_object_object_add(o, "value", json_object_new_string(value));
+		}
+		json_emit(o);
+		return;
+	}
+	printf("kvp %s pool %d", op_names[op], pool);
+	if (index >= 0)
+		printf(" index %" PRId64, index);
+	printf(": status %s", st);
+	if (have_kv)
+		printf(" key \"%s\" value \"%s\"", key, value);
+	putchar('\n');
+}
+
+static int encode_field(const struct sim_action *a, const char *what, const char *str,
+			uint8_t *field, size_t units)
+{
+	int n = utf16_encode(str, field, units);
+
+	if (n == -E2BIG) {
+		sim_err("line %u: the %s does not fit in %zu UTF-16 units with its NUL",
+			a->line, what, units);
+		return -1;
+	}
+	if (n < 0) {
+		sim_err("line %u: the %s is not valid UTF-8", a->line, what);
+		return -1;
+	}
+	return n;
+}
+
+/* One KVP request and its reply; *status gets the guest's answer. */
+static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
+			int64_t index, struct reply *r)
+{
+	uint8_t body[KVP_IP_LEN];
+	struct hv_kvp_hdr h = { .operation = op, .pool = (uint8_t)a->pool };
+	size_t blen = 0;
+	uint8_t *msg;
+	int n, err;
+
+	memset(body, 0, sizeof(body));
+	memcpy(body, &h, sizeof(h));
+	switch (op) {
+	case KVP_OP_SET:
+	case KVP_OP_GET: {
+		struct hv_kvp_exchg_msg_value v;
+		uint32_t type = REG_SZ;
+
+		memset(&v, 0, sizeof(v));
+		if ((n = encode_field(a, "key", a->args[0], v.key, sizeof(v.key) / 2)) < 0)
+			return EXIT_SETUP;
+		v.key_size = (uint32_t)n;
+		if (op == KVP_OP_SET) {
+			const char *val = a->args[1];
+			unsigned long long x;
+			char *end;
+
+			if (!strncmp(val, "u32:", 4) || !strncmp(val, "u64:", 4)) {
+				bool is32 = val[1] == '3';
+
+				errno = 0;
+				x = strtoull(val + 4, &end, 0);
+				if (errno || *end || !val[4] || (is32 && x > UINT32_MAX)) {
+					sim_err("line %u: bad integer value '%s'", a->line, val);
+					return EXIT_SETUP;
+				}
+				type = is32 ? REG_U32 : REG_U64;
+				v.value_size = is32 ? 4 : 8;
+				memcpy(v.value, &x, v.value_size);
+			} else {
+				if ((n = encode_field(a, "value", val, v.value,
+						      sizeof(v.value) / 2)) < 0)
+					return EXIT_SETUP;
+				v.value_size = (uint32_t)n;
+			}
+		}
+		v.value_type = type;
+		memcpy(body + sizeof(h), &v, sizeof(v));
+		blen = sizeof(h) + sizeof(v);
+		break;
+	}
+	case KVP_OP_DELETE: {
+		struct hv_kvp_msg_delete d;
+
+		memset(&d, 0, sizeof(d));
+		if ((n = encode_field(a, "key", a->args[0], d.key, sizeof(d.key) / 2)) < 0)
+			return EXIT_SETUP;
+		d.key_size = (uint32_t)n;
+		memcpy(body + sizeof(h), &d, sizeof(d));
+		blen = sizeof(h) + sizeof(d);
+		break;
+	}
+	case KVP_OP_ENUMERATE: {
+		struct hv_kvp_msg_enumerate e;
+
+		memset(&e, 0, sizeof(e));
+		e.index = (uint32_t)index;
+		memcpy(body + sizeof(h), &e, sizeof(e));
+		blen = sizeof(h) + sizeof(e);
+		break;
+	}
+	case KVP_OP_GET_IP_INFO:
+	case KVP_OP_SET_IP_INFO: {
+		/* No padding after operation and pool in this message. */
+		struct hv_kvp_ipaddr_value ip;
+		const char *adapter = a->args[0];
+
+		memset(&ip, 0, sizeof(ip));
+		if (encode_field(a, "adapter id", adapter, (uint8_t *)ip.adapter_id,
+				 MAX_ADAPTER_ID_SIZE) < 0)
+			return EXIT_SETUP;
+		if (op == KVP_OP_SET_IP_INFO) {
+			const char *fam = a->args[1], *dhcp = a->args[2];
+
+			if (!strcmp(fam, "none"))
+				ip.addr_family = 0;
+			else if (!strcmp(fam, "ipv4"))
+				ip.addr_family = 1;
+			else if (!strcmp(fam, "ipv6"))
+				ip.addr_family = 2;
+			else if (!strcmp(fam, "both"))
+				ip.addr_family = 3;
+			else {
+				sim_err("line %u: family is none, ipv4, ipv6 or both", a->line);
+				return EXIT_SETUP;
+			}
+			if (!strcmp(dhcp, "dhcp") || !strcmp(dhcp, "1"))
+				ip.dhcp_enabled = 1;
+			else if (!strcmp(dhcp, "static") || !strcmp(dhcp, "0"))
+				ip.dhcp_enabled = 0;
+			else {
+				sim_err("line %u: DHCP is dhcp or static", a->line);
+				return EXIT_SETUP;
+			}
+			/* "-" stands for an empty list. */
+			if (encode_field(a, "address list", strcmp(a->args[3], "-") ? a->args[3] : "",
+					 (uint8_t *)ip.ip_addr, MAX_IP_ADDR_SIZE) < 0 ||
+			    encode_field(a, "subnet list", strcmp(a->args[4], "-") ? a->args[4] : "",
+					 (uint8_t *)ip.sub_net, MAX_IP_ADDR_SIZE) < 0 ||
+			    encode_field(a, "gateway list", strcmp(a->args[5], "-") ? a->args[5] : "",
+					 (uint8_t *)ip.gate_way, MAX_GATEWAY_SIZE) < 0 ||
+			    encode_field(a, "DNS list", strcmp(a->args[6], "-") ? a->args[6] : "",
+					 (uint8_t *)ip.dns_addr, MAX_IP_ADDR_SIZE) < 0)
+				return EXIT_SETUP;
+		}
+		memcpy(body + 2, &ip, sizeof(ip));
+		blen = 2 + sizeof(ip);
+		break;
+	}
+	}
+
+	msg = malloc(ICMSG_HDR + blen);
+	if (!msg)
+		return EXIT_SETUP;
+	ic_frame(s, msg, ICMSGTYPE_KVPEXCHANGE, body, blen);
+	err = send_request(s, a, msg, ICMSG_HDR + blen, "KVP");
+	free(msg);
+	if (err)
+		return err;
+	return recv_reply(s, a->line, ICMSGTYPE_KVPEXCHANGE, "KVP", r);
+}
+
+static void ip_print(struct sim *s, const struct reply *r, uint8_t op)
+{
+	struct hv_kvp_ipaddr_value ip;
+	char st[64], adapter[512], addr[4096], sub[4096], gw[2048], dns[4096];
+	bool have = r->len >= ICMSG_HDR + 2 + sizeof(ip);
+
+	status_text(r->ic.status, st, sizeof(st));
+	if (have) {
+		memcpy(&ip, r->buf + ICMSG_HDR + 2, sizeof(ip));
+		utf16_decode((const uint8_t *)ip.adapter_id, sizeof(ip.adapter_id), adapter,
+			     sizeof(adapter));
+		utf16_decode((const uint8_t *)ip.ip_addr, sizeof(ip.ip_addr), addr, sizeof(addr));
+		utf16_decode((const uint8_t *)ip.sub_net, sizeof(ip.sub_net), sub, sizeof(sub));
+		utf16_decode((const uint8_t *)ip.gate_way, sizeof(ip.gate_way), gw, sizeof(gw));
+		utf16_decode((const uint8_t *)ip.dns_addr, sizeof(ip.dns_addr), dns, sizeof(dns));
+	}
+	if (s->json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "reply", json_object_new_string("ip"));
+		json_object_object_add(o, "op", json_object_new_string(op_names[op]));
+		json_add_status(o, r->ic.status);
+		if (have) {
+			json_object_object_add(o, "adapter", json_object_new_string(adapter));
+			json_object_object_add(o, "family", json_object_new_int(ip.addr_family));
+			json_object_object_add(o, "dhcp", json_object_new_boolean(ip.dhcp_enabled));
+			json_object_object_add(o, "addresses", json_object_new_string(addr));
+			json_object_object_add(o, "subnets", json_object_new_string(sub));
+			json_object_object_add(o, "gateways", json_object_new_string(gw));
+			json_object_object_add(o, "dns", json_object_new_string(dns));
+		}
+		json_emit(o);
+		return;
+	}
+	printf("ip %s: status %s", op == KVP_OP_GET_IP_INFO ? "get" : "set", st);
+	if (have)
+		printf(" adapter \"%s\" family %u dhcp %u addresses \"%s\" subnets \"%s\""
+		       " gateways \"%s\" dns \"%s\"", adapter, ip.addr_family,
+		       ip.dhcp_enabled, addr, sub, gw, dns);
+	putchar('\n');
+}
+
+static int run_kvp(struct sim *s, const struct sim_action *a)
+{
+	struct reply *r;
+	uint8_t op;
+	int err;
+
+	if (s->type->ic_type != ICMSGTYPE_KVPEXCHANGE) {
+		sim_err("line %u: KVP requests need --device kvp", a->line);
+		return EXIT_SETUP;
+	}
+	if ((err = ensure_ready(s, a->line)))
+		return err;
+	switch (a->op) {
+	case OP_KVP_SET: op = KVP_OP_SET; break;
+	case OP_KVP_GET: op = KVP_OP_GET; break;
+	case OP_KVP_DELETE: op = KVP_OP_DELETE; break;
+	case OP_KVP_ENUMERATE: op = KVP_OP_ENUMERATE; break;
+	case OP_IP_GET: op = KVP_OP_GET_IP_INFO; break;
+	default: op = KVP_OP_SET_IP_INFO; break;
+	}
+	r = malloc(sizeof(*r));
+	if (!r)
+		return EXIT_SETUP;
+	if (op == KVP_OP_ENUMERATE) {
+		/* Without an index, walk as the host does: until the guest says no. */
+		for (uint64_t i = a->all ? 0 : a->n; ; i++) {
+			if ((err = kvp_exchange(s, a, op, (int64_t)i, r)))
+				break;
+			kvp_print(s, r, op, a->pool, (int64_t)i);
+			if (!a->all || r->ic.status != HV_S_OK || i == UINT32_MAX)
+				break;
+		}
+	} else if ((err = kvp_exchange(s, a, op, -1, r)) == 0) {
+		if (op >= KVP_OP_GET_IP_INFO)
+			ip_print(s, r, op);
+		else
+			kvp_print(s, r, op, a->pool, -1);
+	}
+	free(r);
+	return err;
+}
+
+static int run_offer(struct sim *s, const struct sim_action *a)
+{
+	int idx = a->all ? s->root.uio_index + 1 : (int)a->n;
+	int err;
+
+	if (s->root.node) {
+		sim_err("line %u: the device is already offered", a->line);
+		return EXIT_SETUP;
+	}
+	err = sim_root_offer(&s->root, idx);
+	if (!err)
+		err = sim_dev_listen(&s->dev);
+	if (err < 0) {
+		sim_err("line %u: offering the device: %s", a->line, strerror(-err));
+		return EXIT_SETUP;
+	}
+	sim_log(s, "offered %s as %s", s->type->instance, s->root.node);
+	return 0;
+}
+
+int sim_action_run(struct sim *s, const struct sim_action *a)
+{
+	char want[64], got[64];
+	int err;
+
+	switch (a->op) {
+	case OP_NEGOTIATE:
+		return ensure_ready(s, a->line);
+	case OP_SEND:
+		return run_send(s, a);
+	case OP_HEARTBEAT:
+		return run_heartbeat(s, a);
+	case OP_KVP_SET:
+	case OP_KVP_GET:
+	case OP_KVP_DELETE:
+	case OP_KVP_ENUMERATE:
+	case OP_IP_GET:
+	case OP_IP_SET:
+		return run_kvp(s, a);
+	case OP_WAIT:
+		err = sim_dev_idle(&s->dev, (int)a->n);
+		if (err < 0) {
+			sim_err("line %u: %s", a->line, strerror(-err));
+			return EXIT_SETUP;
+		}
+		return 0;
+	case OP_EXPECT:
+		if (!s->have_reply) {
+			sim_err("line %u: expect: there is no reply to check", a->line);
+			return EXIT_EXPECT;
+		}
+		status_text(s->last_status, got, sizeof(got));
+		if (a->expect_any_error) {
+			if (s->last_status != HV_S_OK)
+				return 0;
+			sim_err("line %u: expected an error, the guest answered %s", a->line, got);
+			return EXIT_EXPECT;
+		}
+		if (s->last_status == a->status)
+			return 0;
+		status_text(a->status, want, sizeof(want));
+		sim_err("line %u: expected status %s, the guest answered %s", a->line, want, got);
+		return EXIT_EXPECT;
+	case OP_RESCIND:
+		if (!s->root.node) {
+			sim_err("line %u: the device is already rescinded", a->line);
+			return EXIT_SETUP;
+		}
+		sim_dev_disconnect(&s->dev);
+		sim_dev_unlisten(&s->dev);
+		sim_root_rescind(&s->root);
+		sim_log(s, "rescinded %s", s->type->instance);
+		return 0;
+	case OP_OFFER:
+		return run_offer(s, a);
+	}
+	return EXIT_SETUP;
+}
+
+int sim_init(struct sim *s)
+{
+	s->dev.on_connect = on_connect;
+	s->dev.on_connect_arg = s;
+	return 0;
+}

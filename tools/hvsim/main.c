@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: ISC */
+/* hvsim: play the Hyper-V host of a sim device. See hvsim(8). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvsim.h"
+
+static const char usage_text[] =
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat]\n"
+	"             [--json] [-v]\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* Parse a whole file first, so that a typo fails before the guest is bothered. */
+static int load_script(FILE *f, const char *name, struct sim_action **ret, size_t *count)
+{
+	struct sim_action *v = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	unsigned int lineno = 0;
+	char *line = NULL, err[256];
+	int rc = 0;
+
+	while (getline(&line, &len, f) >= 0) {
+		struct sim_action a;
+		int r;
+
+		lineno++;
+		r = sim_script_parse(line, lineno, &a, err, sizeof(err));
+		if (r < 0) {
+			sim_err("%s:%u: %s", name, lineno, err);
+			rc = -1;
+			goto out;
+		}
+		if (r == 0)
+			continue;
+		if (n == cap) {
+			struct sim_action *nv;
+
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				sim_action_clear(&a);
+				rc = -1;
+				goto out;
+			}
+			v = nv;
+		}
+		v[n++] = a;
+	}
+out:
+	free(line);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			sim_action_clear(&v[i]);
+		free(v);
+		return rc;
+	}
+	*ret = v;
+	*count = n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "script", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *root = NULL, *script = NULL, *device = "kvp";
+	struct sim_action *acts = NULL;
+	size_t nacts = 0;
+	double timeout = 5;
+	struct sim *s;
+	FILE *f = NULL;
+	int c, err, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'r': root = optarg; break;
+		case 's': script = optarg; break;
+		case 'd': device = optarg; break;
+		case 'j': break;
+		case 'v': break;
+		case 't':
+			errno = 0;
+			timeout = strtod(optarg, &end);
+			if (errno || *end || !isfinite(timeout) || timeout <= 0 || timeout > 86400) {
+				sim_err("--timeout: '%s' is not a number of seconds", optarg);
+				return 3;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 3;
+		}
+	}
+	if (!root || optind != argc) {
+		usage(stderr);
+		return 3;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return 3;
+	/* Second pass for the flags, now that s exists. */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (c == 'j')
+			s->json = true;
+		else if (c == 'v')
+			s->verbose++;
+	}
+	s->type = sim_devtype_find(device);
+	if (!s->type) {
+		sim_err("--device: '%s' is neither kvp nor heartbeat", device);
+		free(s);
+		return 3;
+	}
+	s->dev.sr = &s->root;
+	s->dev.listen_fd = -1;
+	s->dev.conn_fd = -1;
+	s->dev.timeout_ms = (int)lround(timeout * 1000);
+	s->dev.verbose = s->verbose;
+	sim_init(s);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (script && strcmp(script, "-")) {
+		f = fopen(script, "re");
+		if (!f) {
+			sim_err("%s: %s", script, strerror(errno));
+			free(s);
+			return 3;
+		}
+	} else {
+		script = "<stdin>";
+		f = stdin;
+	}
+	if (load_script(f, script, &acts, &nacts) < 0) {
+		rc = 3;
+		goto out_file;
+	}
+
+	err = sim_root_create(root, s->type, &s->root);
+	if (!err)
+		err = sim_root_offer(&s->root, 0);
+	if (!err)
+		err = sim_dev_listen(&s->dev);
+	if (err < 0) {
+		sim_err("creating the sim root at %s: %s", root, strerror(-err));
+		rc = 3;
+		goto out;
+	}
+	sim_log(s, "%s device %s at %s", s->type->name, s->type->instance, s->root.node);
+
+	for (size_t i = 0; i < nacts && !rc; i++) {
+		rc = sim_action_run(s, &acts[i]);
+		fflush(stdout);
+	}
+	sim_log(s, "guest signals %llu, masks %llu, interrupts sent %llu, refused opens %llu",
+		(unsigned long long)s->dev.guest_signals,
+		(unsigned long long)s->dev.guest_masks,
+		(unsigned long long)s->dev.interrupts_sent,
+		(unsigned long long)s->dev.refused);
+out:
+	sim_dev_disconnect(&s->dev);
+	sim_dev_unlisten(&s->dev);
+	sim_root_destroy(&s->root);
+out_file:
+	for (size_t i = 0; i < nacts; i++)
+		sim_action_clear(&acts[i]);
+	free(acts);
+	if (f && f != stdin)
+		fclose(f);
+	free(s);
+	return rc;
+}
