@@ -17,7 +17,7 @@
  *   limit       the simplest single-producer byte ring: length-prefixed
  *               records, memcpy in, acquire/release free-running indices,
  *               each side publishing its index once per 64 records and
- *               before it waits. It spins instead of sleeping.
+ *               before it waits. It spins, then yields; it never sleeps.
  *   per-packet  the same VMBus ring driven the way Linux's
  *               tools/hv/hv_fcopy_uio_daemon.c drives it: one packet per
  *               send, and the guest copies each packet out (hv_ring_recv),
@@ -368,8 +368,7 @@ static void host_limit(struct side *sd, struct sender *snd, uint8_t *payload)
 
 					atomic_store_explicit(&h->head, w, memory_order_release);
 					do {
-						(void)spin_more(&s, 0, sd->peer);
-						if (sd->cfg->cpu_guest < 0)
+						if (!spin_more(&s, sd->cfg->spin_ns, sd->peer))
 							sched_yield();
 						r = atomic_load_explicit(&h->tail,
 									 memory_order_acquire);
@@ -517,8 +516,7 @@ static void guest_limit(struct side *sd, struct receiver *rx)
 			while ((w = atomic_load_explicit(&h->head, memory_order_acquire)) == r) {
 				if (rx_finished(sd, rx))
 					return;
-				(void)spin_more(&s, 0, 0);
-				if (sd->cfg->cpu_guest < 0)
+				if (!spin_more(&s, sd->cfg->spin_ns, 0))
 					sched_yield();
 			}
 		}

@@ -160,6 +160,7 @@ struct hv_chan_pkt {
  */
 int hv_chan_recv_batch(struct hv_chan *chan, struct hv_chan_pkt *pkts,
 		       unsigned int max, unsigned int *count);
+/* End the batch. Returns 0, or -ENODEV (the ring is left alone). */
 int hv_chan_recv_done(struct hv_chan *chan);
 
 /*

@@ -8,6 +8,8 @@
 #include <hvuio/chan.h>
 #include <hvuio/ic.h>
 #include <hvuio/kvp_msg.h>
+#include <hvuio/kvp_info.h>
 #include <hvuio/kvp_pool.h>
+#include <hvuio/kvp_service.h>
 
 #endif

@@ -195,13 +195,18 @@ int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *re
  * With any other status the body is echoed unchanged and `result` may be
  * NULL; only the IC header has to be present.
  *
- * Returns 0, -EINVAL (NULL payload, or NULL result with HV_S_OK),
- * -EBADMSG (too short: the IC header, or with HV_S_OK the operation's
- * body), -ENOMSG, -EOPNOTSUPP (with HV_S_OK: not a KVP message, unknown
- * operation), -EILSEQ (a result string is not valid UTF-8), -ENOBUFS (a
- * result string does not fit its UTF-16 field with its NUL: key 255
- * units, value 1023, adapter_id 127, ip_addr/sub_net/dns_addr 1023,
- * gate_way 511). On error the payload is untouched; answer HV_E_FAIL then.
+ * Returns 0 or:
+ *   -EINVAL   NULL payload; NULL result with HV_S_OK; a result string
+ *             unterminated or whose length disagrees with its NUL
+ *   -EBADMSG  too short: for the IC header, or with HV_S_OK for the
+ *             operation's body
+ *   -ENOMSG   with HV_S_OK: not a KVP message
+ *   -EOPNOTSUPP  with HV_S_OK: unknown operation
+ *   -EILSEQ   a result string is not valid UTF-8
+ *   -ENOBUFS  a result string does not fit its UTF-16 field with its NUL:
+ *             key 255 units, value 1023, adapter_id 127,
+ *             ip_addr/sub_net/dns_addr 1023, gate_way 511
+ * On error the payload is untouched; answer HV_E_FAIL then.
  */
 int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 			 const struct hv_kvp_request *result);
@@ -231,8 +236,9 @@ int hv_kvp_kmsg_decode(const void *msg, size_t len, struct hv_kvp_request *req);
  * hv_kvp_msg_reply_set. Otherwise the body is echoed. Call it once: the
  * operation is read from the message before it is overwritten.
  *
- * Returns 0, -EINVAL, -EBADMSG, -EOPNOTSUPP (HV_S_OK on an operation
- * other than the six), -EILSEQ, -ENOBUFS. On error msg is untouched.
+ * Returns 0, -EINVAL (as for hv_kvp_msg_reply_set), -EBADMSG,
+ * -EOPNOTSUPP (HV_S_OK on an operation other than the six), -EILSEQ,
+ * -ENOBUFS. On error msg is untouched.
  */
 int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 			  const struct hv_kvp_request *result);

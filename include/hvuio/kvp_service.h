@@ -32,12 +32,30 @@ struct hv_kvp_transport;
 /* What happened to one host message. */
 struct hv_kvp_event {
 	/*
-	 * 0 for a request that was answered (see status), or the negative
-	 * errno that made the message impossible to decode.
+	 * 0 for a request that was decoded and answered (see status), or a
+	 * negative errno:
+	 *   the codec's errors (hv_kvp_msg_decode, hv_kvp_kmsg_decode) for a
+	 *     message it refused, answered: HV_ERROR_NOT_SUPPORTED for an
+	 *     unknown operation (-EOPNOTSUPP), else HV_E_FAIL on the channel
+	 *     and what Linux's daemon answers the operation's failure through
+	 *     the kernel (HV_S_CONT, or HV_E_FAIL for IP info);
+	 *   -EBADMSG  channel: shorter than the IC header, dropped (Linux
+	 *             drops it too), or an IC header whose icmsgsize claims
+	 *             more than arrived, answered HV_E_FAIL; kernel: a read
+	 *             shorter than a message, not answered (-ENODEV follows);
+	 *   -ENOMSG   channel: an IC type other than NEGOTIATE and
+	 *             KVPEXCHANGE, dropped as Linux's KVP driver drops it;
+	 *   -EMSGSIZE channel: a packet too large to be a KVP message, dropped;
+	 *   -EOPNOTSUPP, -EBADMSG with negotiate set: no common version, or
+	 *             a malformed NEGOTIATE; the failure reply was sent;
+	 *   -EAGAIN   channel: the host's ring had no room for the reply,
+	 *             which is lost;
+	 *   -EIO      kernel: the reply could not be written (-ENODEV follows).
 	 */
 	int error;
+	bool replied;                       /* a reply went to the host */
 	uint32_t status;                    /* HV_S_OK, HV_S_CONT, ... sent */
-	const struct hv_kvp_request *req;   /* NULL when error != 0 */
+	const struct hv_kvp_request *req;   /* the decoded request; NULL when error != 0 */
 	bool negotiate;                     /* a version negotiation */
 	struct ic_version fw, msg;          /* its outcome, when negotiate */
 };
@@ -51,39 +69,63 @@ struct hv_kvp_handler_config {
 	const char *set_ip_hook;
 };
 
+/*
+ * The store stays the caller's and must outlive the handler. config may
+ * be NULL. Returns 0, -EINVAL (NULL store or ret), -ENOMEM, and the errors
+ * of hv_kvp_info_new and hv_kvp_info_hook_set (a relative hook path is
+ * -EINVAL).
+ */
 int hv_kvp_handler_new(struct hv_kvp_store *store,
 		       const struct hv_kvp_handler_config *config,
 		       struct hv_kvp_handler **ret);
+/* NULL is a no-op. */
 void hv_kvp_handler_free(struct hv_kvp_handler *handler);
 
 /*
- * Answer one decoded request. `reply` receives what goes back to the host
- * (the key and value of an ENUMERATE, the value of a GET, the IP info of a
- * GET_IP_INFO; a copy of the request otherwise). Returns the host status
- * to send: HV_S_OK, HV_S_CONT (no such key, end of enumeration, a pool the
- * host may not write), HV_E_FAIL, HV_GUID_NOTFOUND, HV_INVALIDARG,
- * HV_ERROR_NOT_SUPPORTED.
+ * Answer one decoded request, as Linux's hv_kvp_daemon does, with the
+ * differences hv_kvp_service(3) lists. `reply` (may be `req` itself)
+ * receives what goes back to the host (the key and value of an ENUMERATE,
+ * the value of a GET, the IP info of a GET_IP_INFO; a copy of the request
+ * otherwise), strings cut to what Linux's kernel passes to the host.
+ * Returns the host status to send: HV_S_OK; HV_S_CONT (no such key, end
+ * of enumeration, a SET or DELETE the store refused); HV_E_FAIL (a pool
+ * file that cannot be read again, an Auto value that cannot be computed,
+ * GET_IP_INFO for an unknown MAC, SET_IP_INFO without a hook or whose
+ * hook failed, a pool above 4, NULL arguments); HV_GUID_NOTFOUND and
+ * HV_INVALIDARG (SET_IP_INFO: no such adapter, a malformed address);
+ * HV_ERROR_NOT_SUPPORTED (any other operation). One call at a time per
+ * handler.
  */
 uint32_t hv_kvp_handler_run(struct hv_kvp_handler *handler,
 			    const struct hv_kvp_request *req,
 			    struct hv_kvp_request *reply);
 
 /*
- * The KVP channel of the device under `root` ("/" for the real system, or
- * a sim root): finds the KVP device, opens its channel. Returns the
- * errors of hv_dev_open, and -ENOENT when there is no KVP device.
+ * The KVP channel of the device under `root` ("/" for the real system,
+ * NULL too, or a sim root): finds the KVP device by its class, opens its
+ * channel. The host's NEGOTIATE may already be waiting, with no event
+ * raised: call hv_kvp_transport_process once before the first poll.
+ * Returns 0, -EINVAL, -ENOMEM, -ENOENT when there is no KVP device, the
+ * errors of hv_vmbus_list_new, hv_dev_open (-ENXIO: not bound to
+ * uio_hv_generic) and hv_chan_open.
  */
 int hv_kvp_transport_open_chan(const char *root, struct hv_kvp_transport **ret);
 
 /*
  * Linux's kernel device (/dev/vmbus/hv_kvp), or a SOCK_SEQPACKET socket
- * playing the kernel's side at that path; registers with REGISTER1.
+ * playing the kernel's side at that path; registers with REGISTER1 and
+ * waits up to 5 seconds for the kernel's answer, whose version string
+ * becomes the IntegrationServicesVersion the handler reports, as Linux's
+ * daemon does. Returns 0, -EINVAL, -ENOMEM, -ENAMETOOLONG (socket path),
+ * the errno of stat, open, socket or connect, -EPROTO (the register
+ * message could not be written, or the answer is not a whole REGISTER1
+ * message: the kernel refused us), -ETIMEDOUT (no answer).
  */
 int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_transport **ret);
 
 void hv_kvp_transport_close(struct hv_kvp_transport *t);
 
-/* Poll it for POLLIN. */
+/* Poll it for POLLIN. Returns the descriptor, or -EINVAL. */
 int hv_kvp_transport_fd(const struct hv_kvp_transport *t);
 
 /*
@@ -94,9 +136,13 @@ int hv_kvp_transport_set_busy_poll(struct hv_kvp_transport *t, bool on);
 
 /*
  * Answer every message that is waiting, without blocking; the observer
- * (may be NULL) is called once per message. Returns 0, or -ENODEV when the
- * host rescinded the device or the kernel device failed: close the
- * transport and open it again.
+ * (may be NULL) is called once per message, after its reply was sent.
+ * On a channel, the receive interrupt is unmasked once the ring is empty
+ * (not in busy-poll mode: then call this in a loop). Returns 0, -EINVAL
+ * (NULL transport or handler), or -ENODEV when the host rescinded the
+ * device or broke the ring protocol, or when a read or write of the
+ * kernel device failed or was short (Linux's daemon then reopens too):
+ * close the transport and open it again.
  */
 int hv_kvp_transport_process(struct hv_kvp_transport *t,
 			     struct hv_kvp_handler *handler,
@@ -108,9 +154,10 @@ struct hv_kvp_transport_status {
 	bool negotiated;             /* channel: the host's negotiate answered */
 	struct ic_version fw, msg;   /* channel: the versions chosen */
 	char kernel_version[64];     /* kernel: what REGISTER1 returned */
-	uint64_t requests;           /* host requests answered */
+	uint64_t requests;           /* KVP requests answered (not negotiations) */
 };
 
+/* Returns 0 or -EINVAL. */
 int hv_kvp_transport_status_get(const struct hv_kvp_transport *t,
 				struct hv_kvp_transport_status *status);
 

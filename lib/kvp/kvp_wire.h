@@ -119,7 +119,7 @@ union hv_kvp_pkt {
 	struct hv_kvp_pkt_ip ip;
 };
 
-/* kvp-protocol facts: §2.4-2.6 sizes, offsets from the payload start. */
+/* Sizes and offsets (from the payload start) as Linux, FreeBSD and OpenBSD lay them out. */
 _Static_assert(sizeof(struct hv_kvp_hdr) == 4, "hv_kvp_hdr");
 _Static_assert(sizeof(struct hv_kvp_exchg_msg_value) == 2572, "exchg value");
 _Static_assert(offsetof(struct hv_kvp_exchg_msg_value, key_size) == 4, "key_size");

@@ -2,8 +2,8 @@
 /*
  * KVP messages as the host sends them on the VMBus channel.
  *
- * Facts this file relies on (kvp-protocol reference, from Linux's
- * drivers/hv/hv_kvp.c, FreeBSD's hv_kvp.c and OpenBSD's hypervic.c):
+ * Facts this file relies on (from Linux's drivers/hv/hv_kvp.c, FreeBSD's
+ * hv_kvp.c and OpenBSD's hypervic.c):
  * - the payload is pipe header, IC header, a 4-byte KVP header and a
  *   fixed-size body; the IP-info messages have a 2-byte KVP header;
  * - Linux does not check the received length against the body, and its
@@ -12,8 +12,8 @@
  *   whole body must have arrived and every size is checked;
  * - replies are the request rewritten in place: status in the IC header,
  *   flags TRANSACTION|RESPONSE, operation and pool untouched (OpenBSD
- *   instead writes the status over operation and pool; the hosts follow
- *   Linux and FreeBSD).
+ *   instead writes the status over operation and pool; this follows
+ *   Linux and FreeBSD, whose drivers Microsoft wrote).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -55,7 +55,7 @@ _Static_assert(sizeof(struct vmdata_gpa_direct) == 24, "vmdata_gpa_direct");
 /* PFNs count Hyper-V pages, 4 KiB whatever the guest's page size. */
 #define HV_HYP_PAGE_SIZE 4096u
 
-/* How often a busy-polling wait looks at the descriptor for a rescind. */
+/* How often a busy-polling wait re-masks and looks for a rescind. */
 #define CHAN_POLL_CHECK_SPINS 4096u
 
 struct hv_chan {
@@ -253,16 +253,19 @@ static int chan_wait_busy(struct hv_chan *chan, int64_t deadline)
 	unsigned int spins;
 	int err;
 
+	hv_ring_intr_mask(chan->rx);
 	for (spins = 1;; spins++) {
-		/*
-		 * Set it again each time: on a real device any write of 1,
-		 * ours included, clears the mask of every channel.
-		 */
-		hv_ring_intr_mask(chan->rx);
 		if (chan_rx_ready(chan))
 			return 0;
 		if (spins % CHAN_POLL_CHECK_SPINS)
 			continue;
+		/*
+		 * Now and then, not on every spin: the store takes the
+		 * header's cache line from the host. Any write of 1 to
+		 * the device, another channel's included, clears the
+		 * mask of every channel.
+		 */
+		hv_ring_intr_mask(chan->rx);
 		/* Events here are stray interrupts or the rescind: consume them. */
 		if (poll(&pfd, 1, 0) > 0) {
 			err = hv_dev_ack(chan->dev, NULL);
@@ -304,7 +307,12 @@ HV_EXPORT int hv_chan_wait(struct hv_chan *chan, int timeout_ms)
 
 static int chan_signal(struct hv_chan *chan)
 {
-	return hv_dev_signal(chan->dev, chan->monitor_id);
+	int err = hv_dev_signal(chan->dev, chan->monitor_id);
+
+	/* uio_hv_generic's write of 1 has just unmasked us (hv_uio_irqcontrol). */
+	if (chan->busy_poll)
+		hv_ring_intr_mask(chan->rx);
+	return err;
 }
 
 HV_EXPORT int hv_chan_sendv(struct hv_chan *chan, const struct hv_ring_pkt_info *info,

@@ -31,41 +31,44 @@ int hv_sysfs_path(char *buf, size_t size, const char *fmt, ...)
 
 int hv_sysfs_read_str(const char *path, char *buf, size_t size)
 {
+	/* One byte past the longest attribute, so that a longer file is seen. */
+	char tmp[HV_SYSFS_MAX + 1];
 	size_t len = 0;
 	ssize_t n;
 	int fd, err = 0;
 
-	if (size < 2)
+	if (size < 1)
 		return -EINVAL;
+	buf[0] = '\0';
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* Read one byte past the room so that an over-long file is seen. */
-	for (;;) {
-		n = read(fd, buf + len, size - len);
+	while (len < sizeof(tmp)) {
+		n = read(fd, tmp + len, sizeof(tmp) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			err = -errno;
 			goto out;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len == size) {
-			err = -EBADMSG;
-			goto out;
-		}
 	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len) || memchr(buf, '\n', len))
+	if (len == sizeof(tmp)) {
 		err = -EBADMSG;
+		goto out;
+	}
+	if (len > 0 && tmp[len - 1] == '\n')
+		len--;
+	if (len >= size || memchr(tmp, '\0', len) || memchr(tmp, '\n', len)) {
+		err = -EBADMSG;
+		goto out;
+	}
+	memcpy(buf, tmp, len);
+	buf[len] = '\0';
 out:
 	close(fd);
-	if (err)
-		buf[0] = '\0';
 	return err ? err : (int)len;
 }
 

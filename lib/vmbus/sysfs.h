@@ -28,8 +28,9 @@ int hv_sysfs_path(char *buf, size_t size, const char *fmt, ...)
 
 /*
  * The whole file as one line: one trailing newline is removed; a file
- * with a NUL or a second line, or longer than size - 1, is -EBADMSG.
- * Returns the length of the string left in buf.
+ * with a NUL or a second line, a file over HV_SYSFS_MAX bytes, or a line
+ * that does not fit buf with its NUL is -EBADMSG. Returns the length of
+ * the string left in buf ("" on any error).
  */
 int hv_sysfs_read_str(const char *path, char *buf, size_t size);
 

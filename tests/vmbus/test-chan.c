@@ -693,7 +693,12 @@ START_TEST(busy_poll)
 	/* The mask was up the whole time: the host never interrupted. */
 	ck_assert_uint_eq(s.intr, 0);
 	ck_assert_int_eq(hv_dev_ack(dev, NULL), -EAGAIN);
+	/* Our signal makes the host clear the mask, late: waiting sets it again. */
+	ck_assert_int_eq(hv_chan_send(chan, "bye", 3, 0, 0), 0);
+	ck_assert_int_eq(host_read_signal(&s, 1000), 1);
+	ck_assert_uint_eq(*(_Atomic uint32_t *)(s.map0 + s.ring_size + HDR_INTERRUPT_MASK), 0);
 	ck_assert_int_eq(hv_chan_wait(chan, 20), -ETIMEDOUT);
+	ck_assert_uint_eq(*(_Atomic uint32_t *)(s.map0 + s.ring_size + HDR_INTERRUPT_MASK), 1);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
 	sim_fini(&s);

@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,31 @@ START_TEST(primary_first)
 }
 END_TEST
 
+START_TEST(longest_values)
+{
+	struct hv_vmbus_list *list = NULL;
+	char *root = tree_copy("kvp-uio");
+
+	/* The longest that fit their fields, with the kernel's newline. */
+	tree_write(root, DEV(KVP_INST, "uio/uio0/maps/map1/name"),
+		   "int_page-0123456789abcdefghijkl\n");
+	tree_write(root, DEV(KVP_INST, "driver_override"),
+		   "uio_hv_generic-0123456789abcdefghijklmnopqrstuvwxyz-0123456789a\n");
+	tree_write(root, DEV(KVP_INST, "channels/14/interrupts"), "9223372036854775807\n");
+	tree_write(root, DEV(KVP_INST, "id"), "4294967295\n");
+	tree_write(root, DEV(KVP_INST, "monitor_id"), "255\n");
+	ck_assert_int_eq(hv_vmbus_list_new(root, &list), 0);
+	ck_assert_str_eq(list->devices[0].maps[1].name, "int_page-0123456789abcdefghijkl");
+	ck_assert_str_eq(list->devices[0].driver_override,
+			 "uio_hv_generic-0123456789abcdefghijklmnopqrstuvwxyz-0123456789a");
+	ck_assert_int_eq(list->devices[0].channels[0].interrupts, INT64_MAX);
+	ck_assert_uint_eq(list->devices[0].relid, UINT32_MAX);
+	ck_assert_int_eq(list->devices[0].monitor_id, 255);
+	hv_vmbus_list_free(list);
+	tree_remove(root);
+}
+END_TEST
+
 START_TEST(uio_entry_choice)
 {
 	struct hv_vmbus_list *list = NULL;
@@ -488,6 +514,7 @@ static Suite *discover_suite(void)
 	tcase_add_test(tc, class_names);
 	tcase_add_test(tc, hidden_counters);
 	tcase_add_test(tc, primary_first);
+	tcase_add_test(tc, longest_values);
 	tcase_add_test(tc, uio_entry_choice);
 	tcase_add_test(tc, maps_stop_at_first_missing);
 	suite_add_tcase(s, tc);

@@ -54,7 +54,7 @@ static int report(const struct hvctl *ctx, const struct hv_vmbus_device *d,
 static int run(struct hvctl *ctx, int argc, char **argv, const char *cmd, int unbind)
 {
 	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },
+		{ "root", required_argument, NULL, HVCTL_OPT_ROOT },
 		{ "driver", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

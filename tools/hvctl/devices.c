@@ -173,7 +173,7 @@ static int print_json(const struct hv_vmbus_list *list)
 int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },
+		{ "root", required_argument, NULL, HVCTL_OPT_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },

@@ -47,7 +47,7 @@ void hvctl_err(const char *fmt, ...)
 int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd, int *status)
 {
 	switch (opt) {
-	case 'r':
+	case HVCTL_OPT_ROOT:
 		ctx->root = optarg;
 		return 1;
 	case 'h':

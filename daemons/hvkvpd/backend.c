@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Which transport carries the host's requests, and getting it back after
+ * it went away: a rescinded channel returns when the host offers the
+ * device again; the kernel device after an error is reopened, as Linux's
+ * hv_kvp_daemon does at its reopen_kvp_fd label.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hvuio/vmbus.h>
+
+#include "hvkvpd.h"
+#include "log.h"
+
+/* How often a wait for the device looks again without an inotify event. */
+#define REOPEN_POLL_MS 1000
+
+const char *hvkvpd_backend_name(enum hvkvpd_backend b)
+{
+	switch (b) {
+	case HVKVPD_BACKEND_UIO:
+		return "uio";
+	case HVKVPD_BACKEND_KERNEL:
+		return "kernel";
+	case HVKVPD_BACKEND_SIM:
+		return "sim";
+	default:
+		return "auto";
+	}
+}
+
+/*
+ * The sim device's node is a socket where the real one is a character
+ * device (DESIGN.md, "The sim device").
+ */
+static bool node_is_socket(const char *root, int uio_index)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/dev/uio%d", root, uio_index) >= (int)sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/*
+ * The KVP device under the root: 1 when it is bound to uio_hv_generic
+ * (*sim tells whether its node is a sim socket), 0 when it is absent or
+ * bound elsewhere (*driver names the driver, "" if none), or an errno.
+ */
+static int kvp_device_find(const char *root, bool *sim, char *driver, size_t size)
+{
+	struct hv_vmbus_list *list = NULL;
+	const struct hv_vmbus_device *found = NULL;
+	size_t i;
+	int err;
+
+	*sim = false;
+	driver[0] = '\0';
+	err = hv_vmbus_list_new(root, &list);
+	if (err == -ENOENT)
+		return 0;
+	if (err < 0)
+		return err;
+	for (i = 0; i < list->count; i++) {
+		if (strcmp(list->devices[i].class_id, HV_KVP_GUID) == 0) {
+			found = &list->devices[i];
+			break;
+		}
+	}
+	err = 0;
+	if (!found)
+		goto out;
+	snprintf(driver, size, "%s", found->driver);
+	if (strcmp(found->driver, "uio_hv_generic") == 0 && found->uio_index >= 0) {
+		*sim = node_is_socket(root, found->uio_index);
+		err = 1;
+	}
+out:
+	hv_vmbus_list_free(list);
+	return err;
+}
+
+int hvkvpd_backend_choose(struct hvkvpd *d)
+{
+	char driver[64];
+	struct stat st;
+	bool sim;
+	int err;
+
+	if (d->backend == HVKVPD_BACKEND_KERNEL) {
+		d->chosen = HVKVPD_BACKEND_KERNEL;
+		return 0;
+	}
+	err = kvp_device_find(d->root, &sim, driver, sizeof(driver));
+	if (err < 0) {
+		log_err("cannot read %s/sys/bus/vmbus/devices: %s", d->root, strerror(-err));
+		return err;
+	}
+	if (d->backend == HVKVPD_BACKEND_UIO || d->backend == HVKVPD_BACKEND_SIM) {
+		/* Chosen by option: the device may come later, as after a rescind. */
+		d->chosen = d->backend;
+		if (err == 1 && sim != (d->backend == HVKVPD_BACKEND_SIM))
+			log_warn("the KVP device under %s is %s, not what --backend %s expects",
+				 d->root, sim ? "a sim device" : "a real uio device",
+				 hvkvpd_backend_name(d->backend));
+		return 0;
+	}
+	if (err == 1) {
+		d->chosen = sim ? HVKVPD_BACKEND_SIM : HVKVPD_BACKEND_UIO;
+		return 0;
+	}
+	if (stat(d->kernel_device, &st) == 0) {
+		d->chosen = HVKVPD_BACKEND_KERNEL;
+		return 0;
+	}
+	if (driver[0])
+		log_err("the KVP device is bound to %s and %s does not exist: load hv_utils "
+			"(modprobe hv_utils) or bind the device to uio_hv_generic "
+			"(hvctl bind %s), or give --backend", driver, d->kernel_device,
+			HV_KVP_GUID);
+	else
+		log_err("no Hyper-V KVP device under %s/sys/bus/vmbus/devices and no %s: "
+			"this machine does not look like a Hyper-V guest; give --root for a "
+			"sim root (see hvsim(8)) or --backend kernel --kernel-device PATH",
+			d->root, d->kernel_device);
+	return -ENODEV;
+}
+
+int hvkvpd_backend_open(struct hvkvpd *d)
+{
+	int err;
+
+	if (d->chosen == HVKVPD_BACKEND_KERNEL)
+		err = hv_kvp_transport_open_kernel(d->kernel_device, &d->transport);
+	else
+		err = hv_kvp_transport_open_chan(d->root, &d->transport);
+	if (err < 0) {
+		d->transport = NULL;
+		return err;
+	}
+	if (d->busy_poll) {
+		int e = hv_kvp_transport_set_busy_poll(d->transport, true);
+
+		if (e < 0)
+			log_warn("--busy-poll: %s; sleeping on interrupts instead", strerror(-e));
+	}
+	return 0;
+}
+
+int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	*terminate = false;
+	n = read(d->sigfd, &si, sizeof(si));
+	if (n != (ssize_t)sizeof(si))
+		return 0;
+	if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+		log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		*terminate = true;
+	}
+	return 1;
+}
+
+/* Where a returning device shows up. */
+static int watch_open(const struct hvkvpd *d)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (d->chosen == HVKVPD_BACKEND_KERNEL) {
+		char *slash;
+
+		snprintf(path, sizeof(path), "%s", d->kernel_device);
+		slash = strrchr(path, '/');
+		if (slash == path)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			snprintf(path, sizeof(path), ".");
+	} else {
+		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", d->root);
+	}
+	/* A missing folder is fine: the periodic retry covers it. */
+	inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB);
+	return fd;
+}
+
+int hvkvpd_backend_reopen(struct hvkvpd *d)
+{
+	unsigned int attempts = 0;
+	int wfd, err = 0, last = 0;
+
+	hv_kvp_transport_close(d->transport);
+	d->transport = NULL;
+	if (d->chosen == HVKVPD_BACKEND_KERNEL)
+		log_warn("%s failed: reopening it", d->kernel_device);
+	else
+		log_notice("the host rescinded the KVP device: channel closed, waiting for it "
+			   "to be offered again");
+	wfd = watch_open(d);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = d->sigfd, .events = POLLIN },
+			{ .fd = wfd, .events = POLLIN },
+		};
+		char buf[4096];
+		bool terminate;
+		int n;
+
+		err = hvkvpd_backend_open(d);
+		if (err == 0) {
+			log_notice("%s: reopened after %u attempt%s",
+				   d->chosen == HVKVPD_BACKEND_KERNEL ? d->kernel_device : "KVP channel",
+				   attempts + 1, attempts ? "s" : "");
+			break;
+		}
+		if (err != last)
+			log_debug("reopen: %s", strerror(-err));
+		last = err;
+		attempts++;
+		n = poll(pfd, wfd >= 0 ? 2 : 1, REOPEN_POLL_MS);
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			hvkvpd_signal_take(d, &terminate);
+			if (terminate) {
+				err = 1;
+				break;
+			}
+		}
+		if (wfd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
+			while (read(wfd, buf, sizeof(buf)) > 0)
+				;
+		/*
+		 * The device folder appears before its uio node and driver
+		 * link are complete; a failed open here is retried on the
+		 * next event or tick.
+		 */
+	}
+	if (wfd >= 0)
+		close(wfd);
+	return err;
+}

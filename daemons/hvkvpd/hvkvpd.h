@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: ISC */
+/* hvkvpd: the parts of the daemon and the one structure they share. */
+#ifndef HVKVPD_H
+#define HVKVPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hvuio/kvp_pool.h>
+#include <hvuio/kvp_service.h>
+
+/* Exit statuses, as the man page lists them. */
+#define HVKVPD_EXIT_OK      0
+#define HVKVPD_EXIT_FAILURE 1
+#define HVKVPD_EXIT_USAGE   2
+
+enum hvkvpd_backend {
+	HVKVPD_BACKEND_AUTO,
+	HVKVPD_BACKEND_UIO,
+	HVKVPD_BACKEND_KERNEL,
+	HVKVPD_BACKEND_SIM,
+};
+
+struct hvkvpd {
+	/* From the command line. */
+	enum hvkvpd_backend backend;
+	const char *root;
+	const char *kernel_device;
+	const char *state_dir;
+	const char *socket_path;
+	const char *set_ip_hook;
+	bool foreground;
+	bool busy_poll;
+	bool sync_always;
+
+	/* Running state. */
+	enum hvkvpd_backend chosen;  /* never AUTO once the loop runs */
+	struct hv_kvp_store *store;
+	struct hv_kvp_handler *handler;
+	struct hv_kvp_transport *transport;
+	int sigfd;
+	bool compact_pending;        /* a delete waits for the idle rewrite */
+};
+
+const char *hvkvpd_backend_name(enum hvkvpd_backend b);
+
+/* backend.c */
+int hvkvpd_backend_choose(struct hvkvpd *d);
+int hvkvpd_backend_open(struct hvkvpd *d);
+/*
+ * After the transport failed: close it and wait until it can be opened
+ * again. Returns 0 with d->transport open, 1 when a termination signal
+ * arrived while waiting, or a negative errno.
+ */
+int hvkvpd_backend_reopen(struct hvkvpd *d);
+/* 1 when a SIGTERM/SIGINT is waiting on d->sigfd (consumed), else 0. */
+int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate);
+
+/* loop.c */
+int hvkvpd_loop(struct hvkvpd *d);
+
+#endif

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: ISC */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static bool to_stderr = true;
+static bool debug_on;
+
+void log_init(bool foreground, bool debug)
+{
+	to_stderr = foreground;
+	debug_on = debug;
+	if (!foreground)
+		openlog("hvkvpd", LOG_PID, LOG_DAEMON);
+}
+
+bool log_debug_enabled(void)
+{
+	return debug_on;
+}
+
+static void log_v(int prio, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	if (prio == LOG_DEBUG && !debug_on)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (to_stderr) {
+		/* One write per line, so that lines of a restart do not interleave. */
+		fprintf(stderr, "<%d>%s\n", prio, line);
+		fflush(stderr);
+	} else {
+		syslog(prio, "%s", line);
+	}
+}
+
+#define LOG_FN(name, prio) \
+	void name(const char *fmt, ...) \
+	{ \
+		va_list ap; \
+		va_start(ap, fmt); \
+		log_v(prio, fmt, ap); \
+		va_end(ap); \
+	}
+
+LOG_FN(log_err, LOG_ERR)
+LOG_FN(log_warn, LOG_WARNING)
+LOG_FN(log_notice, LOG_NOTICE)
+LOG_FN(log_info, LOG_INFO)
+LOG_FN(log_debug, LOG_DEBUG)
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes), or 0. Overlong
+ * forms, surrogates and code points above U+10FFFF are not valid.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t len, i;
+	uint32_t c, min;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	if (s[0] < 0xe0) {
+		len = 2; c = s[0] & 0x1f; min = 0x80;
+	} else if (s[0] < 0xf0) {
+		len = 3; c = s[0] & 0x0f; min = 0x800;
+	} else {
+		len = 4; c = s[0] & 0x07; min = 0x10000;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+char *log_escape(const char *src, size_t len, char *dst, size_t size)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, o = 0;
+
+	if (size == 0)
+		return dst;
+	while (i < len) {
+		char tmp[8];
+		size_t tlen, seq = 1;
+		uint32_t cp;
+
+		if (s[i] == '\\') {
+			memcpy(tmp, "\\\\", 2); tlen = 2;
+		} else if (s[i] == '\n') {
+			memcpy(tmp, "\\n", 2); tlen = 2;
+		} else if (s[i] == '\t') {
+			memcpy(tmp, "\\t", 2); tlen = 2;
+		} else if (s[i] == '\r') {
+			memcpy(tmp, "\\r", 2); tlen = 2;
+		} else if (s[i] >= 0x20 && s[i] < 0x7f) {
+			tmp[0] = (char)s[i]; tlen = 1;
+		} else if (s[i] >= 0x80 && (seq = utf8_seq(s + i, len - i, &cp)) != 0 &&
+			   !(cp >= 0x80 && cp <= 0x9f)) {
+			memcpy(tmp, s + i, seq); tlen = seq;
+		} else {
+			/* A control byte, a C1 control or a byte that is not UTF-8. */
+			seq = 1;
+			tlen = (size_t)snprintf(tmp, sizeof(tmp), "\\%03o", s[i]);
+		}
+		if (o + tlen + 4 > size) {
+			/* Keep room for "..." and the NUL. */
+			if (o + 4 <= size) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(dst + o, tmp, tlen);
+		o += tlen;
+		i += seq;
+	}
+	dst[o < size ? o : size - 1] = '\0';
+	return dst;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The event loop: the transport, the store's inotify descriptor and a
+ * signalfd in one poll(). Every host message is answered as soon as it is
+ * seen; the store has written what the host set to its pool file before
+ * the handler returns, so the reply is never ahead of the file.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hvuio/ic.h>
+
+#include "hvkvpd.h"
+#include "log.h"
+
+/* Quiet time after a delete before the pool files are rewritten. */
+#define IDLE_COMPACT_MS 500
+
+static const char *const op_names[] = {
+	"GET", "SET", "DELETE", "ENUMERATE", "GET_IP_INFO", "SET_IP_INFO",
+};
+
+static const char *const pool_names[] = {
+	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
+};
+
+static const char *status_name(uint32_t st, char *buf, size_t size)
+{
+	switch (st) {
+	case HV_S_OK: return "HV_S_OK";
+	case HV_E_FAIL: return "HV_E_FAIL";
+	case HV_S_CONT: return "HV_S_CONT";
+	case HV_ERROR_NOT_SUPPORTED: return "HV_ERROR_NOT_SUPPORTED";
+	case HV_INVALIDARG: return "HV_INVALIDARG";
+	case HV_GUID_NOTFOUND: return "HV_GUID_NOTFOUND";
+	}
+	snprintf(buf, size, "0x%08" PRIx32, st);
+	return buf;
+}
+
+/* One line per host operation; host strings escaped. */
+static void observe(void *ctx, const struct hv_kvp_event *ev)
+{
+	struct hvkvpd *d = ctx;
+	const struct hv_kvp_request *r = ev->req;
+	char key[LOG_ESCAPE_SIZE(HV_KVP_EXCHANGE_MAX_KEY_SIZE)];
+	char value[LOG_ESCAPE_SIZE(160)];
+	char sb[16], pb[16];
+	const char *st = status_name(ev->status, sb, sizeof(sb));
+	const char *pool;
+
+	if (ev->negotiate) {
+		log_info("negotiated framework %u.%u, KVP %u.%u", ev->fw.major, ev->fw.minor,
+			 ev->msg.major, ev->msg.minor);
+		return;
+	}
+	if (ev->error || !r) {
+		log_warn("host message not understood (%s): answered %s",
+			 strerror(-ev->error), st);
+		return;
+	}
+	if (r->pool < KVP_POOL_COUNT) {
+		pool = pool_names[r->pool];
+	} else {
+		snprintf(pb, sizeof(pb), "%u", r->pool);
+		pool = pb;
+	}
+	if (r->operation == KVP_OP_DELETE && ev->status == HV_S_OK)
+		d->compact_pending = true;
+	if (!log_debug_enabled())
+		return;
+	switch (r->operation) {
+	case KVP_OP_SET:
+		log_escape(r->key, r->key_len, key, sizeof(key));
+		/* Values run to 2 KiB: the start says enough in a log. */
+		log_escape(r->value, r->value_len, value, sizeof(value));
+		log_debug("host SET %s \"%s\" = \"%s\": %s", pool, key, value, st);
+		break;
+	case KVP_OP_GET:
+	case KVP_OP_DELETE:
+		log_escape(r->key, r->key_len, key, sizeof(key));
+		log_debug("host %s %s \"%s\": %s", op_names[r->operation], pool, key, st);
+		break;
+	case KVP_OP_ENUMERATE:
+		log_debug("host ENUMERATE %s %" PRIu32 ": %s", pool, r->index, st);
+		break;
+	case KVP_OP_GET_IP_INFO:
+	case KVP_OP_SET_IP_INFO:
+		log_escape(r->ip.adapter_id, strnlen(r->ip.adapter_id, sizeof(r->ip.adapter_id)),
+			   key, sizeof(key));
+		log_debug("host %s \"%s\": %s", op_names[r->operation], key, st);
+		break;
+	default:
+		log_debug("host operation %u: %s", r->operation, st);
+		break;
+	}
+}
+
+static void log_transport(const struct hvkvpd *d)
+{
+	struct hv_kvp_transport_status s;
+
+	if (hv_kvp_transport_status_get(d->transport, &s) < 0)
+		return;
+	if (d->chosen == HVKVPD_BACKEND_KERNEL)
+		log_info("backend kernel on %s: registered, kernel KVP version \"%s\"",
+			 d->kernel_device, s.kernel_version);
+	else
+		log_info("backend %s on %s: KVP channel open", s.kind, d->root);
+}
+
+/* Answer what is waiting; a failed transport is reopened. 1: stop. */
+static int serve(struct hvkvpd *d)
+{
+	int err;
+
+	for (;;) {
+		err = hv_kvp_pool_refresh(d->store);
+		if (err < 0)
+			log_warn("rereading the pool files: %s", strerror(-err));
+		err = hv_kvp_transport_process(d->transport, d->handler, observe, d);
+		if (err != -ENODEV)
+			break;
+		err = hvkvpd_backend_reopen(d);
+		if (err != 0)
+			return err;
+		log_transport(d);
+		/* The host may have written before the open: drain again. */
+	}
+	if (err < 0)
+		log_warn("serving the host: %s", strerror(-err));
+	return 0;
+}
+
+int hvkvpd_loop(struct hvkvpd *d)
+{
+	int err;
+
+	log_transport(d);
+	/* The host's first message may already wait: drain before any wait. */
+	err = serve(d);
+	if (err != 0)
+		return err < 0 ? err : 0;
+	for (;;) {
+		struct pollfd pfd[3];
+		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1;
+		bool terminate;
+
+		pfd[sigi = nfd++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
+		pfd[tri = nfd++] = (struct pollfd){ .fd = hv_kvp_transport_fd(d->transport),
+						     .events = POLLIN };
+		if (hv_kvp_pool_fd(d->store) >= 0)
+			pfd[sti = nfd++] = (struct pollfd){ .fd = hv_kvp_pool_fd(d->store),
+							     .events = POLLIN };
+		if (d->compact_pending)
+			timeout = IDLE_COMPACT_MS;
+		if (d->busy_poll)
+			timeout = 0;
+		n = poll(pfd, (nfds_t)nfd, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			log_err("poll: %s", strerror(errno));
+			return err;
+		}
+		if (pfd[sigi].revents & POLLIN) {
+			hvkvpd_signal_take(d, &terminate);
+			if (terminate)
+				return 0;
+		}
+		if (n == 0 && d->compact_pending) {
+			err = hv_kvp_pool_compact(d->store);
+			if (err < 0)
+				log_warn("rewriting the pool files: %s", strerror(-err));
+			else
+				log_debug("idle: pool files rewritten without deleted records");
+			d->compact_pending = false;
+		}
+		if (sti >= 0 && (pfd[sti].revents & POLLIN)) {
+			err = hv_kvp_pool_refresh(d->store);
+			if (err < 0)
+				log_warn("rereading the pool files: %s", strerror(-err));
+		}
+		if (d->busy_poll || (pfd[tri].revents & (POLLIN | POLLERR | POLLHUP))) {
+			err = serve(d);
+			if (err != 0)
+				return err < 0 ? err : 0;
+		}
+	}
+}

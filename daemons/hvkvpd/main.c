@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * hvkvpd: the Hyper-V KVP (Data Exchange) daemon. Options, set-up and
+ * tear-down; the loop is in loop.c, the backends in backend.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hvkvpd.h"
+#include "log.h"
+
+/* Word for word the SYNOPSIS of man/hvkvpd.8 (a test compares them). */
+static const char usage_text[] =
+	"usage: hvkvpd [-dhnV] [-o option] [--backend auto | uio | kernel | sim]\n"
+	"              [--busy-poll] [--kernel-device PATH] [--root DIR]\n"
+	"              [--set-ip-hook PATH] [--socket PATH] [--state-dir DIR]\n"
+	"              [--sync always | write]\n";
+
+enum {
+	OPT_BACKEND = 256,
+	OPT_BUSY_POLL,
+	OPT_KERNEL_DEVICE,
+	OPT_ROOT,
+	OPT_SET_IP_HOOK,
+	OPT_SOCKET,
+	OPT_STATE_DIR,
+	OPT_SYNC,
+};
+
+static const struct option long_options[] = {
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "foreground", no_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "kernel-device", required_argument, NULL, OPT_KERNEL_DEVICE },
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "set-ip-hook", required_argument, NULL, OPT_SET_IP_HOOK },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "sync", required_argument, NULL, OPT_SYNC },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage(FILE *f)
+{
+	fputs(usage_text, f);
+	return HVKVPD_EXIT_USAGE;
+}
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hvkvpd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return usage(stderr);
+}
+
+static int sync_parse(struct hvkvpd *d, const char *v)
+{
+	if (strcmp(v, "always") == 0)
+		d->sync_always = true;
+	else if (strcmp(v, "write") == 0)
+		d->sync_always = false;
+	else
+		return bad("sync: '%s' is neither 'always' nor 'write'", v);
+	return 0;
+}
+
+static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
+{
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "dhno:V", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			*debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(HVKVPD_EXIT_OK);
+		case 'n':
+			d->foreground = true;
+			break;
+		case 'V':
+			printf("hvkvpd %s\n", HVUIO_VERSION);
+			exit(HVKVPD_EXIT_OK);
+		case 'o':
+			if (strncmp(optarg, "sync=", 5) != 0)
+				return bad("-o: unknown option '%s' (known: sync=always, sync=write)",
+					   optarg);
+			if ((err = sync_parse(d, optarg + 5)) != 0)
+				return err;
+			break;
+		case OPT_SYNC:
+			if ((err = sync_parse(d, optarg)) != 0)
+				return err;
+			break;
+		case OPT_BACKEND:
+			if (strcmp(optarg, "auto") == 0)
+				d->backend = HVKVPD_BACKEND_AUTO;
+			else if (strcmp(optarg, "uio") == 0)
+				d->backend = HVKVPD_BACKEND_UIO;
+			else if (strcmp(optarg, "kernel") == 0)
+				d->backend = HVKVPD_BACKEND_KERNEL;
+			else if (strcmp(optarg, "sim") == 0)
+				d->backend = HVKVPD_BACKEND_SIM;
+			else
+				return bad("--backend: '%s' is not auto, uio, kernel or sim", optarg);
+			break;
+		case OPT_BUSY_POLL:
+			d->busy_poll = true;
+			break;
+		case OPT_KERNEL_DEVICE:
+			d->kernel_device = optarg;
+			break;
+		case OPT_ROOT:
+			d->root = optarg;
+			break;
+		case OPT_SET_IP_HOOK:
+			d->set_ip_hook = optarg;
+			break;
+		case OPT_SOCKET:
+			d->socket_path = optarg;
+			break;
+		case OPT_STATE_DIR:
+			d->state_dir = optarg;
+			break;
+		default:
+			return usage(stderr);
+		}
+	}
+	if (optind != argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!*d->root || !*d->kernel_device || !*d->state_dir)
+		return bad("an empty path is not a path");
+	/* The client socket is served by a later version; its path is checked now. */
+	if (d->socket_path[0] != '/')
+		return bad("--socket: '%s' is not an absolute path", d->socket_path);
+	if (strlen(d->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return bad("--socket: '%s' is too long for a UNIX socket", d->socket_path);
+	if (d->backend == HVKVPD_BACKEND_SIM && strcmp(d->root, "/") == 0)
+		return bad("--backend sim needs --root with a sim root (see hvsim(8))");
+	return 0;
+}
+
+static int signals_block(struct hvkvpd *d)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->sigfd < 0 ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct hvkvpd d = {
+		.backend = HVKVPD_BACKEND_AUTO,
+		.root = "/",
+		.kernel_device = "/dev/vmbus/hv_kvp",
+		.state_dir = "/var/lib/hyperv",
+		.socket_path = "/run/hvkvpd/socket",
+		.sigfd = -1,
+	};
+	struct hv_kvp_handler_config hcfg = { 0 };
+	bool debug = false;
+	int status = HVKVPD_EXIT_FAILURE, err;
+
+	err = options_parse(&d, argc, argv, &debug);
+	if (err)
+		return err;
+	log_init(d.foreground, debug);
+	if (d.set_ip_hook && access(d.set_ip_hook, X_OK) < 0) {
+		log_err("--set-ip-hook %s: %s", d.set_ip_hook, strerror(errno));
+		goto out;
+	}
+	err = signals_block(&d);
+	if (err < 0) {
+		log_err("signals: %s", strerror(-err));
+		goto out;
+	}
+	err = hvkvpd_backend_choose(&d);
+	if (err < 0)
+		goto out;
+	err = hv_kvp_pool_open(d.state_dir, d.sync_always ? HV_KVP_POOL_SYNC_ALWAYS : 0, &d.store);
+	if (err < 0) {
+		log_err("pool files in %s: %s", d.state_dir, strerror(-err));
+		goto out;
+	}
+	hcfg.set_ip_hook = d.set_ip_hook;
+	err = hv_kvp_handler_new(d.store, &hcfg, &d.handler);
+	if (err < 0) {
+		log_err("request handler: %s", strerror(-err));
+		goto out;
+	}
+	if (!d.foreground && daemon(0, 0) < 0) {
+		log_err("daemon: %s", strerror(errno));
+		goto out;
+	}
+	log_info("hvkvpd %s: backend %s, pool files in %s, sync %s", HVUIO_VERSION,
+		 hvkvpd_backend_name(d.chosen), d.state_dir, d.sync_always ? "always" : "write");
+	log_debug("client socket %s: reserved for the client interface, not served by "
+		  "this version", d.socket_path);
+	err = hvkvpd_backend_open(&d);
+	if (err == -ENOENT && d.chosen != HVKVPD_BACKEND_KERNEL) {
+		/* Chosen by option before the host offered the device: wait for it. */
+		err = hvkvpd_backend_reopen(&d);
+		if (err == 1) {
+			status = HVKVPD_EXIT_OK;
+			goto out;
+		}
+	}
+	if (err < 0) {
+		log_err("opening the %s backend (%s): %s", hvkvpd_backend_name(d.chosen),
+			d.chosen == HVKVPD_BACKEND_KERNEL ? d.kernel_device : d.root,
+			strerror(-err));
+		goto out;
+	}
+	err = hvkvpd_loop(&d);
+	if (err < 0)
+		goto out;
+	status = HVKVPD_EXIT_OK;
+out:
+	hv_kvp_transport_close(d.transport);
+	hv_kvp_handler_free(d.handler);
+	/* Compacts: other programs see the host's deletes once we are gone. */
+	hv_kvp_pool_close(d.store);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	if (status == HVKVPD_EXIT_OK)
+		log_info("stopped");
+	return status;
+}

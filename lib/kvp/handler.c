@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The KVP request handler: one host request in, the status and reply out,
+ * the same for every transport.
+ *
+ * It answers as Linux's tools/hv/hv_kvp_daemon.c does (kvp-protocol
+ * reference §3.1, §4.3, §4.4): every pool takes SET, GET, DELETE and
+ * ENUMERATE from the host, a failure of any of them is HV_S_CONT, the
+ * Auto pool is enumerated from generated values in the host's fixed index
+ * order, and the pool files are read again before each request so that
+ * other programs' changes are seen.
+ *
+ * Where we answer differently from Linux, on purpose (a differential test
+ * against Linux's daemon relies on this list; keep it complete):
+ *  1. GET answers the stored value. Linux answers an empty one: its
+ *     daemon copies value_size (0 for GET) bytes, and its kernel reads the
+ *     answer through the ENUMERATE layout, 4 bytes off.
+ *  2. An unknown operation is HV_ERROR_NOT_SUPPORTED (as FreeBSD's daemon
+ *     answers). Linux's daemon falls through its switch and answers HV_S_OK
+ *     with an empty key and value. KVP_OP_REGISTER1 given to the handler
+ *     is answered the same way: it is not a host request.
+ *  3. A pool above KVP_POOL_AUTO_INTERNAL never reaches the store: the
+ *     codecs refuse it and the transports answer the failure (HV_E_FAIL on
+ *     the channel, HV_S_CONT from the kernel transport, as for any pool
+ *     operation that fails), and the handler answers HV_E_FAIL if it is
+ *     given one. Linux's daemon indexes its five-entry pool array with the
+ *     host's byte unchecked.
+ *  4. A pool file that cannot be read again before a pool operation makes
+ *     that request HV_E_FAIL. Linux's daemon exits, and its kernel then
+ *     answers HV_E_FAIL after its timeout.
+ *  5. Auto pool values are computed for each request (hv_kvp_info(3)):
+ *     Linux caches the host name at start-up and answers the text of the
+ *     resolver's error when it fails; a value that cannot be computed is
+ *     HV_E_FAIL here.
+ *  6. A record the Auto pool file holds under one of the ten Auto keys
+ *     overrides the generated value in the ENUMERATE answer, so that local
+ *     programs can correct a value. Linux's daemon never reads its Auto
+ *     pool file for ENUMERATE (it still stores host SETs into it, as here).
+ *  7. On the channel and through the kernel alike, the answers carry
+ *     strings as Linux's kernel would pass them to the host: bytes that are
+ *     not UTF-8 are left out (Linux's utf8s_to_utf16s skips them) and a
+ *     string is cut at a whole character to 254 UTF-16 units for a key and
+ *     1022 for a value (the bounds kvp_respond_to_host gives it). We also
+ *     cut a key read from a file to 511 bytes, which a 512-byte key field
+ *     without NUL (cloud-init writes those) would otherwise exceed.
+ *  8. SET_IP_INFO runs the hook given in the configuration with the
+ *     request (hv_kvp_info(3)) instead of writing ifcfg and NetworkManager
+ *     files and running hv_set_ifconfig; without a hook it is HV_E_FAIL,
+ *     what Linux answers when its script fails.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvuio/ic.h"
+#include "hvuio/kvp_info.h"
+#include "hvuio/kvp_service.h"
+#include "lib/common/compiler.h"
+#include "transport.h"
+
+/* kvp_respond_to_host in Linux's drivers/hv/hv_kvp.c: (512 / 2) - 2, (2048 / 2) - 2. */
+#define KVP_REPLY_KEY_UNITS   254
+#define KVP_REPLY_VALUE_UNITS 1022
+
+struct hv_kvp_handler {
+	struct hv_kvp_store *store;
+	struct hv_kvp_info *info;
+	char ic_version[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	/* A record is 2.5 KiB: kept here rather than on the stack. */
+	struct hv_kvp_pool_record rec;
+	/* Room for a 2048-byte value field without NUL, as files may hold. */
+	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+};
+
+HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
+				 const struct hv_kvp_handler_config *config,
+				 struct hv_kvp_handler **ret)
+{
+	struct hv_kvp_handler *h = NULL;
+	int err;
+
+	if (!store || !ret)
+		return -EINVAL;
+	*ret = NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->store = store;
+	err = hv_kvp_info_new(config ? config->root : NULL, &h->info);
+	if (err)
+		goto out;
+	if (config && config->set_ip_hook) {
+		err = hv_kvp_info_hook_set(h->info, config->set_ip_hook, 0);
+		if (err)
+			goto out;
+	}
+	*ret = h;
+	h = NULL;
+out:
+	hv_kvp_handler_free(h);
+	return err;
+}
+
+HV_EXPORT void hv_kvp_handler_free(struct hv_kvp_handler *handler)
+{
+	if (!handler)
+		return;
+	hv_kvp_info_free(handler->info);
+	free(handler);
+}
+
+int kvp_handler_ic_version_set(struct hv_kvp_handler *handler, const char *version)
+{
+	size_t n = version ? strlen(version) : 0;
+
+	if (n >= sizeof(handler->ic_version))
+		return -ENAMETOOLONG;
+	memcpy(handler->ic_version, version ? version : "", n);
+	handler->ic_version[n] = '\0';
+	return 0;
+}
+
+/* Length of the UTF-8 sequence a lead byte announces, 0 for a stray byte. */
+static size_t utf8_seq_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		return 2;
+	if ((c & 0xf0) == 0xe0)
+		return 3;
+	if ((c & 0xf8) == 0xf0)
+		return 4;
+	return 0;
+}
+
+/*
+ * Copy src[0..len) into dst as the host will get it (difference 7 above):
+ * without the bytes that are not UTF-8, and cut at a character so that it
+ * stays within max_units UTF-16 units and dst_size bytes with its NUL.
+ * Returns the length copied.
+ */
+static size_t text_fit(char *dst, size_t dst_size, const char *src, size_t len,
+		       size_t max_units)
+{
+	size_t i = 0, o = 0, units = 0, n, u;
+
+	while (i < len) {
+		n = utf8_seq_len((unsigned char)src[i]);
+		if (n == 0 || n > len - i || hv_kvp_utf8_check(src + i, n) != 0) {
+			i++;
+			continue;
+		}
+		u = n == 4 ? 2 : 1;
+		if (units + u > max_units || o + n + 1 > dst_size)
+			break;
+		memcpy(dst + o, src + i, n);
+		o += n;
+		units += u;
+		i += n;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void reply_key_set(struct hv_kvp_request *reply, const char *key, size_t len)
+{
+	reply->key_len = text_fit(reply->key, sizeof(reply->key), key, len,
+				  KVP_REPLY_KEY_UNITS);
+}
+
+static void reply_value_set(struct hv_kvp_request *reply, const char *value, size_t len)
+{
+	reply->value_len = text_fit(reply->value, sizeof(reply->value), value, len,
+				    KVP_REPLY_VALUE_UNITS);
+}
+
+static uint32_t handler_get(struct hv_kvp_handler *h, const struct hv_kvp_request *req,
+			    struct hv_kvp_request *reply)
+{
+	size_t len;
+	int err;
+
+	err = hv_kvp_pool_get(h->store, req->pool, req->key, h->value, sizeof(h->value), &len);
+	if (err)
+		return HV_S_CONT;
+	reply_value_set(reply, h->value, len);
+	return HV_S_OK;
+}
+
+static uint32_t handler_enumerate_auto(struct hv_kvp_handler *h,
+				       const struct hv_kvp_request *req,
+				       struct hv_kvp_request *reply)
+{
+	char key[64];
+	const char *value = h->value;
+	size_t len;
+	int err;
+
+	if (req->index >= hv_kvp_info_auto_count())
+		return HV_S_CONT;
+	err = hv_kvp_info_auto_get(h->info, req->index, key, sizeof(key), h->value,
+				   sizeof(h->value));
+	if (err)
+		return hv_kvp_info_status(KVP_OP_ENUMERATE, err);
+	/* Linux's daemon: the version the kernel registered with (kernel transport). */
+	if (req->index == HV_KVP_AUTO_IC_VERSION && h->ic_version[0])
+		strcpy(h->value, h->ic_version);
+	/* Difference 6: a local override in the Auto pool file. */
+	if (hv_kvp_pool_get(h->store, KVP_POOL_AUTO, key, h->rec.value,
+			    sizeof(h->rec.value), &len) == 0)
+		value = h->rec.value;
+	else
+		len = strlen(h->value);
+	reply_key_set(reply, key, strlen(key));
+	reply_value_set(reply, value, len);
+	return HV_S_OK;
+}
+
+static uint32_t handler_enumerate(struct hv_kvp_handler *h, const struct hv_kvp_request *req,
+				  struct hv_kvp_request *reply)
+{
+	int err;
+
+	if (req->pool == KVP_POOL_AUTO)
+		return handler_enumerate_auto(h, req, reply);
+	err = hv_kvp_pool_enumerate(h->store, req->pool, req->index, &h->rec);
+	if (err)
+		return HV_S_CONT;
+	reply_key_set(reply, h->rec.key, h->rec.key_len);
+	reply_value_set(reply, h->rec.value, h->rec.value_len);
+	return HV_S_OK;
+}
+
+static uint32_t handler_pool_op(struct hv_kvp_handler *h, const struct hv_kvp_request *req,
+				struct hv_kvp_request *reply)
+{
+	/* Linux's daemon reads the pool file again before each request (kvp_update_mem_state). */
+	if (hv_kvp_pool_refresh(h->store) < 0)
+		return HV_E_FAIL;
+	switch (req->operation) {
+	case KVP_OP_GET:
+		return handler_get(h, req, reply);
+	case KVP_OP_SET:
+		return hv_kvp_pool_set(h->store, req->pool, req->key, req->value) ? HV_S_CONT
+										   : HV_S_OK;
+	case KVP_OP_DELETE:
+		return hv_kvp_pool_delete(h->store, req->pool, req->key) ? HV_S_CONT : HV_S_OK;
+	default:
+		return handler_enumerate(h, req, reply);
+	}
+}
+
+HV_EXPORT uint32_t hv_kvp_handler_run(struct hv_kvp_handler *handler,
+				      const struct hv_kvp_request *req,
+				      struct hv_kvp_request *reply)
+{
+	int err;
+
+	if (!handler || !req || !reply)
+		return HV_E_FAIL;
+	if (reply != req)
+		memcpy(reply, req, sizeof(*reply));
+	switch (req->operation) {
+	case KVP_OP_GET:
+	case KVP_OP_SET:
+	case KVP_OP_DELETE:
+	case KVP_OP_ENUMERATE:
+		if (req->pool >= KVP_POOL_COUNT)
+			return HV_E_FAIL;
+		return handler_pool_op(handler, req, reply);
+	case KVP_OP_GET_IP_INFO:
+		err = hv_kvp_info_ip_get(handler->info, &reply->ip);
+		return hv_kvp_info_status(KVP_OP_GET_IP_INFO, err);
+	case KVP_OP_SET_IP_INFO:
+		err = hv_kvp_info_ip_set(handler->info, &req->ip);
+		return hv_kvp_info_status(KVP_OP_SET_IP_INFO, err);
+	}
+	return HV_ERROR_NOT_SUPPORTED;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * What the KVP transports share: one struct for the three kinds, the
+ * request and reply they decode into, and the step every kind ends with
+ * (ask the handler, tell the observer).
+ */
+#ifndef HVUIO_LIB_KVP_TRANSPORT_H
+#define HVUIO_LIB_KVP_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvuio/chan.h"
+#include "hvuio/kvp_service.h"
+
+enum kvp_transport_kind {
+	KVP_TRANSPORT_CHAN,
+	KVP_TRANSPORT_KERNEL,
+};
+
+struct hv_kvp_transport {
+	enum kvp_transport_kind kind;
+	struct hv_kvp_transport_status status;
+	/* The one packet buffer: see transport_chan.c and transport_kernel.c. */
+	uint8_t *buf;
+	size_t buf_size;
+	/* Kept here, not on the stack: together they are about 20 KiB. */
+	struct hv_kvp_request req, reply;
+	/* Channel. */
+	struct hv_dev *dev;
+	struct hv_chan *chan;
+	bool busy_poll;
+	/* Kernel. */
+	int fd;
+};
+
+/* A transport with `buf_size` bytes of (8-byte aligned) buffer, zeroed. */
+int kvp_transport_alloc(enum kvp_transport_kind kind, size_t buf_size,
+			struct hv_kvp_transport **ret);
+
+/* Ask the handler about t->req; the answer is in t->reply. */
+uint32_t kvp_transport_run(struct hv_kvp_transport *t, struct hv_kvp_handler *handler);
+
+/* Tell the observer (may be NULL) about one message. */
+void kvp_transport_tell(hv_kvp_observer_fn *observer, void *ctx, int error,
+			bool replied, uint32_t status, const struct hv_kvp_request *req);
+
+int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+			       hv_kvp_observer_fn *observer, void *ctx);
+void kvp_transport_chan_close(struct hv_kvp_transport *t);
+int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+				 hv_kvp_observer_fn *observer, void *ctx);
+void kvp_transport_kernel_close(struct hv_kvp_transport *t);
+
+/*
+ * handler.c: the IntegrationServicesVersion Linux's daemon reports is the
+ * one the kernel returned to REGISTER1; the kernel transport hands it
+ * over. NULL (or "") goes back to the library's own version.
+ */
+int kvp_handler_ic_version_set(struct hv_kvp_handler *handler, const char *version);
+
+#endif

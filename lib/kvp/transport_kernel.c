@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The KVP service through Linux's hv_utils: /dev/vmbus/hv_kvp, or a
+ * SOCK_SEQPACKET socket at that path that plays the kernel's side.
+ *
+ * Facts from the kvp-protocol reference §4.1 (Linux's tools/hv/
+ * hv_kvp_daemon.c, drivers/hv/hv_kvp.c, drivers/hv/hv_utils_transport.c):
+ *  - the daemon opens the device O_RDWR and writes a whole struct
+ *    hv_kvp_msg with operation KVP_OP_REGISTER1; the kernel answers with a
+ *    message of the same operation carrying its version string ("3.1"),
+ *    which the daemon reports as IntegrationServicesVersion;
+ *  - then each read() is one whole message and each answer is the same
+ *    message written back whole, the status in its first four bytes;
+ *  - a read or a write that does not move exactly sizeof(struct
+ *    hv_kvp_msg) bytes makes Linux's daemon close the device, open it
+ *    again and register again (reopen_kvp_fd): here that is -ENODEV to
+ *    the caller, who does the same. A short read is such a read: it is
+ *    not answered;
+ *  - the device's read() blocks whatever O_NONBLOCK says (hvt_op_read
+ *    waits for a message), so it is read only after poll() said so.
+ *
+ * A whole message that the codec refuses is answered as Linux's daemon
+ * answers the operation's failure: HV_S_CONT for GET, SET, DELETE and
+ * ENUMERATE (kvp_key_add_or_modify and the others fail that way on sizes
+ * they refuse), HV_E_FAIL for the IP-info operations, and
+ * HV_ERROR_NOT_SUPPORTED for an unknown operation (handler.c, difference
+ * 2). A pool above 4 is answered HV_S_CONT too, where Linux's daemon would
+ * index past its pool array (handler.c, difference 3).
+ *
+ * The one packet buffer is one struct hv_kvp_msg, 7430 bytes: the kernel
+ * sends nothing else and never more (hvt_op_read refuses a smaller
+ * buffer, and the message is a fixed-size union of every body).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hvuio/ic.h"
+#include "hvuio/kvp_msg.h"
+#include "hvuio/kvp_service.h"
+#include "lib/common/compiler.h"
+#include "transport.h"
+
+/* How long the kernel may take to answer REGISTER1 (Linux answers at once). */
+#define KVP_KERNEL_REGISTER_TIMEOUT_MS 5000
+
+static int kernel_connect(const char *path, int *ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*ret = fd;
+	return 0;
+}
+
+/* Read one message, waiting up to timeout_ms (0: only if one is there). */
+static int kernel_read(struct hv_kvp_transport *t, int timeout_ms, size_t *len)
+{
+	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+	ssize_t n;
+	int r;
+
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -EAGAIN;
+	/* The kernel's poll says EPOLLERR | EPOLLHUP once the device is gone. */
+	if (!(pfd.revents & POLLIN))
+		return -ENODEV;
+	do
+		n = read(t->fd, t->buf, t->buf_size);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -ENODEV;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int kernel_write(struct hv_kvp_transport *t)
+{
+	ssize_t n;
+
+	do
+		n = write(t->fd, t->buf, HV_KVP_KMSG_SIZE);
+	while (n < 0 && errno == EINTR);
+	return n == HV_KVP_KMSG_SIZE ? 0 : -ENODEV;
+}
+
+/* Linux's kernel sends "3.1"; a longer one is cut at a character. */
+static void kernel_version_take(struct hv_kvp_transport *t)
+{
+	size_t n = t->req.value_len, max = sizeof(t->status.kernel_version) - 1;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)t->req.value[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(t->status.kernel_version, t->req.value, n);
+	t->status.kernel_version[n] = '\0';
+}
+
+static int kernel_register(struct hv_kvp_transport *t)
+{
+	size_t len;
+	int err;
+
+	err = hv_kvp_kmsg_register_build(t->buf, t->buf_size);
+	if (err)
+		return err;
+	if (kernel_write(t) < 0)
+		return -EPROTO;
+	err = kernel_read(t, KVP_KERNEL_REGISTER_TIMEOUT_MS, &len);
+	if (err == -EAGAIN)
+		return -ETIMEDOUT;
+	if (err)
+		return -EPROTO;
+	if (len != HV_KVP_KMSG_SIZE || t->buf[0] != KVP_OP_REGISTER1 ||
+	    hv_kvp_kmsg_decode(t->buf, len, &t->req) < 0)
+		return -EPROTO;
+	kernel_version_take(t);
+	return 0;
+}
+
+HV_EXPORT int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_transport **ret)
+{
+	struct hv_kvp_transport *t = NULL;
+	struct stat st;
+	int err;
+
+	if (!path || !ret)
+		return -EINVAL;
+	*ret = NULL;
+	err = kvp_transport_alloc(KVP_TRANSPORT_KERNEL, HV_KVP_KMSG_SIZE, &t);
+	if (err)
+		return err;
+	t->status.kind = "kernel";
+	if (stat(path, &st) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (S_ISSOCK(st.st_mode)) {
+		err = kernel_connect(path, &t->fd);
+		if (err)
+			goto out;
+	} else {
+		t->fd = open(path, O_RDWR | O_CLOEXEC);
+		if (t->fd < 0) {
+			err = -errno;
+			goto out;
+		}
+	}
+	err = kernel_register(t);
+	if (err)
+		goto out;
+	*ret = t;
+	t = NULL;
+out:
+	hv_kvp_transport_close(t);
+	return err;
+}
+
+void kvp_transport_kernel_close(struct hv_kvp_transport *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+/* What Linux's daemon answers when the operation fails. */
+static uint32_t kernel_failure(uint8_t op)
+{
+	switch (op) {
+	case KVP_OP_GET:
+	case KVP_OP_SET:
+	case KVP_OP_DELETE:
+	case KVP_OP_ENUMERATE:
+		return HV_S_CONT;
+	case KVP_OP_GET_IP_INFO:
+	case KVP_OP_SET_IP_INFO:
+		return HV_E_FAIL;
+	}
+	return HV_ERROR_NOT_SUPPORTED;
+}
+
+int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+				 hv_kvp_observer_fn *observer, void *ctx)
+{
+	uint32_t status;
+	size_t len;
+	uint8_t op;
+	int err;
+
+	if (t->status.kernel_version[0])
+		kvp_handler_ic_version_set(handler, t->status.kernel_version);
+	for (;;) {
+		err = kernel_read(t, 0, &len);
+		if (err == -EAGAIN)
+			return 0;
+		if (err)
+			return -ENODEV;
+		if (len != HV_KVP_KMSG_SIZE) {
+			kvp_transport_tell(observer, ctx, -EBADMSG, false, 0, NULL);
+			return -ENODEV;
+		}
+		op = t->buf[0];
+		err = hv_kvp_kmsg_decode(t->buf, len, &t->req);
+		if (err == 0 && op == KVP_OP_REGISTER1) {
+			/* The kernel registering again: take its version, as in the handshake. */
+			kernel_version_take(t);
+			kvp_handler_ic_version_set(handler, t->status.kernel_version);
+			continue;
+		}
+		if (err) {
+			status = err == -EOPNOTSUPP ? HV_ERROR_NOT_SUPPORTED : kernel_failure(op);
+			hv_kvp_kmsg_reply_set(t->buf, len, status, NULL);
+		} else {
+			status = kvp_transport_run(t, handler);
+			if (hv_kvp_kmsg_reply_set(t->buf, len, status, &t->reply) < 0) {
+				status = kernel_failure(op);
+				hv_kvp_kmsg_reply_set(t->buf, len, status, NULL);
+			}
+		}
+		t->status.requests++;
+		if (kernel_write(t) < 0) {
+			kvp_transport_tell(observer, ctx, -EIO, false, status, NULL);
+			return -ENODEV;
+		}
+		kvp_transport_tell(observer, ctx, err, true, status, &t->req);
+	}
+}

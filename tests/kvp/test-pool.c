@@ -1,0 +1,944 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The pool store and its files. Files are checked with a reader written
+ * here from Linux's rules (fread whole 2560-byte records, a field ends at
+ * its first NUL) and fed with records written here in Linux's and
+ * cloud-init's ways, not with the library's own code.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hvuio/kvp_pool.h>
+
+extern void (*kvp_crash_hook)(const char *where);
+
+#define REC 2560
+
+struct lx_record {
+	char key[512];
+	char value[2048];
+};
+
+/* ---- helpers written from the format, not from the library ---- */
+
+static char *tmp_dir(const char *base)
+{
+	char *d;
+
+	ck_assert_int_gt(asprintf(&d, "%s/hvkvp-test-XXXXXX", base), 0);
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+static void rm_rf(const char *d)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *pool_path(const char *dir, int pool)
+{
+	static char path[4][700];
+	static int n;
+	char *p = path[n++ & 3];
+
+	snprintf(p, 700, "%s/.kvp_pool_%d", dir, pool);
+	return p;
+}
+
+/* Linux's reader: whole records, stop at NUL. Returns the count. */
+static size_t lx_read(const char *dir, int pool, struct lx_record **out)
+{
+	FILE *f = fopen(pool_path(dir, pool), "re");
+	struct lx_record *recs = NULL;
+	size_t n = 0, cap = 0;
+
+	ck_assert_ptr_nonnull(f);
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			recs = realloc(recs, cap * sizeof(*recs));
+			ck_assert_ptr_nonnull(recs);
+		}
+		if (fread(&recs[n], sizeof(recs[n]), 1, f) != 1)
+			break;
+		n++;
+	}
+	fclose(f);
+	*out = recs;
+	return n;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+/* A record as other programs write it. garbage: fill after the NULs. */
+static void lx_make(struct lx_record *r, const char *key, size_t klen, const char *value,
+		    bool garbage)
+{
+	memset(r, garbage ? 'G' : 0, sizeof(*r));
+	memcpy(r->key, key, klen);
+	if (klen < sizeof(r->key))
+		r->key[klen] = 0;
+	snprintf(r->value, sizeof(r->value), "%s", value);
+}
+
+/* cloud-init's way: open for append, flock, write, close. */
+static void ci_append(const char *dir, int pool, const char *key, const char *value)
+{
+	struct lx_record r;
+	int fd = open(pool_path(dir, pool), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	lx_make(&r, key, strlen(key), value, false);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	ck_assert_int_eq(write(fd, &r, sizeof(r)), (ssize_t)sizeof(r));
+	close(fd);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void expect_value(struct hv_kvp_store *st, unsigned int pool, const char *key,
+			 const char *want)
+{
+	char buf[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	size_t len;
+	int err = hv_kvp_pool_get(st, pool, key, buf, sizeof(buf), &len);
+
+	if (!want) {
+		ck_assert_msg(err == -ENOENT, "%s: expected absent, got %d", key, err);
+		return;
+	}
+	ck_assert_msg(err == 0, "%s: get %d", key, err);
+	ck_assert_str_eq(buf, want);
+	ck_assert_uint_eq(len, strlen(want));
+}
+
+/* ---- the store in memory ---- */
+
+START_TEST(memory_basic)
+{
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_record rec;
+	char big[4096], buf[8];
+	size_t n, len;
+
+	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &st), 0);
+	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++) {
+		char key[32], val[32];
+
+		for (int i = 0; i < 10; i++) {
+			snprintf(key, sizeof(key), "p%u-k%d", p, i);
+			snprintf(val, sizeof(val), "v%d", i * 7);
+			ck_assert_int_eq(hv_kvp_pool_set(st, p, key, val), 0);
+		}
+		ck_assert_int_eq(hv_kvp_pool_count(st, p, &n), 0);
+		ck_assert_uint_eq(n, 10);
+		expect_value(st, p, "p0-k3", p == 0 ? "v21" : NULL);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, p, key), 0);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, p, key), -ENOENT);
+		ck_assert_int_eq(hv_kvp_pool_enumerate(st, p, 8, &rec), 0);
+		snprintf(key, sizeof(key), "p%u-k8", p);
+		ck_assert_str_eq(rec.key, key);
+		ck_assert(rec.utf8);
+		ck_assert_int_eq(hv_kvp_pool_enumerate(st, p, 9, &rec), -ENOENT);
+	}
+	/* Errors. */
+	ck_assert_int_eq(hv_kvp_pool_set(st, KVP_POOL_COUNT, "k", "v"), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "", "v"), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "bad\xff", "v"), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", "\xc0\x80"), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", "\xed\xa0\x80"), -EILSEQ);  /* surrogate */
+	memset(big, 'a', sizeof(big));
+	big[512] = 0;
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, big, "v"), -ENAMETOOLONG);
+	ck_assert_int_eq(hv_kvp_pool_get(st, 0, big, buf, sizeof(buf), NULL), -ENAMETOOLONG);
+	big[511] = 0;
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, big, "longest key"), 0);
+	expect_value(st, 0, big, "longest key");
+	big[2048] = 0;
+	memset(big, 'b', 2048);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", big), -E2BIG);
+	big[2047] = 0;
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", big), 0);
+	ck_assert_int_eq(hv_kvp_pool_get(st, 0, "k", buf, sizeof(buf), &len), -ENOBUFS);
+	ck_assert_uint_eq(len, 2047);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", "\xf0\x9f\x98\x80 ok"), 0);
+	expect_value(st, 0, "k", "\xf0\x9f\x98\x80 ok");
+	ck_assert_int_eq(hv_kvp_pool_fd(st), -ENOENT);
+	ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+	hv_kvp_pool_close(st);
+}
+END_TEST
+
+/* Enumeration after deletes walks in order, and deleted keys stay gone. */
+START_TEST(memory_enumerate_holes)
+{
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_record rec;
+	char key[32];
+	size_t n;
+
+	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &st), 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		ck_assert_int_eq(hv_kvp_pool_set(st, 1, key, key), 0);
+	}
+	for (int i = 0; i < 1000; i += 3) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, 1, key), 0);
+	}
+	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+	ck_assert_uint_eq(n, 666);
+	for (size_t i = 0, want = 1; i < n; i++, want += (want % 3 == 2) ? 2 : 1) {
+		ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, i, &rec), 0);
+		snprintf(key, sizeof(key), "k%04zu", want);
+		ck_assert_str_eq(rec.key, key);
+	}
+	/* Random access too. */
+	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 1, &rec), 0);
+	ck_assert_str_eq(rec.key, "k0002");
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		expect_value(st, 1, key, i % 3 ? key : NULL);
+	}
+	hv_kvp_pool_close(st);
+}
+END_TEST
+
+/* ---- readers and a writer ---- */
+
+struct mt {
+	struct hv_kvp_store *st;
+	atomic_bool stop;
+	atomic_long reads, hits;
+	int bad;
+};
+
+static uint32_t sum32(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+/* value = 8 hex digits of the checksum of the rest, ':', the rest */
+static void mt_value(char *buf, size_t size, unsigned int seed)
+{
+	char body[1600];
+	size_t n = 20 + seed % 1500;
+
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + (seed + i * 7) % 26);
+	body[n] = 0;
+	snprintf(buf, size, "%08x:%s", sum32(body, n), body);
+}
+
+static void *mt_reader(void *arg)
+{
+	struct mt *m = arg;
+	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	unsigned int seed = (unsigned int)(uintptr_t)&key;
+
+	while (!atomic_load(&m->stop)) {
+		size_t len;
+		int err;
+
+		snprintf(key, sizeof(key), "key-%u", rand_r(&seed) % 300);
+		err = hv_kvp_pool_get(m->st, 1, key, val, sizeof(val), &len);
+		atomic_fetch_add(&m->reads, 1);
+		if (err == -ENOENT)
+			continue;
+		if (err || len < 9 || strlen(val) != len ||
+		    strtoul(val, NULL, 16) != sum32(val + 9, len - 9)) {
+			m->bad = 1;
+			break;
+		}
+		atomic_fetch_add(&m->hits, 1);
+	}
+	return NULL;
+}
+
+static void run_mt(const char *dir)
+{
+	struct mt m = { 0 };
+	pthread_t th[8];
+	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+
+	ck_assert_int_eq(hv_kvp_pool_open(dir, 0, &m.st), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, mt_reader, &m), 0);
+	for (unsigned int i = 0; i < (dir ? 4000u : 40000u); i++) {
+		unsigned int k = (i * 2654435761u) % 300;
+
+		snprintf(key, sizeof(key), "key-%u", k);
+		if (i % 5 == 4) {
+			int err = hv_kvp_pool_delete(m.st, 1, key);
+
+			ck_assert(err == 0 || err == -ENOENT);
+		} else {
+			mt_value(val, sizeof(val), i);
+			ck_assert_int_eq(hv_kvp_pool_set(m.st, 1, key, val), 0);
+		}
+		if (i % 1000 == 999)
+			ck_assert_int_eq(hv_kvp_pool_compact(m.st), 0);
+	}
+	atomic_store(&m.stop, true);
+	for (int i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(m.bad, 0);
+	ck_assert_int_gt(atomic_load(&m.hits), 0);
+	hv_kvp_pool_close(m.st);
+}
+
+START_TEST(threads_memory)
+{
+	run_mt(NULL);
+}
+END_TEST
+
+START_TEST(threads_files)
+{
+	char *d = tmp_dir("/tmp");
+
+	run_mt(d);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+/* ---- files ---- */
+
+START_TEST(files_linux_format_written)
+{
+	char *d = tmp_dir("/tmp");
+	struct hv_kvp_store *st;
+	struct lx_record *r;
+	size_t n;
+
+	ck_assert_int_eq(hv_kvp_pool_open(d, 0, &st), 0);
+	for (int p = 0; p < KVP_POOL_COUNT; p++)
+		ck_assert_int_eq(file_size(pool_path(d, p)), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "HostName", "host-a-long-name"), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "VirtualMachineName", "vm1"), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "PhysicalHostName", "phys"), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "HostName", "h"), 0);  /* shorter: in place */
+
+	n = lx_read(d, 3, &r);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(file_size(pool_path(d, 3)), 3 * REC);
+	ck_assert_str_eq(r[0].key, "HostName");
+	ck_assert_str_eq(r[0].value, "h");
+	ck_assert_str_eq(r[1].key, "VirtualMachineName");
+	ck_assert_str_eq(r[2].value, "phys");
+	/* Zero fill after the NUL, where Linux would leave "ost-a-long-name". */
+	for (size_t i = 1; i < sizeof(r[0].value); i++)
+		ck_assert_int_eq(r[0].value[i], 0);
+	for (size_t i = strlen(r[1].key); i < sizeof(r[1].key); i++)
+		ck_assert_int_eq(r[1].key[i], 0);
+	free(r);
+
+	/* A delete is in the journal at once, in the file after compaction. */
+	ck_assert_int_eq(hv_kvp_pool_delete(st, 3, "HostName"), 0);
+	expect_value(st, 3, "HostName", NULL);
+	ck_assert_uint_eq(lx_read(d, 3, &r), 3);
+	free(r);
+	ck_assert_int_eq(hv_kvp_pool_compact(st), 0);
+	n = lx_read(d, 3, &r);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(r[0].key, "VirtualMachineName");
+	ck_assert_str_eq(r[1].key, "PhysicalHostName");
+	free(r);
+
+	/* Close compacts too. */
+	ck_assert_int_eq(hv_kvp_pool_delete(st, 3, "VirtualMachineName"), 0);
+	hv_kvp_pool_close(st);
+	n = lx_read(d, 3, &r);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(r[0].key, "PhysicalHostName");
+	free(r);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+START_TEST(files_foreign_format_read)
+{
+	char *d = tmp_dir("/tmp");
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_record rec;
+	struct lx_record in[5], *r;
+	char longkey[600];
+	uint8_t buf[5 * REC];
+	size_t n;
+
+	memset(longkey, 'L', sizeof(longkey));
+	lx_make(&in[0], longkey, 512, "cloud-init long key", false);  /* no NUL in key */
+	lx_make(&in[1], "dup", 3, "first", true);                     /* old bytes after NUL */
+	lx_make(&in[2], "bad\xff\xfe", 5, "x", false);                  /* not UTF-8 */
+	lx_make(&in[3], "dup", 3, "second", false);
+	lx_make(&in[4], "partial", 7, "cut", false);
+	memcpy(buf, in, sizeof(in));
+	ck_assert_int_eq(mkdir(d, 0755) == 0 || errno == EEXIST, 1);
+	/* A killed writer's partial record: cut at open. */
+	write_file(pool_path(d, 1), buf, 4 * REC + 1000);
+
+	ck_assert_int_eq(hv_kvp_pool_open(d, 0, &st), 0);
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 4 * REC);
+	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 0, &rec), 0);
+	ck_assert_uint_eq(rec.key_len, 512);
+	ck_assert_uint_eq(strlen(rec.key), 512);
+	ck_assert_str_eq(rec.value, "cloud-init long key");
+	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 2, &rec), 0);
+	ck_assert(!rec.utf8);
+	ck_assert_mem_eq(rec.key, "bad\xff\xfe", 6);
+	expect_value(st, 1, "dup", "first");
+	ck_assert_int_eq(hv_kvp_pool_get(st, 1, "bad\xff\xfe", rec.value, 10, NULL), -EILSEQ);
+
+	/* Another program mid-append: not read until whole. */
+	{
+		int fd = open(pool_path(d, 1), O_WRONLY | O_APPEND);
+
+		ck_assert_int_eq(write(fd, &in[4], 1000), 1000);
+		ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+		ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+		ck_assert_uint_eq(n, 4);
+		ck_assert_int_eq(write(fd, (char *)&in[4] + 1000, REC - 1000), REC - 1000);
+		close(fd);
+	}
+	ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+	expect_value(st, 1, "partial", "cut");
+
+	/* SET updates the first "dup"; DELETE removes it; the second shows. */
+	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "dup", "updated"), 0);
+	n = lx_read(d, 1, &r);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(r[1].value, "updated");
+	ck_assert_str_eq(r[3].value, "second");
+	free(r);
+	ck_assert_int_eq(hv_kvp_pool_delete(st, 1, "dup"), 0);
+	expect_value(st, 1, "dup", "second");
+	hv_kvp_pool_close(st);
+
+	/* Foreign records survive compaction byte for byte. */
+	n = lx_read(d, 1, &r);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_mem_eq(&r[0], &in[0], REC);
+	ck_assert_mem_eq(&r[1], &in[2], REC);
+	ck_assert_mem_eq(&r[2], &in[3], REC);
+	ck_assert_mem_eq(&r[3], &in[4], REC);
+	free(r);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+START_TEST(files_inotify_append)
+{
+	char *d = tmp_dir("/tmp");
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_stats s;
+	struct pollfd pfd;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(hv_kvp_pool_open(d, 0, &st), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "ours", "1"), 0);
+	pfd.fd = hv_kvp_pool_fd(st);
+	pfd.events = POLLIN;
+	ck_assert_int_ge(pfd.fd, 0);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);   /* our own write is not news */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ci_append(d, 1, "CLOUD_INIT|1|start", "{\"a\":1}");
+		ci_append(d, 1, "CLOUD_INIT|2|finish", "{\"b\":2}");
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(status, 0);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+	expect_value(st, 1, "CLOUD_INIT|2|finish", "{\"b\":2}");
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &s), 0);
+	ck_assert_uint_eq(s.records_ingested, 2);
+	ck_assert_uint_eq(s.reloads, 0);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	hv_kvp_pool_close(st);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+struct race {
+	struct hv_kvp_store *st;
+	int err;
+};
+
+static void *race_set(void *arg)
+{
+	struct race *r = arg;
+
+	r->err = hv_kvp_pool_set(r->st, 1, "ours", "after");
+	return NULL;
+}
+
+/* An append that lands while our write waits for the lock is kept. */
+START_TEST(files_append_race)
+{
+	char *d = tmp_dir("/tmp");
+	struct race r = { 0 };
+	struct lx_record *rec;
+	pthread_t th;
+	int go[2], ready[2], status;
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(hv_kvp_pool_open(d, HV_KVP_POOL_NO_INOTIFY, &r.st), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct lx_record x;
+		int fd = open(pool_path(d, 1), O_WRONLY | O_APPEND);
+
+		flock(fd, LOCK_EX);
+		(void)!write(ready[1], "r", 1);
+		(void)!read(go[0], &c, 1);
+		lx_make(&x, "theirs", 6, "appended", false);
+		(void)!write(fd, &x, sizeof(x));
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(pthread_create(&th, NULL, race_set, &r), 0);
+	usleep(100 * 1000);   /* let the set block on the lock */
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_uint_eq(lx_read(d, 1, &rec), 2);
+	ck_assert_str_eq(rec[0].key, "theirs");
+	ck_assert_str_eq(rec[1].key, "ours");
+	free(rec);
+	expect_value(r.st, 1, "theirs", "appended");
+	hv_kvp_pool_close(r.st);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+static void rewrite_reload(unsigned int flags)
+{
+	char *d = tmp_dir("/tmp");
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_stats s;
+	struct lx_record x[2];
+	char tmp[600];
+	size_t n;
+
+	ck_assert_int_eq(hv_kvp_pool_open(d, flags, &st), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "a", "1"), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "b", "2"), 0);
+	/* Rewritten in place, same size (hv_kvp_daemon's way). */
+	lx_make(&x[0], "b", 1, "20", false);
+	lx_make(&x[1], "c", 1, "30", false);
+	write_file(pool_path(d, 0), x, sizeof(x));
+	ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+	expect_value(st, 0, "a", NULL);
+	expect_value(st, 0, "b", "20");
+	expect_value(st, 0, "c", "30");
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &s), 0);
+	ck_assert_uint_ge(s.reloads, 1);
+	/* Replaced by rename. */
+	snprintf(tmp, sizeof(tmp), "%s/new", d);
+	write_file(tmp, x, REC);
+	ck_assert_int_eq(rename(tmp, pool_path(d, 0)), 0);
+	ck_assert_int_eq(hv_kvp_pool_refresh(st), 0);
+	ck_assert_int_eq(hv_kvp_pool_count(st, 0, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "d", "4"), 0);
+	ck_assert_int_eq(file_size(pool_path(d, 0)), 2 * REC);
+	hv_kvp_pool_close(st);
+	rm_rf(d);
+	free(d);
+}
+
+START_TEST(files_rewrite_reload)
+{
+	rewrite_reload(0);
+}
+END_TEST
+
+START_TEST(files_rewrite_reload_fstat)
+{
+	rewrite_reload(HV_KVP_POOL_NO_INOTIFY | HV_KVP_POOL_SYNC_ALWAYS);
+}
+END_TEST
+
+START_TEST(files_modes)
+{
+	char *base = tmp_dir("/tmp"), dir[600], path[700];
+	struct hv_kvp_store *st;
+	struct stat sb;
+	mode_t old = umask(077);
+
+	snprintf(dir, sizeof(dir), "%s/hyperv", base);
+	ck_assert_int_eq(hv_kvp_pool_open(dir, 0, &st), 0);
+	hv_kvp_pool_close(st);
+	ck_assert_int_eq(stat(dir, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0755);
+	for (int p = 0; p < KVP_POOL_COUNT; p++) {
+		ck_assert_int_eq(stat(pool_path(dir, p), &sb), 0);
+		ck_assert_uint_eq(sb.st_mode & 07777, 0644);
+	}
+	/* An existing file keeps its mode (Ignition makes them 0600). */
+	ck_assert_int_eq(chmod(pool_path(dir, 0), 0600), 0);
+	ck_assert_int_eq(hv_kvp_pool_open(dir, 0, &st), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", "v"), 0);
+	hv_kvp_pool_close(st);
+	ck_assert_int_eq(stat(pool_path(dir, 0), &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s/.hvkvpd_journal_0", dir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0077, 0);
+	umask(old);
+	rm_rf(base);
+	free(base);
+}
+END_TEST
+
+/* ---- crashes ---- */
+
+/*
+ * The operations the children run: op n sets or deletes one of 37 keys.
+ * The parent replays the acknowledged ones on a model.
+ */
+#define NKEYS 37
+
+struct model {
+	char val[NKEYS][32];
+	bool set[NKEYS];
+};
+
+static void op_apply(struct model *m, long n)
+{
+	int k = (int)(n % NKEYS);
+
+	if (n % 3 == 2) {
+		m->set[k] = false;
+	} else {
+		m->set[k] = true;
+		snprintf(m->val[k], sizeof(m->val[k]), "v%ld", n);
+	}
+}
+
+static int op_run(struct hv_kvp_store *st, long n)
+{
+	char key[16], val[32];
+	int err;
+
+	snprintf(key, sizeof(key), "k%d", (int)(n % NKEYS));
+	if (n % 3 == 2) {
+		err = hv_kvp_pool_delete(st, 1, key);
+		return err == -ENOENT ? 0 : err;
+	}
+	snprintf(val, sizeof(val), "v%ld", n);
+	return hv_kvp_pool_set(st, 1, key, val);
+}
+
+/* Does the store hold exactly the model, plus every external record? */
+static bool state_matches(const char *dir, const struct model *m, int ext)
+{
+	struct lx_record *r;
+	size_t n = lx_read(dir, 1, &r);
+	bool seen[NKEYS] = { 0 }, ok = true;
+	int exts = 0;
+
+	ck_assert_int_eq(file_size(pool_path(dir, 1)) % REC, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(r[i].key, "ext", 3)) {
+			exts++;
+			continue;
+		}
+		int k = atoi(r[i].key + 1);
+
+		ck_assert_msg(r[i].key[0] == 'k' && k >= 0 && k < NKEYS, "junk key %.20s", r[i].key);
+		ck_assert_msg(!seen[k], "duplicate key %s", r[i].key);
+		seen[k] = true;
+		if (!m->set[k] || strcmp(m->val[k], r[i].value))
+			ok = false;
+	}
+	for (int k = 0; k < NKEYS; k++)
+		if (m->set[k] && !seen[k])
+			ok = false;
+	ck_assert_int_eq(exts, ext);
+	free(r);
+	return ok;
+}
+
+static const char *crash_at;
+static int crash_skip;
+
+static void crash_hook(const char *where)
+{
+	if (!strcmp(where, crash_at) && crash_skip-- == 0)
+		raise(SIGKILL);
+}
+
+/*
+ * Run ops from `first` in a child that dies (SIGKILL at an injected
+ * point, or killed by us after `kill_us` microseconds); then append an
+ * external record while it is dead, reopen (which redoes the journal) and
+ * check. Returns the next op number.
+ */
+static long crash_round(const char *dir, struct model *m, long first, int *ext,
+			const char *point, int skip, int kill_us)
+{
+	int ack[2], status;
+	long n, last = first - 1;
+	pid_t pid;
+	struct model with = *m;
+	char key[32];
+
+	ck_assert_int_eq(pipe(ack), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct hv_kvp_store *st;
+
+		close(ack[0]);
+		if (hv_kvp_pool_open(dir, 0, &st))
+			_exit(3);
+		crash_at = point;
+		crash_skip = skip;
+		kvp_crash_hook = point ? crash_hook : NULL;
+		for (n = first; n < first + 400; n++) {
+			if (op_run(st, n))
+				_exit(4);
+			if (write(ack[1], &n, sizeof(n)) != sizeof(n))
+				_exit(5);
+		}
+		_exit(0);   /* no close: as abrupt as a kill, minus the journal redo */
+	}
+	close(ack[1]);
+	if (kill_us) {
+		usleep((useconds_t)kill_us);
+		kill(pid, SIGKILL);
+	}
+	while (read(ack[0], &n, sizeof(n)) == sizeof(n))
+		last = n;
+	close(ack[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(!WIFEXITED(status) || WEXITSTATUS(status) == 0);
+
+	/* Another program appends while we are dead. */
+	snprintf(key, sizeof(key), "ext%d", (*ext)++);
+	ci_append(dir, 1, key, "external");
+
+	/* Reopen: redo, compact, close. */
+	{
+		struct hv_kvp_store *st;
+
+		ck_assert_int_eq(hv_kvp_pool_open(dir, 0, &st), 0);
+		expect_value(st, 1, key, "external");
+		hv_kvp_pool_close(st);
+	}
+	for (n = first; n <= last; n++)
+		op_apply(m, n);
+	if (state_matches(dir, m, *ext))
+		return last + 1;
+	/* The op in flight when it died may have made it. */
+	with = *m;
+	op_apply(&with, last + 1);
+	ck_assert_msg(state_matches(dir, &with, *ext),
+		      "state after crash (%s, last ack %ld) is neither before nor after op %ld",
+		      point ? point : "kill", last, last + 1);
+	*m = with;
+	return last + 2;
+}
+
+START_TEST(crash_injected)
+{
+	static const char *points[] = {
+		"append", "set-intent", "compact-journaled", "compact-chunk",
+		"compact-applied", "compact-truncated",
+	};
+	char *d = tmp_dir("/tmp");
+	struct model m = { 0 };
+	long next = 0;
+	int ext = 0;
+
+	for (unsigned int i = 0; i < sizeof(points) / sizeof(points[0]); i++)
+		for (int skip = 0; skip < 3; skip++)
+			next = crash_round(d, &m, next, &ext, points[i], skip * 3, 0);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+START_TEST(crash_random_kill)
+{
+	char *d = tmp_dir("/dev/shm");
+	struct model m = { 0 };
+	long next = 0;
+	int ext = 0;
+	unsigned int seed = 12345;
+
+	for (int i = 0; i < 60; i++)
+		next = crash_round(d, &m, next, &ext, NULL, 0, 200 + (int)(rand_r(&seed) % 5000));
+	ck_assert_int_gt(next, 60);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
+/* ---- cost does not grow with the pool ---- */
+
+static void cost_at(size_t nrec, double *per_set, double *per_new, double *per_del)
+{
+	char *d = tmp_dir("/dev/shm");
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_stats a, b;
+	struct hv_kvp_pool_record rec;
+	struct lx_record *recs = calloc(nrec, sizeof(*recs));
+	char key[32];
+	unsigned int seed = 7;
+	size_t n;
+	const int ops = 20;
+
+	ck_assert_ptr_nonnull(recs);
+	for (size_t i = 0; i < nrec; i++) {
+		snprintf(key, sizeof(key), "key%zu", i);
+		lx_make(&recs[i], key, strlen(key), "value", false);
+	}
+	write_file(pool_path(d, 1), recs, nrec * sizeof(*recs));
+	free(recs);
+	ck_assert_int_eq(hv_kvp_pool_open(d, 0, &st), 0);
+
+	hv_kvp_pool_stats_get(st, &a);
+	for (int i = 0; i < ops; i++) {
+		snprintf(key, sizeof(key), "key%u", rand_r(&seed) % (unsigned int)nrec);
+		ck_assert_int_eq(hv_kvp_pool_set(st, 1, key, "new value"), 0);
+	}
+	hv_kvp_pool_stats_get(st, &b);
+	*per_set = (double)(b.bytes_written - a.bytes_written) / ops;
+	for (int i = 0; i < ops; i++) {
+		snprintf(key, sizeof(key), "added%d", i);
+		ck_assert_int_eq(hv_kvp_pool_set(st, 1, key, "v"), 0);
+	}
+	hv_kvp_pool_stats_get(st, &a);
+	*per_new = (double)(a.bytes_written - b.bytes_written) / ops;
+	/* Deletes near the front: the worst case for shifting. */
+	for (int i = 0; i < ops; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, 1, key), 0);
+	}
+	hv_kvp_pool_stats_get(st, &b);
+	*per_del = (double)(b.bytes_written - a.bytes_written) / ops;
+	/* Walk it all: O(1) per step after the deletes. */
+	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+	ck_assert_uint_eq(n, nrec);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, i, &rec), 0);
+	ck_assert_str_eq(rec.key, "added19");
+	expect_value(st, 1, "key19", NULL);
+	snprintf(key, sizeof(key), "key%zu", nrec - 1);
+	ck_assert_int_eq(hv_kvp_pool_get(st, 1, key, rec.value, sizeof(rec.value), NULL), 0);
+	hv_kvp_pool_close(st);
+	rm_rf(d);
+	free(d);
+}
+
+START_TEST(cost_constant)
+{
+	double s1, n1, d1, s2, n2, d2;
+
+	cost_at(100, &s1, &n1, &d1);
+	cost_at(100000, &s2, &n2, &d2);
+	/* One record (plus its journal copy) per SET, one per new key. */
+	ck_assert_double_le(s2, 2.0 * REC + 128);
+	ck_assert_double_eq(s1, s2);
+	ck_assert_double_le(n2, REC);
+	ck_assert_double_eq(n1, n2);
+	/* A delete at 100 000 keys writes no more than one at 100. */
+	ck_assert_double_le(d2, d1 + 64);
+	ck_assert_double_le(d2, 4096);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kvp-pool");
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	tc = tcase_create("memory");
+	tcase_add_test(tc, memory_basic);
+	tcase_add_test(tc, memory_enumerate_holes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("threads");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, threads_memory);
+	tcase_add_test(tc, threads_files);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files");
+	tcase_add_test(tc, files_linux_format_written);
+	tcase_add_test(tc, files_foreign_format_read);
+	tcase_add_test(tc, files_inotify_append);
+	tcase_add_test(tc, files_append_race);
+	tcase_add_test(tc, files_rewrite_reload);
+	tcase_add_test(tc, files_rewrite_reload_fstat);
+	tcase_add_test(tc, files_modes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, crash_injected);
+	tcase_add_test(tc, crash_random_kill);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cost");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, cost_constant);
+	suite_add_tcase(s, tc);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
