@@ -10,10 +10,11 @@
  *
  *   ours        hv_ring_write x64 + hv_ring_publish; the guest walks a batch
  *               with hv_ring_iter_* and commits every 64 packets. Waiting
- *               follows the real signalling rules: spin briefly, then the
- *               guest unmasks, re-checks and sleeps, the producer sets
- *               pending_send_sz, re-checks and sleeps; each side wakes the
- *               other on an eventfd only when lib/ring says so.
+ *               follows the real signalling rules: the guest spins
+ *               briefly, then unmasks, re-checks and sleeps; the host,
+ *               finding the ring full, sets pending_send_sz, re-checks and
+ *               sleeps. Each side wakes the other on an eventfd only when
+ *               lib/ring says so.
  *   limit       the simplest single-producer byte ring: length-prefixed
  *               records, memcpy in, acquire/release free-running indices,
  *               each side publishing its index once per 64 records and
@@ -252,20 +253,42 @@ static bool sender_done(struct sender *s)
 	return false;
 }
 
-/* Wait until the ring has room for `need` bytes (it must have strictly more). */
-static void host_wait_room(struct side *sd, struct hv_ring *ring, uint32_t need)
+/*
+ * The ring lacks room: wait until more than `want` bytes are free. Spin
+ * first if asked, then ask the guest for a signal (pending_send_sz), look
+ * again (it may have freed the room meanwhile) and sleep.
+ */
+static void host_wait_room(struct side *sd, struct hv_ring *ring, uint32_t want,
+			   bool spin)
 {
 	struct spin s = { 0 };
 
-	do {
-		if (hv_ring_write_avail(ring) > need)
-			return;
-	} while (spin_more(&s, sd->cfg->spin_ns, sd->peer));
-	/* Ask for a signal, then look again: the guest may have just freed it. */
-	hv_ring_set_pending_send_size(ring, need);
-	while (hv_ring_write_avail(ring) <= need)
+	if (spin) {
+		do {
+			if (hv_ring_write_avail(ring) > want)
+				return;
+		} while (spin_more(&s, sd->cfg->spin_ns, sd->peer));
+	}
+	hv_ring_set_pending_send_size(ring, want);
+	while (hv_ring_write_avail(ring) <= want)
 		evt_wait(sd->evt_host, sd->peer);
 	hv_ring_set_pending_send_size(ring, 0);
+}
+
+/*
+ * What "ours" waits for once the ring is full: half of it free, not room
+ * for one packet. That is the hysteresis Linux's hv_netvsc applies with
+ * its ring watermarks (RING_AVAIL_PERCENT_LOWATER and _HIWATER in
+ * drivers/net/hyperv/netvsc.c stop and restart the queue): the host
+ * sleeps, then writes a long burst while the guest still has half a ring
+ * to read, instead of polling the header line that the guest writes on
+ * every commit, which slows both sides down.
+ */
+static uint32_t host_room_wanted(struct hv_ring *ring, uint32_t need)
+{
+	uint32_t half = hv_ring_data_size(ring) / 2;
+
+	return half > need ? half : need;
 }
 
 static void host_ours(struct side *sd, struct hv_ring *ring, struct sender *snd,
@@ -292,7 +315,7 @@ static void host_ours(struct side *sd, struct hv_ring *ring, struct sender *snd,
 		if (sig)
 			evt_signal(sd->evt_guest);
 		if (e == -EAGAIN)
-			host_wait_room(sd, ring, need);
+			host_wait_room(sd, ring, host_room_wanted(ring, need), false);
 		else if (e)
 			errx(1, "hv_ring_write: %s", strerror(-e));
 	} while (!sender_done(snd));
@@ -314,7 +337,7 @@ static void host_perpkt(struct side *sd, struct hv_ring *ring, struct sender *sn
 			info.trans_id = snd->seq;
 			e = hv_ring_send(ring, &info, &iov, 1, &sig);
 			if (e == -EAGAIN) {
-				host_wait_room(sd, ring, need);
+				host_wait_room(sd, ring, need, true);
 				continue;
 			}
 			if (e)

@@ -6,6 +6,7 @@
  * hv_kvp_daemon does at its reopen_kvp_fd label.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -169,6 +170,16 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
 	if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 		log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 		*terminate = true;
+	} else if (si.ssi_signo == SIGHUP) {
+		/* Nothing to reload: the files are read again anyway. Say how it goes. */
+		struct hv_kvp_transport_status st;
+
+		if (d->transport && hv_kvp_transport_status_get(d->transport, &st) == 0)
+			log_notice("SIGHUP: backend %s, %s, %" PRIu64 " host requests answered",
+				   st.kind, st.negotiated || d->chosen == HVKVPD_BACKEND_KERNEL ?
+				   "connected" : "not negotiated yet", st.requests);
+		else
+			log_notice("SIGHUP: waiting for the KVP device");
 	}
 	return 1;
 }

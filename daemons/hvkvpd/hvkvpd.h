@@ -29,6 +29,8 @@ struct hvkvpd {
 	const char *state_dir;
 	const char *socket_path;
 	const char *set_ip_hook;
+	const char *writer_group;    /* may write through the client socket */
+	unsigned int restrict_read;  /* pools only writers read (bit N: pool N) */
 	bool foreground;
 	bool busy_poll;
 	bool sync_always;
@@ -38,6 +40,7 @@ struct hvkvpd {
 	struct hv_kvp_store *store;
 	struct hv_kvp_handler *handler;
 	struct hv_kvp_transport *transport;
+	struct hvkvpd_clients *clients;  /* the client socket's thread */
 	int sigfd;
 	bool compact_pending;        /* a delete waits for the idle rewrite */
 };

@@ -13,6 +13,7 @@
 
 #include <hvuio/ic.h>
 
+#include "clients.h"
 #include "hvkvpd.h"
 #include "log.h"
 
@@ -52,6 +53,7 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 	const char *st = status_name(ev->status, sb, sizeof(sb));
 	const char *pool;
 
+	hvkvpd_clients_host_event(d->clients, ev);
 	if (ev->negotiate) {
 		log_info("negotiated framework %u.%u, KVP %u.%u", ev->fw.major, ev->fw.minor,
 			 ev->msg.major, ev->msg.minor);
@@ -105,6 +107,8 @@ static void log_transport(const struct hvkvpd *d)
 
 	if (hv_kvp_transport_status_get(d->transport, &s) < 0)
 		return;
+	hvkvpd_clients_backend(d->clients, s.kind,
+			       d->chosen == HVKVPD_BACKEND_KERNEL ? d->kernel_device : d->root);
 	if (d->chosen == HVKVPD_BACKEND_KERNEL)
 		log_info("backend kernel on %s: registered, kernel KVP version \"%s\"",
 			 d->kernel_device, s.kernel_version);

@@ -15,25 +15,33 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "clients.h"
 #include "hvkvpd.h"
 #include "log.h"
+
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 /* Word for word the SYNOPSIS of man/hvkvpd.8 (a test compares them). */
 static const char usage_text[] =
 	"usage: hvkvpd [-dhnV] [-o option] [--backend auto | uio | kernel | sim]\n"
-	"              [--busy-poll] [--kernel-device PATH] [--root DIR]\n"
+	"              [--busy-poll] [--kernel-device PATH]\n"
+	"              [--restrict-read POOL[,POOL ...]] [--root DIR]\n"
 	"              [--set-ip-hook PATH] [--socket PATH] [--state-dir DIR]\n"
-	"              [--sync always | write]\n";
+	"              [--sync always | write] [--writer-group GROUP]\n";
 
 enum {
 	OPT_BACKEND = 256,
 	OPT_BUSY_POLL,
 	OPT_KERNEL_DEVICE,
+	OPT_RESTRICT_READ,
 	OPT_ROOT,
 	OPT_SET_IP_HOOK,
 	OPT_SOCKET,
 	OPT_STATE_DIR,
 	OPT_SYNC,
+	OPT_WRITER_GROUP,
 };
 
 static const struct option long_options[] = {
@@ -43,12 +51,14 @@ static const struct option long_options[] = {
 	{ "foreground", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "kernel-device", required_argument, NULL, OPT_KERNEL_DEVICE },
+	{ "restrict-read", required_argument, NULL, OPT_RESTRICT_READ },
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "set-ip-hook", required_argument, NULL, OPT_SET_IP_HOOK },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "sync", required_argument, NULL, OPT_SYNC },
 	{ "version", no_argument, NULL, 'V' },
+	{ "writer-group", required_argument, NULL, OPT_WRITER_GROUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -142,6 +152,13 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 		case OPT_STATE_DIR:
 			d->state_dir = optarg;
 			break;
+		case OPT_RESTRICT_READ:
+			if (hvkvpd_pools_parse(optarg, &d->restrict_read) < 0)
+				return bad("--restrict-read: '%s' is not a list of pools", optarg);
+			break;
+		case OPT_WRITER_GROUP:
+			d->writer_group = optarg;
+			break;
 		default:
 			return usage(stderr);
 		}
@@ -150,7 +167,6 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!*d->root || !*d->kernel_device || !*d->state_dir)
 		return bad("an empty path is not a path");
-	/* The client socket is served by a later version; its path is checked now. */
 	if (d->socket_path[0] != '/')
 		return bad("--socket: '%s' is not an absolute path", d->socket_path);
 	if (strlen(d->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -186,6 +202,8 @@ int main(int argc, char **argv)
 		.sigfd = -1,
 	};
 	struct hv_kvp_handler_config hcfg = { 0 };
+	struct hvkvpd_clients_config ccfg = { 0 };
+	const char *what;
 	bool debug = false;
 	int status = HVKVPD_EXIT_FAILURE, err;
 
@@ -222,8 +240,18 @@ int main(int argc, char **argv)
 	}
 	log_info("hvkvpd %s: backend %s, pool files in %s, sync %s", HVUIO_VERSION,
 		 hvkvpd_backend_name(d.chosen), d.state_dir, d.sync_always ? "always" : "write");
-	log_debug("client socket %s: reserved for the client interface, not served by "
-		  "this version", d.socket_path);
+	/* After daemon(): a thread does not survive the fork. */
+	ccfg.socket_path = d.socket_path;
+	ccfg.writer_group = d.writer_group;
+	ccfg.restrict_read = d.restrict_read;
+	ccfg.store = d.store;
+	ccfg.info_root = hcfg.root;
+	err = hvkvpd_clients_start(&ccfg, &d.clients, &what);
+	if (err < 0) {
+		log_err("%s %s: %s", what, what[0] == 'w' ? d.writer_group : d.socket_path,
+			strerror(-err));
+		goto out;
+	}
 	err = hvkvpd_backend_open(&d);
 	if (err == -ENOENT && d.chosen != HVKVPD_BACKEND_KERNEL) {
 		/* Chosen by option before the host offered the device: wait for it. */
@@ -239,11 +267,16 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto out;
 	}
+#if HAVE_LIBSYSTEMD
+	sd_notify(0, "READY=1");
+#endif
 	err = hvkvpd_loop(&d);
 	if (err < 0)
 		goto out;
 	status = HVKVPD_EXIT_OK;
 out:
+	/* First: its thread reads the store and the Auto values. */
+	hvkvpd_clients_stop(d.clients);
 	hv_kvp_transport_close(d.transport);
 	hv_kvp_handler_free(d.handler);
 	/* Compacts: other programs see the host's deletes once we are gone. */

@@ -7,7 +7,7 @@
  *    KVP header (2 bytes for the IP-info messages), a fixed body, keys and
  *    values in UTF-16LE with byte sizes that count the 2-byte NUL;
  *  - between Linux's hv_utils driver and its daemon on /dev/vmbus/hv_kvp
- *    (hv_kvp_kmsg_*): struct hv_kvp_msg of <linux/hyperv.h>, 7430 bytes,
+ *    (hv_kvp_kmsg_*): struct hv_kvp_msg of <linux/hyperv.h>, 7432 bytes,
  *    UTF-8 strings whose sizes count the 1-byte NUL.
  * Both decode into one struct hv_kvp_request holding UTF-8, which is what
  * a request handler and the pool store work with, and both replies are
@@ -80,7 +80,7 @@ extern "C" {
 #define HV_KVP_MSG_DELETE_SIZE    548
 #define HV_KVP_MSG_IP_SIZE        7456  /* GET_IP_INFO, SET_IP_INFO */
 #define HV_KVP_MSG_MAX_SIZE       HV_KVP_MSG_IP_SIZE
-#define HV_KVP_KMSG_SIZE          7430  /* struct hv_kvp_msg */
+#define HV_KVP_KMSG_SIZE          7432  /* sizeof(struct hv_kvp_msg) */
 
 /*
  * The IP-info fields in UTF-8, each NUL-terminated. The arrays are as
@@ -212,7 +212,7 @@ int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 			 const struct hv_kvp_request *result);
 
 /*
- * Decode a message Linux's hv_utils sends its daemon (`len` bytes, 7430
+ * Decode a message Linux's hv_utils sends its daemon (`len` bytes, 7432
  * normally; the operation's body is required). Key and value sizes count
  * the 1-byte NUL and must end exactly at the first NUL; REGISTER1 (the
  * kernel's answer to hv_kvp_kmsg_register_build) yields the version in

@@ -177,6 +177,22 @@ int hv_kvp_pool_compact(struct hv_kvp_store *store);
 /* Copy the counters. Returns 0 or -EINVAL. */
 int hv_kvp_pool_stats_get(struct hv_kvp_store *store, struct hv_kvp_pool_stats *stats);
 
+/*
+ * What other programs changed, as the store applies it from the pool
+ * files (a refresh, or the check before a write): `key` of `pool` now
+ * reads `value`, or no record has the key any more (value NULL). A
+ * record appended under a key that already exists changes no lookup and
+ * is not reported. Changes made through hv_kvp_pool_set and
+ * hv_kvp_pool_delete are not reported either: their caller knows them.
+ * The function runs in the thread that called into the store, with the
+ * store's mutex held: it must not call the store, and should be quick.
+ */
+typedef void hv_kvp_pool_change_fn(void *ctx, unsigned int pool, const char *key,
+				   const char *value);
+
+/* Set (fn NULL: remove) the change function. Returns 0 or -EINVAL. */
+int hv_kvp_pool_watch_set(struct hv_kvp_store *store, hv_kvp_pool_change_fn *fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,6 +47,24 @@
  *     request (hv_kvp_info(3)) instead of writing ifcfg and NetworkManager
  *     files and running hv_set_ifconfig; without a hook it is HV_E_FAIL,
  *     what Linux answers when its script fails.
+ *  9. Messages the codecs refuse never reach the handler or the store: a
+ *     body shorter than its operation's, a size that disagrees with its
+ *     string or exceeds its field, invalid UTF-8 or an unpaired surrogate,
+ *     a SET of a value type other than REG_SZ, REG_U32 and REG_U64. The
+ *     channel answers them HV_E_FAIL, the kernel transport with the
+ *     operation's failure status (HV_S_CONT, HV_E_FAIL for IP info).
+ *     Linux reads such messages as they are (past what arrived, on the
+ *     channel) and stores what it finds.
+ * 10. Channel only: an IC header whose icmsgsize claims more than arrived
+ *     is answered HV_E_FAIL; Linux does not look at icmsgsize.
+ * 11. ProcessorArchitecture is the host's number for the architecture
+ *     (SYSTEM_INFO.wProcessorArchitecture: 9 for x86_64, 12 for arm64), as
+ *     OpenBSD's hypervic.c answers; Linux's daemon answers uname's machine
+ *     text, which the host's tools do not map.
+ * 12. An ENUMERATE index at or past the end of a pool is HV_S_CONT,
+ *     whatever its value. Linux's daemon compares the host's index as a
+ *     signed int, so 0x80000000 and above pass its bounds check and it
+ *     answers whatever lies before its record array.
  */
 #include <errno.h>
 #include <stdlib.h>

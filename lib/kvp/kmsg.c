@@ -272,6 +272,9 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 	r = kmsg_size(op, &need);
 	if (r < 0)
 		return r;
+	/* A GET's answer goes in the ENUMERATE layout (below), 4 bytes longer. */
+	if (op == KVP_OP_GET)
+		need = KMSG_BODY + sizeof(struct hv_kvp_msg_enumerate);
 	if (len < need)
 		return -EBADMSG;
 
@@ -283,10 +286,19 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 			return r;
 		break;
 	case KVP_OP_GET:
-		/* Where Linux's daemon puts it (see msg.c on the kernel's side). */
-		r = put_kvalue(p + offsetof(struct hv_kvp_msg, body.kvp_get), result, 0);
+		/*
+		 * Where Linux's kernel reads it: kvp_respond_to_host
+		 * (drivers/hv/hv_kvp.c) takes a GET's value from
+		 * body.kvp_enum_data.data.value, 4 bytes after the GET layout's
+		 * value field, which is why Linux's own daemon answers an empty
+		 * or clipped value. Only the value string is read there.
+		 */
+		r = check_kresult(result->value, result->value_len, sizeof(result->value),
+				  HV_KVP_EXCHANGE_MAX_VALUE_SIZE, KMSG_VALUE_UNITS);
 		if (r < 0)
 			return r;
+		put_kresult(p + offsetof(struct hv_kvp_msg, body.kvp_enum_data.data.value),
+			    HV_KVP_EXCHANGE_MAX_VALUE_SIZE, result->value, result->value_len);
 		break;
 	case KVP_OP_GET_IP_INFO:
 		for (i = 0; i < HV_ARRAY_SIZE(ip_fields); i++) {

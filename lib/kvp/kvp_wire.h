@@ -76,6 +76,12 @@ struct hv_kvp_msg {
 		struct hv_kvp_msg_enumerate kvp_enum_data;
 		struct hv_kvp_ipaddr_value kvp_ip_val;
 		struct hv_kvp_register kvp_register;
+		/*
+		 * Linux declares this union unpacked, and some of its members
+		 * are 4-byte aligned, so it is 7428 bytes, not 7426: the kernel
+		 * and its daemon exchange sizeof(struct hv_kvp_msg) = 7432.
+		 */
+		uint8_t linux_size[7428];
 	} body;
 } __attribute__((packed));
 

@@ -85,6 +85,8 @@ struct hv_kvp_store {
 	void **retired;
 	size_t nretired, cap_retired;
 	struct hv_kvp_pool_stats stats;
+	hv_kvp_pool_change_fn *change_fn;  /* other programs' changes */
+	void *change_ctx;
 };
 
 /* store.c */
@@ -101,6 +103,8 @@ void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slo
 void kvp_content_squeeze(struct kvp_content *c);
 void kvp_content_discard(struct kvp_content *c);
 int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c);
+void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r);
+void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_content *c);
 void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_retire(struct hv_kvp_store *st, void *ptr);
 void kvp_retired_flush(struct hv_kvp_store *st);

@@ -529,6 +529,8 @@ static int kvp_file_load(struct hv_kvp_store *st, struct kvp_pool *p, bool at_op
 		if (s != SIZE_MAX)
 			kvp_content_hole(st, &c, s);
 	}
+	if (!at_open)
+		kvp_change_reloaded(st, p, &c);
 	kvp_pool_swap(st, p, &c);
 	p->last_chash = last;
 	p->jend = js.end > KVP_J_DATA ? js.end : KVP_J_DATA;
@@ -577,6 +579,7 @@ static int kvp_file_ingest(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t
 			}
 			p->last_chash = r->chash;
 			st->stats.records_ingested++;
+			kvp_change_appended(st, p, r);
 		}
 		from += cnt;
 	}

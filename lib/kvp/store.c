@@ -508,6 +508,46 @@ int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_conten
 	return 0;
 }
 
+/* ---- changes by other programs, for hv_kvp_pool_watch_set ---- */
+
+static bool kvp_rec_first(const struct kvp_content *c, const struct kvp_rec *r)
+{
+	return r->indexed && kvp_index_lookup(c->idx, r->hash, r->data, r->klen) == r;
+}
+
+/* `r` was read from the end of the file: a new key is a change, a duplicate is not. */
+void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r)
+{
+	if (st->change_fn && kvp_rec_first(&p->c, r))
+		st->change_fn(st->change_ctx, (unsigned int)(p - st->pools), kvp_rec_key(r),
+			      kvp_rec_value(r));
+}
+
+/* `c` is about to replace the pool's content: report the keys whose lookup changes. */
+void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_content *c)
+{
+	unsigned int pool = (unsigned int)(p - st->pools);
+
+	if (!st->change_fn)
+		return;
+	for (size_t i = 0; i < c->nslots; i++) {
+		const struct kvp_rec *r = c->slots[i], *o;
+
+		if (!r || !kvp_rec_first(c, r))
+			continue;
+		o = kvp_index_lookup(p->c.idx, r->hash, r->data, r->klen);
+		if (!o || o->vlen != r->vlen || memcmp(kvp_rec_value(o), kvp_rec_value(r), r->vlen))
+			st->change_fn(st->change_ctx, pool, kvp_rec_key(r), kvp_rec_value(r));
+	}
+	for (size_t i = 0; i < p->c.nslots; i++) {
+		const struct kvp_rec *o = p->c.slots[i];
+
+		if (o && kvp_rec_first(&p->c, o) &&
+		    !kvp_index_lookup(c->idx, o->hash, o->data, o->klen))
+			st->change_fn(st->change_ctx, pool, kvp_rec_key(o), NULL);
+	}
+}
+
 /* ---- public interface ---- */
 
 static int kvp_key_check(const char *key, size_t *klen)
@@ -873,6 +913,18 @@ HV_EXPORT int hv_kvp_pool_compact(struct hv_kvp_store *st)
 	kvp_retired_maybe_flush(st);
 	pthread_mutex_unlock(&st->lock);
 	return err;
+}
+
+HV_EXPORT int hv_kvp_pool_watch_set(struct hv_kvp_store *st, hv_kvp_pool_change_fn *fn,
+				    void *ctx)
+{
+	if (!st)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	st->change_fn = fn;
+	st->change_ctx = ctx;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
 }
 
 HV_EXPORT int hv_kvp_pool_stats_get(struct hv_kvp_store *st, struct hv_kvp_pool_stats *stats)

@@ -27,9 +27,9 @@
  * 2). A pool above 4 is answered HV_S_CONT too, where Linux's daemon would
  * index past its pool array (handler.c, difference 3).
  *
- * The one packet buffer is one struct hv_kvp_msg, 7430 bytes: the kernel
- * sends nothing else and never more (hvt_op_read refuses a smaller
- * buffer, and the message is a fixed-size union of every body).
+ * The one packet buffer is one struct hv_kvp_msg: the kernel sends
+ * nothing else and never more (hvt_op_read refuses a smaller buffer, and
+ * the message is a fixed-size union of every body).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +47,12 @@
 #include "hvuio/kvp_service.h"
 #include "lib/common/compiler.h"
 #include "transport.h"
+
+/*
+ * What Linux's daemon reads and writes and its kernel checks (hvt_op_read,
+ * kvp_on_msg): exactly sizeof(struct hv_kvp_msg).
+ */
+#define KVP_KMSG_LEN HV_KVP_KMSG_SIZE
 
 /* How long the kernel may take to answer REGISTER1 (Linux answers at once). */
 #define KVP_KERNEL_REGISTER_TIMEOUT_MS 5000
@@ -103,9 +109,9 @@ static int kernel_write(struct hv_kvp_transport *t)
 	ssize_t n;
 
 	do
-		n = write(t->fd, t->buf, HV_KVP_KMSG_SIZE);
+		n = write(t->fd, t->buf, KVP_KMSG_LEN);
 	while (n < 0 && errno == EINTR);
-	return n == HV_KVP_KMSG_SIZE ? 0 : -ENODEV;
+	return n == KVP_KMSG_LEN ? 0 : -ENODEV;
 }
 
 /* Linux's kernel sends "3.1"; a longer one is cut at a character. */
@@ -127,6 +133,7 @@ static int kernel_register(struct hv_kvp_transport *t)
 	size_t len;
 	int err;
 
+	memset(t->buf, 0, t->buf_size);
 	err = hv_kvp_kmsg_register_build(t->buf, t->buf_size);
 	if (err)
 		return err;
@@ -137,7 +144,7 @@ static int kernel_register(struct hv_kvp_transport *t)
 		return -ETIMEDOUT;
 	if (err)
 		return -EPROTO;
-	if (len != HV_KVP_KMSG_SIZE || t->buf[0] != KVP_OP_REGISTER1 ||
+	if (len != KVP_KMSG_LEN || t->buf[0] != KVP_OP_REGISTER1 ||
 	    hv_kvp_kmsg_decode(t->buf, len, &t->req) < 0)
 		return -EPROTO;
 	kernel_version_take(t);
@@ -153,7 +160,7 @@ HV_EXPORT int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_trans
 	if (!path || !ret)
 		return -EINVAL;
 	*ret = NULL;
-	err = kvp_transport_alloc(KVP_TRANSPORT_KERNEL, HV_KVP_KMSG_SIZE, &t);
+	err = kvp_transport_alloc(KVP_TRANSPORT_KERNEL, KVP_KMSG_LEN, &t);
 	if (err)
 		return err;
 	t->status.kind = "kernel";
@@ -221,7 +228,7 @@ int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handl
 			return 0;
 		if (err)
 			return -ENODEV;
-		if (len != HV_KVP_KMSG_SIZE) {
+		if (len != KVP_KMSG_LEN) {
 			kvp_transport_tell(observer, ctx, -EBADMSG, false, 0, NULL);
 			return -ENODEV;
 		}

@@ -480,30 +480,47 @@ HV_EXPORT void hv_ring_set_pending_send_size(struct hv_ring *ring, uint32_t byte
 /*
  * Read the descriptor at pos once, as two aligned 8-byte loads that
  * cannot be torn or repeated, and check it against what was published.
+ * The words hold struct vmpacket_descriptor: type, offset8, len8 and flags
+ * in the first, trans_id in the second. The receive path works on the
+ * words themselves, which stay in registers.
  */
 static inline __attribute__((always_inline)) int
-ring_peek_desc(const struct hv_ring *ring, uint32_t pos, uint32_t end,
-	       struct vmpacket_descriptor *d)
+ring_peek_words(const struct hv_ring *ring, uint32_t pos, uint32_t end, uint64_t w[2])
 {
 	uint32_t avail = ring_distance(ring, pos, end);
-	uint64_t w0, w1;
-	uint32_t len;
+	uint32_t offset8, len8;
 
 	if (avail < HV_RING_DESC_SIZE + HV_RING_TRAILER_SIZE)
 		return -EBADMSG;
-	w0 = __atomic_load_n((const uint64_t *)(ring->data + pos), __ATOMIC_RELAXED);
-	w1 = __atomic_load_n((const uint64_t *)(ring->data + ring_advance(ring, pos, 8)),
-			     __ATOMIC_RELAXED);
+	w[0] = __atomic_load_n((const uint64_t *)(ring->data + pos), __ATOMIC_RELAXED);
+	w[1] = __atomic_load_n((const uint64_t *)(ring->data + ring_advance(ring, pos, 8)),
+			       __ATOMIC_RELAXED);
+	offset8 = (uint16_t)(w[0] >> 16);
+	len8 = (uint16_t)(w[0] >> 32);
+	if (offset8 < 2 || offset8 > len8 || len8 * 8 > avail - HV_RING_TRAILER_SIZE)
+		return -EBADMSG;
+	return 0;
+}
+
+static inline void ring_desc_decode(uint64_t w0, uint64_t w1, struct vmpacket_descriptor *d)
+{
 	d->type = (uint16_t)w0;
 	d->offset8 = (uint16_t)(w0 >> 16);
 	d->len8 = (uint16_t)(w0 >> 32);
 	d->flags = (uint16_t)(w0 >> 48);
 	d->trans_id = w1;
+}
 
-	len = (uint32_t)d->len8 * 8;
-	if (d->offset8 < 2 || d->offset8 > d->len8 ||
-	    len > avail - HV_RING_TRAILER_SIZE)
-		return -EBADMSG;
+static inline __attribute__((always_inline)) int
+ring_peek_desc(const struct hv_ring *ring, uint32_t pos, uint32_t end,
+	       struct vmpacket_descriptor *d)
+{
+	uint64_t w[2];
+	int err = ring_peek_words(ring, pos, end, w);
+
+	if (err)
+		return err;
+	ring_desc_decode(w[0], w[1], d);
 	return 0;
 }
 
@@ -564,11 +581,15 @@ static inline void ring_prefetch(const struct hv_ring *ring, uint32_t pos, uint3
  * the end of the data area.
  */
 static __attribute__((noinline, cold)) int
-ring_iter_next_slow(struct hv_ring_iter *it, struct hv_ring_pkt *pkt,
-		    struct vmpacket_descriptor d)
+ring_iter_next_slow(struct hv_ring_iter *it, struct hv_ring_pkt *pkt, uint64_t w0,
+		    uint64_t w1)
 {
 	struct hv_ring *ring = it->ring;
-	uint32_t len = (uint32_t)d.len8 * 8;
+	struct vmpacket_descriptor d;
+	uint32_t len;
+
+	ring_desc_decode(w0, w1, &d);
+	len = (uint32_t)d.len8 * 8;
 
 	if (len > ring->max_pkt) {
 		it->pos = ring_advance(ring, it->pos, len + HV_RING_TRAILER_SIZE);
@@ -587,22 +608,26 @@ ring_iter_next_slow(struct hv_ring_iter *it, struct hv_ring_pkt *pkt,
 HV_EXPORT int hv_ring_iter_next(struct hv_ring_iter *it, struct hv_ring_pkt *pkt)
 {
 	struct hv_ring *ring = it->ring;
-	struct vmpacket_descriptor d;
 	uint32_t pos = it->pos, len;
+	uint64_t w[2];
 	int err;
 
 	if (pos == it->end)
 		return -EAGAIN;
-	err = ring_peek_desc(ring, pos, it->end, &d);
+	err = ring_peek_words(ring, pos, it->end, w);
 	if (unlikely(err))
 		return err;
-	len = (uint32_t)d.len8 * 8;
+	len = (uint32_t)(uint16_t)(w[0] >> 32) * 8;
 	/* Packet and trailer end strictly before the end: no wrap anywhere. */
 	if (unlikely(len > ring->max_pkt ||
 		     len + HV_RING_TRAILER_SIZE >= ring->dsize - pos))
-		/* By value: taking d's address would keep it in memory here. */
-		return ring_iter_next_slow(it, pkt, d);
-	ring_pkt_fill(pkt, &d, ring->data + pos);
+		return ring_iter_next_slow(it, pkt, w[0], w[1]);
+	pkt->type = (uint16_t)w[0];
+	pkt->flags = (uint16_t)(w[0] >> 48);
+	pkt->header_len = (uint32_t)(uint16_t)(w[0] >> 16) * 8;
+	pkt->len = len;
+	pkt->trans_id = w[1];
+	pkt->data = ring->data + pos;
 	it->pos = pos + len + HV_RING_TRAILER_SIZE;
 	ring_prefetch(ring, it->pos, it->end);
 	return 0;

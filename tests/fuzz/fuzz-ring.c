@@ -343,6 +343,12 @@ static void pass_recv(const struct ring_case *c, struct region *reg)
 			FUZZ_CHECK(sig == !mask);
 			FUZZ_CHECK(hdr_get(reg->base, OFF_W) == adv(c, c->w, total));
 			err = hv_ring_recv(ring, back, sizeof(back), &pkt, &needed, &sig);
+			if (total - HV_RING_TRAILER_SIZE > c->eff_max) {
+				/* Larger than this ring accepts: skipped whole. */
+				FUZZ_CHECK(err == -EMSGSIZE);
+				FUZZ_CHECK(hv_ring_read_avail(ring) == 0);
+				goto done;
+			}
 			FUZZ_CHECK(err == 0 && pkt.type == info.type && pkt.flags == info.flags);
 			FUZZ_CHECK(pkt.trans_id == info.trans_id);
 			FUZZ_CHECK(pkt.header_len == HV_RING_DESC_SIZE);
@@ -354,6 +360,7 @@ static void pass_recv(const struct ring_case *c, struct region *reg)
 						&sig) == -EAGAIN);
 		}
 	}
+done:
 	hv_ring_free(ring);
 }
 

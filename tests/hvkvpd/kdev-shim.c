@@ -7,6 +7,8 @@
  * write() one reply, as drivers/hv/hv_utils_transport.c gives them.
  * The socket path comes from HVKVPD_TEST_KDEV.
  */
+/* open and open64 are defined here separately: no aliasing of one to the other. */
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,8 +46,10 @@ static int kdev_connect(int flags)
 	return fd;
 }
 
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
 #define SHIM_OPEN(name, ...) \
-	int name(const char *path, int flags, ...) \
+	SHIM_EXPORT int name(const char *path, int flags, ...) \
 	{ \
 		static int (*real)(const char *, int, ...); \
 		mode_t mode = 0; \
@@ -68,13 +72,13 @@ SHIM_OPEN(open)
 SHIM_OPEN(open64)
 
 int __open_2(const char *path, int flags);
-int __open_2(const char *path, int flags)
+SHIM_EXPORT int __open_2(const char *path, int flags)
 {
 	return open(path, flags);
 }
 
 int __open64_2(const char *path, int flags);
-int __open64_2(const char *path, int flags)
+SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
 	return open(path, flags);
 }

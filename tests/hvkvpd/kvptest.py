@@ -15,8 +15,11 @@ RECORD = 2560
 KEY_FIELD = 512
 VALUE_FIELD = 2048
 
-# <linux/hyperv.h>: struct hv_kvp_msg is a 4-byte header and a 7426-byte body.
-KMSG_SIZE = 7430
+# sizeof(struct hv_kvp_msg) of <linux/hyperv.h>, what the kernel reads and
+# writes: a 4-byte header and a 7426-byte body union that the compiler pads
+# to 7428, because struct hv_kvp_msg_delete is not packed and aligns the
+# union to 4 (Debian's hv_kvp_daemon writes 7432 bytes).
+KMSG_SIZE = 7432
 KVP_OP_GET, KVP_OP_SET, KVP_OP_DELETE, KVP_OP_ENUMERATE = 0, 1, 2, 3
 KVP_OP_REGISTER1 = 100
 REG_SZ, REG_U32, REG_U64 = 1, 4, 8
@@ -30,8 +33,26 @@ AUTO_KEYS = ["FullyQualifiedDomainName", "IntegrationServicesVersion",
              "OSMajorVersion", "OSMinorVersion", "OSVersion", "ProcessorArchitecture"]
 
 
+# Every process a test starts, so that a failure leaves none behind.
+CHILDREN = []
+
+
+def spawn(*args, **kwargs):
+    p = subprocess.Popen(*args, **kwargs)
+    CHILDREN.append(p)
+    return p
+
+
+def reap():
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
+    reap()
     sys.exit(1)
 
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -32,7 +33,7 @@
 #define MAC1 "00:15:5d:0a:0b:0d"
 #define GUID0 "{4bc4e1f0-9c53-4d4b-a0e4-6e9b3c2f5a71}"
 
-static char top[PATH_MAX];      /* temporary directory of the whole run */
+static char top[PATH_MAX - 64];      /* temporary directory of the whole run */
 static char shared_ns[64];      /* read-only namespace shared by the cases */
 static int root_seq;
 
@@ -352,18 +353,29 @@ END_TEST
 
 START_TEST(auto_fqdn)
 {
-	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], path[PATH_MAX + 16];
 	struct hv_kvp_info *info;
 
-	/* A namespace without routes: the name cannot resolve over DNS. */
+	/*
+	 * Own host name, hosts file and resolver: the name resolves through
+	 * the hosts file to its canonical name, and DNS (127.0.0.1 in a
+	 * namespace with nothing listening) fails at once.
+	 */
 	ns_enter(shared_ns);
-	ck_assert_msg(unshare(CLONE_NEWUTS) == 0, "unshare: %s", strerror(errno));
+	ck_assert_msg(unshare(CLONE_NEWUTS | CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
 	root_new(root, sizeof(root));
+	put(root, "hosts", "192.0.2.10 hvkvp-fqdn-one.example.test hvkvp-fqdn-one\n", 0644);
+	put(root, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0644);
+	snprintf(path, sizeof(path), "%s/hosts", root);
+	ck_assert_int_eq(mount(path, "/etc/hosts", NULL, MS_BIND, NULL), 0);
+	snprintf(path, sizeof(path), "%s/resolv.conf", root);
+	ck_assert_int_eq(mount(path, "/etc/resolv.conf", NULL, MS_BIND, NULL), 0);
 	info = info_new(root);
 	ck_assert_int_eq(sethostname("hvkvp-fqdn-one", 14), 0);
 	get(info, HV_KVP_AUTO_FQDN, value);
-	ck_assert_str_eq(value, "hvkvp-fqdn-one");
-	/* Renamed: seen at once, not cached. */
+	ck_assert_str_eq(value, "hvkvp-fqdn-one.example.test");
+	/* Renamed to a name nothing resolves: seen at once, the plain name. */
 	ck_assert_int_eq(sethostname("hvkvp-fqdn-two", 14), 0);
 	get(info, HV_KVP_AUTO_FQDN, value);
 	ck_assert_str_eq(value, "hvkvp-fqdn-two");
@@ -502,7 +514,7 @@ END_TEST
 
 START_TEST(ip_get_many_addresses)
 {
-	char root[PATH_MAX], ns[64], batch[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char root[PATH_MAX], ns[64], batch[PATH_MAX + 16], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
 	struct hv_kvp_info *info;
 	struct hv_kvp_ip_info ip;
 	char *p, *q;

@@ -417,7 +417,7 @@ START_TEST(vm_sizes)
 	ck_assert_int_eq(HV_KVP_MSG_ENUMERATE_SIZE, 2608);
 	ck_assert_int_eq(HV_KVP_MSG_DELETE_SIZE, 548);
 	ck_assert_int_eq(HV_KVP_MSG_IP_SIZE, 7456);
-	ck_assert_int_eq(HV_KVP_KMSG_SIZE, 7430);
+	ck_assert_int_eq(HV_KVP_KMSG_SIZE, 7432);
 	ck_assert_int_eq(KVP_OP_SET_IP_INFO, 5);
 	ck_assert_int_eq(KVP_OP_REGISTER1, 100);
 	ck_assert_int_eq(KVP_POOL_COUNT, 5);
@@ -1030,7 +1030,7 @@ END_TEST
 
 static uint8_t *mk_k_new(uint8_t op, uint8_t pool)
 {
-	uint8_t *p = buf_new(7430);
+	uint8_t *p = buf_new(7432);
 
 	poke8(p, K_OP, op);
 	poke8(p, K_POOL, pool);
@@ -1093,27 +1093,27 @@ static uint8_t *mk_k_register(const char *version)
 START_TEST(k_register_handshake)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = buf_new(7430);
-	uint8_t *exp = buf_new(7430);
+	uint8_t *p = buf_new(7432);
+	uint8_t *exp = buf_new(7432);
 
-	memset(p, 0xcc, 7430);
-	ck_assert_int_eq(hv_kvp_kmsg_register_build(p, 7430), 0);
+	memset(p, 0xcc, 7432);
+	ck_assert_int_eq(hv_kvp_kmsg_register_build(p, 7432), 0);
 	poke8(exp, 0, 100);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_buf_eq(p, exp, 7432);
 	ck_assert_int_eq(hv_kvp_kmsg_register_build(p, 7429), -ENOBUFS);
-	ck_assert_int_eq(hv_kvp_kmsg_register_build(NULL, 7430), -EINVAL);
+	ck_assert_int_eq(hv_kvp_kmsg_register_build(NULL, 7432), -EINVAL);
 	free(p);
 	free(exp);
 
 	/* The kernel's answer carries its version. */
 	p = mk_k_register("3.1");
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_REGISTER1);
 	ck_assert_str_eq(req.value, "3.1");
 	ck_assert_uint_eq(req.value_len, 3);
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), -EOPNOTSUPP);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -EOPNOTSUPP);
 	memset(p + K_VERSION, '3', 512);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	free(p);
 }
 END_TEST
@@ -1122,12 +1122,12 @@ START_TEST(k_set_get_delete)
 {
 	static struct hv_kvp_request req;
 	uint8_t *p = mk_k_set(KVP_POOL_AUTO_EXTERNAL, "HostName", "h\xc3\xb6st");
-	uint8_t *exp = buf_dup(p, 7430);
+	uint8_t *exp = buf_dup(p, 7432);
 
 	ck_assert_uint_eq(p[8], 9);
 	ck_assert_uint_eq(p[16], 'H');
 	ck_assert_uint_eq(p[528], 'h');
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_SET);
 	ck_assert_uint_eq(req.pool, KVP_POOL_AUTO_EXTERNAL);
 	ck_assert_str_eq(req.key, "HostName");
@@ -1135,42 +1135,44 @@ START_TEST(k_set_get_delete)
 	ck_assert_str_eq(req.value, "h\xc3\xb6st");
 	ck_assert_uint_eq(req.value_len, 5);
 	/* Success: error 0 over operation and pool, the body echoed. */
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
 	poke32(exp, 0, 0);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 
 	p = mk_k_get(KVP_POOL_GUEST, "Foo");
-	exp = buf_dup(p, 7430);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	exp = buf_dup(p, 7432);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_GET);
 	ck_assert_str_eq(req.key, "Foo");
 	strcpy(req.value, "b\xc3\xa4r");
 	req.value_len = 4;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	/*
+	 * Linux's kernel reads a GET's answer from the ENUMERATE layout's
+	 * value field (kvp_respond_to_host), and nothing else of it.
+	 */
 	poke32(exp, 0, 0);
-	poke32(exp, K_TYPE, 1);
-	poke32(exp, K_VALUE_SIZE, 5);
-	poke_str(exp, K_VALUE, "b\xc3\xa4r");
-	ck_assert_buf_eq(p, exp, 7430);
+	poke_str(exp, K_E_VALUE, "b\xc3\xa4r");
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 
 	/* Not found: HV_S_CONT in the first four bytes, nothing else. */
 	p = mk_k_delete(KVP_POOL_EXTERNAL, "ignition.config");
-	exp = buf_dup(p, 7430);
+	exp = buf_dup(p, 7432);
 	ck_assert_uint_eq(p[4], 16);
 	ck_assert_uint_eq(p[8], 'i');
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_DELETE);
 	ck_assert_str_eq(req.key, "ignition.config");
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_CONT, NULL), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_CONT, NULL), 0);
 	poke8(exp, 0, 0x03);
 	poke8(exp, 1, 0x01);
 	poke8(exp, 2, 0x07);
 	poke8(exp, 3, 0x80);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 }
@@ -1183,8 +1185,8 @@ START_TEST(k_enumerate)
 	uint8_t *exp;
 
 	memset(p + K_E_VALUE, 0xee, 2048);
-	exp = buf_dup(p, 7430);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	exp = buf_dup(p, 7432);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_ENUMERATE);
 	ck_assert_uint_eq(req.pool, KVP_POOL_AUTO);
 	ck_assert_uint_eq(req.index, 4);
@@ -1192,7 +1194,7 @@ START_TEST(k_enumerate)
 	req.key_len = 13;
 	strcpy(req.value, "6.1.0-18-amd64");
 	req.value_len = 14;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
 	poke32(exp, 0, 0);
 	poke32(exp, K_E_TYPE, 1);
 	poke32(exp, K_E_KEY_SIZE, 14);
@@ -1200,39 +1202,39 @@ START_TEST(k_enumerate)
 	poke32(exp, K_E_VALUE_SIZE, 15);
 	memset(exp + K_E_VALUE, 0, 2048);
 	poke_str(exp, K_E_VALUE, "6.1.0-18-amd64");
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 
 	/* Linux converts at most 254 key units and 1022 value units back. */
 	p = mk_k_enumerate(KVP_POOL_GUEST, 0);
-	exp = buf_dup(p, 7430);
+	exp = buf_dup(p, 7432);
 	memset(req.key, 'k', 255);
 	req.key[255] = '\0';
 	req.key_len = 255;
 	strcpy(req.value, "v");
 	req.value_len = 1;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), -ENOBUFS);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_buf_eq(p, exp, 7432);
 	req.key[254] = '\0';
 	req.key_len = 254;
 	memset(req.value, 'v', 1023);
 	req.value[1023] = '\0';
 	req.value_len = 1023;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), -ENOBUFS);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_buf_eq(p, exp, 7432);
 	req.value[1022] = '\0';
 	req.value_len = 1022;
 	strcpy(req.key, "\xf0\x9f\x98");
 	req.key_len = 3;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), -EILSEQ);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -EILSEQ);
+	ck_assert_buf_eq(p, exp, 7432);
 	/* 127 emoji: 508 bytes of UTF-8, 254 units. */
 	for (int i = 0; i < 127; i++)
 		memcpy(req.key + 4 * i, "\xf0\x9f\x98\x80", 4);
 	req.key[508] = '\0';
 	req.key_len = 508;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
 	ck_assert_uint_eq(p[K_E_KEY_SIZE] | p[K_E_KEY_SIZE + 1] << 8, 509);
 	ck_assert_uint_eq(p[K_E_VALUE_SIZE] | p[K_E_VALUE_SIZE + 1] << 8, 1023);
 	free(p);
@@ -1244,9 +1246,9 @@ START_TEST(k_ip_info)
 {
 	static struct hv_kvp_request req;
 	uint8_t *p = mk_k_ip(KVP_OP_GET_IP_INFO, "00:15:5D:01:02:03");
-	uint8_t *exp = buf_dup(p, 7430);
+	uint8_t *exp = buf_dup(p, 7432);
 
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_GET_IP_INFO);
 	ck_assert_str_eq(req.ip.adapter_id, "00:15:5D:01:02:03");
 	req.ip.addr_family = ADDR_FAMILY_IPV6;
@@ -1255,7 +1257,7 @@ START_TEST(k_ip_info)
 	strcpy(req.ip.sub_net, "/64");
 	strcpy(req.ip.gate_way, "fe80::1");
 	strcpy(req.ip.dns_addr, "2001:db8::53");
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
 	poke32(exp, 0, 0);
 	poke8(exp, K_I_FAMILY, 2);
 	poke8(exp, K_I_DHCP, 1);
@@ -1263,7 +1265,7 @@ START_TEST(k_ip_info)
 	poke_str(exp, K_I_NET, "/64");
 	poke_str(exp, K_I_GW, "fe80::1");
 	poke_str(exp, K_I_DNS, "2001:db8::53");
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 
@@ -1273,7 +1275,7 @@ START_TEST(k_ip_info)
 	poke_str(p, K_I_NET, "255.255.255.0");
 	poke_str(p, K_I_GW, "203.0.113.1");
 	poke_str(p, K_I_DNS, "203.0.113.53");
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.operation, KVP_OP_SET_IP_INFO);
 	ck_assert_str_eq(req.ip.adapter_id, "{guid}");
 	ck_assert_str_eq(req.ip.ip_addr, "203.0.113.9");
@@ -1282,21 +1284,21 @@ START_TEST(k_ip_info)
 	ck_assert_str_eq(req.ip.dns_addr, "203.0.113.53");
 	ck_assert_uint_eq(req.ip.addr_family, 1);
 	memset(p + K_I_GW, 'g', 1024);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke8(p, K_I_GW + 1023, 0);
 	poke8(p, K_I_DNS, 0xc0);
 	poke8(p, K_I_DNS + 1, 0xaf);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EILSEQ);
 	free(p);
 
 	/* The reply's gateway must fit 511 UTF-16 units. */
 	p = mk_k_ip(KVP_OP_GET_IP_INFO, "m");
-	exp = buf_dup(p, 7430);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	exp = buf_dup(p, 7432);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	memset(req.ip.gate_way, '1', 512);
 	req.ip.gate_way[512] = '\0';
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7430, HV_S_OK, &req), -ENOBUFS);
-	ck_assert_buf_eq(p, exp, 7430);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 }
@@ -1310,13 +1312,13 @@ START_TEST(k_malformed)
 	};
 	uint8_t *p = mk_k_get(KVP_POOL_GUEST, "key");
 
-	ck_assert_int_eq(hv_kvp_kmsg_decode(NULL, 7430, &req), -EINVAL);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, NULL), -EINVAL);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(NULL, 7432, &req), -EINVAL);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, NULL), -EINVAL);
 	for (int op = 0; op < 256; op++) {
 		int r;
 
 		poke8(p, K_OP, (uint8_t)op);
-		r = hv_kvp_kmsg_decode(p, 7430, &req);
+		r = hv_kvp_kmsg_decode(p, 7432, &req);
 		if (op < 6 || op == 100)
 			ck_assert_int_ne(r, -EOPNOTSUPP);
 		else
@@ -1325,34 +1327,34 @@ START_TEST(k_malformed)
 	poke8(p, K_OP, KVP_OP_GET);
 	for (int pool = 0; pool < 256; pool++) {
 		poke8(p, K_POOL, (uint8_t)pool);
-		ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), pool < 5 ? 0 : -ERANGE);
+		ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), pool < 5 ? 0 : -ERANGE);
 	}
 	poke8(p, K_POOL, 0);
 
 	poke32(p, K_KEY_SIZE, 513);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EOVERFLOW);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EOVERFLOW);
 	poke32(p, K_KEY_SIZE, 0);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	/* Size past the NUL, size short of it. */
 	poke32(p, K_KEY_SIZE, 5);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke32(p, K_KEY_SIZE, 3);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke32(p, K_KEY_SIZE, 4);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	/* A full 512-byte key with no NUL. */
 	memset(p + K_KEY, 'k', 512);
 	poke32(p, K_KEY_SIZE, 512);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke8(p, K_KEY + 511, 0);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	ck_assert_uint_eq(req.key_len, 511);
 	memset(p + K_KEY, 0, 512);
 
 	for (size_t i = 0; i < sizeof(bad8) / sizeof(bad8[0]); i++) {
 		poke_str(p, K_KEY, bad8[i]);
 		poke32(p, K_KEY_SIZE, (uint32_t)strlen(bad8[i]) + 1);
-		ck_assert_msg(hv_kvp_kmsg_decode(p, 7430, &req) == -EILSEQ, "bad8 %zu", i);
+		ck_assert_msg(hv_kvp_kmsg_decode(p, 7432, &req) == -EILSEQ, "bad8 %zu", i);
 		memset(p + K_KEY, 0, 512);
 	}
 	free(p);
@@ -1360,37 +1362,37 @@ START_TEST(k_malformed)
 	/* A SET value: size 0 (Linux's answer to an unknown type) is refused. */
 	p = mk_k_set(KVP_POOL_EXTERNAL, "k", "v");
 	poke32(p, K_VALUE_SIZE, 0);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke32(p, K_VALUE_SIZE, 2049);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EOVERFLOW);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EOVERFLOW);
 	poke32(p, K_VALUE_SIZE, 2);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	poke_str(p, K_VALUE, "\xef\xbf");
 	poke32(p, K_VALUE_SIZE, 3);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EILSEQ);
 	free(p);
 
 	p = mk_k_delete(0, "d");
 	poke32(p, K_D_KEY_SIZE, 1000);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EOVERFLOW);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EOVERFLOW);
 	free(p);
 
 	p = mk_k_ip(KVP_OP_GET_IP_INFO, "");
 	memset(p + K_I_ADAPTER, 'A', 256);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7430, &req), -EMSGSIZE);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	free(p);
 }
 END_TEST
 
 static void k_goldens(struct golden *g)
 {
-	g[0] = (struct golden){ mk_k_set(KVP_POOL_EXTERNAL, "HostName", "host"), 7430 };
-	g[1] = (struct golden){ mk_k_get(KVP_POOL_GUEST, "Foo"), 7430 };
-	g[2] = (struct golden){ mk_k_delete(KVP_POOL_EXTERNAL, "k"), 7430 };
-	g[3] = (struct golden){ mk_k_enumerate(KVP_POOL_AUTO, 1), 7430 };
-	g[4] = (struct golden){ mk_k_ip(KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7430 };
-	g[5] = (struct golden){ mk_k_ip(KVP_OP_SET_IP_INFO, "{guid}"), 7430 };
-	g[6] = (struct golden){ mk_k_register("3.1"), 7430 };
+	g[0] = (struct golden){ mk_k_set(KVP_POOL_EXTERNAL, "HostName", "host"), 7432 };
+	g[1] = (struct golden){ mk_k_get(KVP_POOL_GUEST, "Foo"), 7432 };
+	g[2] = (struct golden){ mk_k_delete(KVP_POOL_EXTERNAL, "k"), 7432 };
+	g[3] = (struct golden){ mk_k_enumerate(KVP_POOL_AUTO, 1), 7432 };
+	g[4] = (struct golden){ mk_k_ip(KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7432 };
+	g[5] = (struct golden){ mk_k_ip(KVP_OP_SET_IP_INFO, "{guid}"), 7432 };
+	g[6] = (struct golden){ mk_k_register("3.1"), 7432 };
 }
 
 START_TEST(k_truncated)
@@ -1398,6 +1400,8 @@ START_TEST(k_truncated)
 	static struct hv_kvp_request req;
 	/* Body ends: 4 + 2572, 4 + 2572, 4 + 516, 4 + 2576, 4 + 7426 (x2), 4 + 512. */
 	static const size_t need[] = { 2576, 2576, 520, 2580, 7430, 7430, 516 };
+	/* A GET is answered in the ENUMERATE layout, where the kernel reads it. */
+	static const size_t reply_need[] = { 2576, 2580, 520, 2580, 7430, 7430 };
 	struct golden g[7];
 
 	k_goldens(g);
@@ -1412,7 +1416,7 @@ START_TEST(k_truncated)
 				ck_assert_msg(r == 0, "golden %d len %zu: %d", i, len, r);
 			if (i < 6) {
 				r = hv_kvp_kmsg_reply_set(p, len, HV_S_OK, &req);
-				ck_assert_int_eq(r, len < need[i] ? -EBADMSG : 0);
+				ck_assert_int_eq(r, len < reply_need[i] ? -EBADMSG : 0);
 			}
 			ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, len, HV_E_FAIL, NULL),
 					 len < 4 ? -EBADMSG : 0);
@@ -1469,7 +1473,7 @@ START_TEST(both_layouts_agree)
 	uint8_t *k = mk_k_set(KVP_POOL_EXTERNAL, "ignition.config.0", "{\"ignition\":1}");
 
 	ck_assert_int_eq(hv_kvp_msg_decode(v, 2604, &a), 0);
-	ck_assert_int_eq(hv_kvp_kmsg_decode(k, 7430, &b), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_decode(k, 7432, &b), 0);
 	ck_assert_uint_eq(a.operation, b.operation);
 	ck_assert_uint_eq(a.pool, b.pool);
 	ck_assert_str_eq(a.key, b.key);

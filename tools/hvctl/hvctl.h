@@ -6,6 +6,7 @@
 #ifndef HVCTL_H
 #define HVCTL_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "hvuio/vmbus.h"
@@ -18,19 +19,56 @@ enum {
 	HVCTL_EXIT_FAIL = 3,
 };
 
+/* Long options without a letter: getopt_long returns these. */
+enum {
+	HVCTL_OPT_ROOT = 0x100,
+	HVCTL_OPT_SOCKET,
+	HVCTL_OPT_STATE_DIR,
+};
+
+#define HVCTL_SOCKET_DEFAULT    "/run/hvkvpd/socket"
+#define HVCTL_STATE_DIR_DEFAULT "/var/lib/hyperv"
+
 struct hvctl {
 	const char *root;       /* --root: where sys/, dev/ and proc/ are read */
+	const char *socket;     /* --socket: hvkvpd's client socket */
+	const char *state_dir;  /* --state-dir: the pool files, when hvkvpd is not running */
+	/* The key commands' options; main.c takes them before a Pool/Key too. */
+	const char *pool;       /* -p */
+	const char *input;      /* -i */
+	const char *output;     /* -o */
+	int raw;                /* -r */
+	int json;               /* --json */
+	int quiet;              /* -q */
 };
 
 struct hvctl_cmd {
 	const char *name;
 	int (*run)(struct hvctl *ctx, int argc, char **argv);
-	const char *usage;      /* after "hvctl [--root DIR] " */
+	const char *usage;      /* after "hvctl " */
 };
 
 int hvctl_devices(struct hvctl *ctx, int argc, char **argv);
 int hvctl_bind(struct hvctl *ctx, int argc, char **argv);
 int hvctl_unbind(struct hvctl *ctx, int argc, char **argv);
+
+/* keys.c: the KVP pools through hvkvpd, or read from the pool files. */
+int hvctl_get(struct hvctl *ctx, int argc, char **argv);
+int hvctl_set(struct hvctl *ctx, int argc, char **argv);
+int hvctl_delete(struct hvctl *ctx, int argc, char **argv);
+int hvctl_keys_list(struct hvctl *ctx, int argc, char **argv);
+int hvctl_watch(struct hvctl *ctx, int argc, char **argv);
+int hvctl_status(struct hvctl *ctx, int argc, char **argv);
+/* hostctl(8)'s form: hvctl [options] Pool/Key [value]; argv[0] is Pool/Key. */
+int hvctl_hostctl(struct hvctl *ctx, int argc, char **argv);
+
+/*
+ * The key commands' options as getopt_long sees them, shared by main.c
+ * (before a Pool/Key) and the commands. Returns 1 if opt was one of them.
+ */
+extern const char hvctl_key_optstring[];
+extern const struct option hvctl_key_options[];
+int hvctl_key_opt(struct hvctl *ctx, int opt);
 
 /* Print the usage (of one command if cmd is not NULL); returns HVCTL_EXIT_USAGE. */
 int hvctl_usage(FILE *f, const char *cmd);

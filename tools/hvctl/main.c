@@ -11,10 +11,23 @@
 #include "config.h"
 #include "hvctl.h"
 
+/* Word for word the SYNOPSIS of man/hvctl.8 (a test compares them). */
 static const struct hvctl_cmd cmds[] = {
-	{ "devices", hvctl_devices, "devices [-v] [--json]" },
-	{ "bind", hvctl_bind, "bind [--driver NAME] DEVICE" },
-	{ "unbind", hvctl_unbind, "unbind DEVICE" },
+	{ "devices", hvctl_devices, "[--root DIR] devices [-v] [--json]" },
+	{ "bind", hvctl_bind, "[--root DIR] bind [--driver NAME] DEVICE" },
+	{ "unbind", hvctl_unbind, "[--root DIR] unbind DEVICE" },
+	{ "get", hvctl_get, "[--socket PATH] [--state-dir DIR] get [-r] [--json] [-o FILE] "
+	  "[-p POOL] KEY" },
+	{ "set", hvctl_set, "[--socket PATH] set [-r] [-i FILE] [-p POOL] KEY [VALUE]" },
+	{ "delete", hvctl_delete, "[--socket PATH] delete [-p POOL] KEY" },
+	{ "list", hvctl_keys_list, "[--socket PATH] [--state-dir DIR] list [-r] [--json] "
+	  "[-o FILE] [POOL]" },
+	{ "watch", hvctl_watch, "[--socket PATH] [--state-dir DIR] watch [-r] [--json] "
+	  "[-p POOL] [POOL | KEY]" },
+	{ "status", hvctl_status, "[--socket PATH] [--state-dir DIR] status [--json]" },
+	/* Not a command: hostctl(8)'s form, for the usage only. */
+	{ "Pool/Key", NULL, "[-qr] [-i FILE] [-o FILE] [--socket PATH] [--state-dir DIR] "
+	  "POOL/KEY [VALUE]" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -27,7 +40,7 @@ int hvctl_usage(FILE *f, const char *cmd)
 	for (i = 0; i < NCMDS; i++) {
 		if (cmd && strcmp(cmd, cmds[i].name) != 0)
 			continue;
-		fprintf(f, "%s hvctl [--root DIR] %s\n", lead, cmds[i].usage);
+		fprintf(f, "%s hvctl %s\n", lead, cmds[i].usage);
 		lead = "      ";
 	}
 	return HVCTL_EXIT_USAGE;
@@ -142,35 +155,49 @@ const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
+	struct option opts[32] = {
+		{ "root", required_argument, NULL, HVCTL_OPT_ROOT },
 		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
 	};
-	struct hvctl ctx = { .root = "/" };
+	struct hvctl ctx = {
+		.root = "/",
+		.socket = HVCTL_SOCKET_DEFAULT,
+		.state_dir = HVCTL_STATE_DIR_DEFAULT,
+	};
+	char optstring[32];
 	int opt, status = -1;
 	size_t i;
 
-	/* "+": global options end at the subcommand, which parses its own. */
-	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+	for (i = 0; hvctl_key_options[i].name && i + 3 < sizeof(opts) / sizeof(opts[0]); i++)
+		opts[i + 2] = hvctl_key_options[i];
+	snprintf(optstring, sizeof(optstring), "%sV", hvctl_key_optstring);
+	/*
+	 * "+": global options end at the subcommand, which parses its own.
+	 * The key commands' options may come first, as hostctl(8)'s do.
+	 */
+	while ((opt = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		if (opt == 'V') {
 			printf("hvctl %s\n", HVUIO_VERSION);
 			return HVCTL_EXIT_OK;
 		}
+		if (hvctl_key_opt(&ctx, opt))
+			continue;
 		if (hvctl_common_opt(&ctx, opt, NULL, &status) && status >= 0)
 			return status;
 	}
 	if (optind >= argc)
 		return hvctl_usage(stderr, NULL);
 	for (i = 0; i < NCMDS; i++) {
-		if (strcmp(argv[optind], cmds[i].name) == 0) {
+		if (cmds[i].run && strcmp(argv[optind], cmds[i].name) == 0) {
 			argc -= optind;
 			argv += optind;
 			optind = 0;
 			return cmds[i].run(&ctx, argc, argv);
 		}
 	}
+	/* hostctl(8): hvctl [-qr] [-i FILE] [-o FILE] Pool/Key [value]. */
+	if (strchr(argv[optind], '/'))
+		return hvctl_hostctl(&ctx, argc - optind, argv + optind);
 	hvctl_err("unknown command %s", argv[optind]);
 	return hvctl_usage(stderr, NULL);
 }

@@ -18,30 +18,20 @@
 
 #include <json-c/json.h>
 
+#include <hvuio/kvp_msg.h>
+
 #include "hvsim.h"
 
 #define EXIT_EXPECT 1   /* an expectation failed */
 #define EXIT_GUEST  2   /* the guest did not answer, or broke the protocol */
 #define EXIT_SETUP  3   /* hvsim itself could not go on */
 
-/* ---- KVP wire layouts (struct hv_kvp_* of Linux's uapi hyperv.h) ---- */
-
-#define KVP_OP_GET         0
-#define KVP_OP_SET         1
-#define KVP_OP_DELETE      2
-#define KVP_OP_ENUMERATE   3
-#define KVP_OP_GET_IP_INFO 4
-#define KVP_OP_SET_IP_INFO 5
-
-#define REG_SZ  1
-#define REG_U32 4
-#define REG_U64 8
-
-#define HV_KVP_EXCHANGE_MAX_KEY_SIZE   512
-#define HV_KVP_EXCHANGE_MAX_VALUE_SIZE 2048
-#define MAX_ADAPTER_ID_SIZE 128
-#define MAX_IP_ADDR_SIZE    1024
-#define MAX_GATEWAY_SIZE    512
+/*
+ * ---- KVP wire layouts (struct hv_kvp_* of Linux's uapi hyperv.h) ----
+ * The constants and the UTF-8 to UTF-16LE encoding are the library's
+ * codec (hvuio/kvp_msg.h); the layouts stay here so that the host's side
+ * is written independently of the guest's decoder.
+ */
 
 struct hv_kvp_hdr {
 	uint8_t operation;
@@ -139,73 +129,27 @@ static void json_add_status(struct json_object *o, uint32_t status)
 	json_object_object_add(o, "status_name", n ? json_object_new_string(n) : NULL);
 }
 
+/* Bytes as lower-case hex (nothing is added if memory runs out). */
+static void json_add_hex(struct json_object *o, const char *name, const uint8_t *p, size_t len)
+{
+	char *hex = malloc(2 * len + 1);
+
+	if (!hex)
+		return;
+	for (size_t i = 0; i < len; i++)
+		sprintf(hex + 2 * i, "%02x", p[i]);
+	hex[2 * len] = '\0';
+	json_object_object_add(o, name, json_object_new_string(hex));
+	free(hex);
+}
+
 static void json_emit(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
 
-/* ---- UTF-8 <-> UTF-16LE (a small private codec; lib/kvp will own this) ---- */
-
-/*
- * Encode s into at most `units` UTF-16 code units, the NUL included.
- * Returns the bytes written with the NUL (what the size fields carry),
- * -E2BIG if it does not fit, -EILSEQ for bad UTF-8.
- */
-static int utf16_encode(const char *s, uint8_t *out, size_t units)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = 0;
-
-	while (*p) {
-		uint32_t c;
-		int more;
-
-		if (*p < 0x80) {
-			c = *p++;
-			more = 0;
-		} else if ((*p & 0xe0) == 0xc0) {
-			c = *p++ & 0x1f;
-			more = 1;
-		} else if ((*p & 0xf0) == 0xe0) {
-			c = *p++ & 0x0f;
-			more = 2;
-		} else if ((*p & 0xf8) == 0xf0) {
-			c = *p++ & 0x07;
-			more = 3;
-		} else {
-			return -EILSEQ;
-		}
-		for (int i = 0; i < more; i++) {
-			if ((*p & 0xc0) != 0x80)
-				return -EILSEQ;
-			c = c << 6 | (*p++ & 0x3f);
-		}
-		if ((more == 1 && c < 0x80) || (more == 2 && c < 0x800) ||
-		    (more == 3 && (c < 0x10000 || c > 0x10ffff)) ||
-		    (c >= 0xd800 && c <= 0xdfff))
-			return -EILSEQ;
-		if (c >= 0x10000) {
-			if (n + 2 + 1 > units)
-				return -E2BIG;
-			c -= 0x10000;
-			out[2 * n] = (uint8_t)(0xd800 | (c >> 10));
-			out[2 * n + 1] = (uint8_t)((0xd800 | (c >> 10)) >> 8);
-			n++;
-			out[2 * n] = (uint8_t)(0xdc00 | (c & 0x3ff));
-			out[2 * n + 1] = (uint8_t)((0xdc00 | (c & 0x3ff)) >> 8);
-			n++;
-		} else {
-			if (n + 1 + 1 > units)
-				return -E2BIG;
-			out[2 * n] = (uint8_t)c;
-			out[2 * n + 1] = (uint8_t)(c >> 8);
-			n++;
-		}
-	}
-	out[2 * n] = out[2 * n + 1] = 0;
-	return (int)(2 * (n + 1));
-}
+/* ---- UTF-16LE to UTF-8, for printing ---- */
 
 /*
  * Decode at most `bytes` bytes of UTF-16LE, stopping at a NUL, into out
@@ -285,6 +229,9 @@ static size_t ic_frame(const struct sim *s, uint8_t *buf, uint16_t type,
 struct reply {
 	uint8_t buf[SIM_MAX_MSG * 2];
 	size_t len;
+	/* The KVP request it answers, for --json's byte-exact fields. */
+	uint8_t req[SIM_MAX_MSG];
+	size_t req_len;
 	struct icmsg_hdr ic;
 	uint64_t trans_id;
 };
@@ -652,6 +599,8 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 			json_object_object_add(o, "key", json_object_new_string(key));
 			json_object_object_add(o, "value", json_object_new_string(value));
 		}
+		json_add_hex(o, "request", r->req, r->req_len);
+		json_add_hex(o, "payload", r->buf, r->len);
 		json_emit(o);
 		return;
 	}
@@ -667,9 +616,10 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 static int encode_field(const struct sim_action *a, const char *what, const char *str,
 			uint8_t *field, size_t units)
 {
-	int n = utf16_encode(str, field, units);
+	size_t size = 0;
+	int n = hv_kvp_utf8_to_utf16(str, strlen(str), field, 2 * units, &size);
 
-	if (n == -E2BIG) {
+	if (n == -ENOBUFS) {
 		sim_err("line %u: the %s does not fit in %zu UTF-16 units with its NUL",
 			a->line, what, units);
 		return -1;
@@ -678,7 +628,7 @@ static int encode_field(const struct sim_action *a, const char *what, const char
 		sim_err("line %u: the %s is not valid UTF-8", a->line, what);
 		return -1;
 	}
-	return n;
+	return (int)size;
 }
 
 /* One KVP request and its reply; *status gets the guest's answer. */
@@ -806,6 +756,8 @@ static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
 	if (!msg)
 		return EXIT_SETUP;
 	ic_frame(s, msg, ICMSGTYPE_KVPEXCHANGE, body, blen);
+	r->req_len = ICMSG_HDR + blen;
+	memcpy(r->req, msg, r->req_len);
 	err = send_request(s, a, msg, ICMSG_HDR + blen, "KVP");
 	free(msg);
 	if (err)
@@ -844,6 +796,8 @@ static void ip_print(struct sim *s, const struct reply *r, uint8_t op)
 			json_object_object_add(o, "gateways", json_object_new_string(gw));
 			json_object_object_add(o, "dns", json_object_new_string(dns));
 		}
+		json_add_hex(o, "request", r->req, r->req_len);
+		json_add_hex(o, "payload", r->buf, r->len);
 		json_emit(o);
 		return;
 	}
