@@ -179,7 +179,7 @@ def start_daemon(kind, tmp):
     os.mkdir(state)
     sock = os.path.join(tmp, kind + ".sock")
     ks = KernelSide(sock)
-    log = open(os.path.join(tmp, kind + ".log"), "w+")
+    log = open(os.path.join(tmp, kind + ".log"), "a+")
     if kind == "linux":
         inner = ("%s && mount --bind %s /var/lib/hyperv && "
                  "exec env LD_PRELOAD=%s HVKVPD_TEST_KDEV=%s %s -n" %

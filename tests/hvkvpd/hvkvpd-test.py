@@ -36,14 +36,14 @@ class Run:
         spath = os.path.join(self.dir, "script")
         with open(spath, "w") as f:
             f.write(script)
-        self.sim_out = open(os.path.join(self.dir, "hvsim.out"), "w+")
-        self.sim_err = open(os.path.join(self.dir, "hvsim.err"), "w+")
+        self.sim_out = open(os.path.join(self.dir, "hvsim.out"), "a+")
+        self.sim_err = open(os.path.join(self.dir, "hvsim.err"), "a+")
         self.sim = spawn([HVSIM, "--root", self.root, "--script", spath, "--json",
                                      "--timeout", str(sim_timeout), "-v"],
                                     stdout=self.sim_out, stderr=self.sim_err)
         wait_for(lambda: os.path.exists(os.path.join(self.root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
-        self.log = open(os.path.join(self.dir, "hvkvpd.log"), "w+")
+        self.log = open(os.path.join(self.dir, "hvkvpd.log"), "a+")
         # Each run its own client socket: tests run in parallel.
         self.kvpd = spawn([*wrap, HVKVPD, "--backend", "sim", "--root", self.root,
                                       "--state-dir", state, "--socket",
@@ -59,6 +59,8 @@ class Run:
 
     @staticmethod
     def text(f):
+        # The children write through the same open file: it is opened for
+        # appending, so that this seek cannot move where they write.
         f.seek(0)
         return f.read()
 
@@ -229,7 +231,7 @@ def case_restart(tmp, sync):
 def case_crash(tmp):
     """SIGKILL at random instants: every SET the host saw acknowledged is in
     the file, and the file never holds a torn record."""
-    rounds, n = 4, 4000
+    rounds, n = 4, 20000
     seed = int(time.time())
     rng = random.Random(seed)
     total, counts = 0, []
@@ -238,9 +240,17 @@ def case_crash(tmp):
         script = "".join('kvp set External Key%04d "value %d %s"\n' % (i, i, "x" * (i % 50))
                          for i in range(n))
         run = Run(tmp, "crash%d" % rnd, script, state)
-        # Wait for the first answers, then kill somewhere in the stream.
-        wait_for(lambda: len(run.kvp("set")) > 0, 10, "no SET answered")
-        time.sleep(rng.uniform(0.0, 0.3))
+        # Kill somewhere in the stream: once the pool file holds a random
+        # number of records (counted, not timed: a fast machine answers
+        # thousands of sets within any delay worth drawing; hvsim's own
+        # output is buffered and lags behind).
+        target = rng.randint(1, n // 4)
+        pool0 = os.path.join(state, ".kvp_pool_0")
+        end = time.monotonic() + 20
+        while not os.path.exists(pool0) or os.path.getsize(pool0) < target * RECORD:
+            if time.monotonic() > end:
+                fail("round %d: fewer than %d SETs answered" % (rnd, target))
+            time.sleep(0.0005)
         run.kvpd.kill()
         run.kvpd.wait()
         run.sim_wait()

@@ -6,6 +6,7 @@ hvsim plays the host on a temporary sim root.
 usage: test-varlink.py CASE HVSIM HVKVPD VARLINK-FILE
        test-varlink.py client SOCKET CALLS-JSON   (one client, for setpriv)"""
 
+import fcntl
 import json
 import os
 import selectors
@@ -116,7 +117,7 @@ class Daemon:
         spath = os.path.join(self.dir, "script")
         with open(spath, "w") as f:
             f.write(script)
-        self.sim_err = open(os.path.join(self.dir, "hvsim.err"), "w+")
+        self.sim_err = open(os.path.join(self.dir, "hvsim.err"), "a+")
         self.sim = subprocess.Popen([HVSIM, "--root", self.root, "--script", spath, "--json",
                                      "--timeout", "30"],
                                     stdout=subprocess.PIPE, stderr=self.sim_err, text=True)
@@ -125,7 +126,7 @@ class Daemon:
         threading.Thread(target=self._read_host, daemon=True).start()
         wait_for(lambda: os.path.exists(os.path.join(self.root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
-        self.log = open(os.path.join(self.dir, "hvkvpd.log"), "w+")
+        self.log = open(os.path.join(self.dir, "hvkvpd.log"), "a+")
         # Under AddressSanitizer freed memory waits in a quarantine, which
         # the RSS checks would count: keep it small.
         env = dict(os.environ)
@@ -474,6 +475,38 @@ def case_watch(tmp):
         fail("Watch of one key got another key's change: %r" % extra)
     except socket.timeout:
         pass
+
+    # Another program writing the pool file, as cloud-init does (flock,
+    # append), then editing a record in place, then emptying the file.
+    path = os.path.join(d.state, ".kvp_pool_1")
+
+    def record(k, v):
+        return k.encode().ljust(512, b"\0") + v.encode().ljust(2048, b"\0")
+
+    with open(path, "ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(record("ext", "fromfile"))
+    for c in (every, guest):
+        r = c.recv()
+        if r["parameters"]["change"] != {"pool": 1, "key": "ext", "value": "fromfile",
+                                         "origin": "file"}:
+            fail("Watch: a record appended to the file: %s" % r)
+    with open(path, "r+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        data = f.read()
+        f.seek(data.index(b"ext\0"))
+        f.write(record("ext", "edited"))
+    r = guest.recv()
+    if r["parameters"]["change"] != {"pool": 1, "key": "ext", "value": "edited", "origin": "file"}:
+        fail("Watch: a record edited in the file: %s" % r)
+    with open(path, "r+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.truncate(0)
+    r = guest.recv()
+    if r["parameters"]["change"] != {"pool": 1, "key": "ext", "origin": "file"}:
+        fail("Watch: a record removed from the file: %s" % r)
+    for _ in range(2):
+        every.recv()
 
     # A watcher that never reads: its Watch ends (ChangesLost) or it is
     # dropped, the others keep getting every change, memory stays bounded.
