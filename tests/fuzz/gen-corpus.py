@@ -97,7 +97,7 @@ def vm_ip(op, adapter):
 # ---- kernel layout (mk_k_*) ----
 
 def k_new(op, pool):
-    p = bytearray(7430)
+    p = bytearray(7432)
     p[0], p[1] = op, pool
     return p
 
