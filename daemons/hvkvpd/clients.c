@@ -76,6 +76,7 @@ struct change {
 };
 
 struct watch {
+	struct hvkvpd_clients *cl;
 	struct vl_call *call;
 	int pool;                 /* -1: every pool the peer may read */
 	char *key;                /* NULL: every key */
@@ -105,6 +106,7 @@ struct hvkvpd_clients {
 	unsigned int restrict_read;
 	struct timespec started;
 	struct watch *watches;
+	bool publishing;          /* walking watches: sweep later */
 
 	/* Shared with the main thread. */
 	pthread_mutex_t lock;
@@ -477,6 +479,7 @@ static void watches_sweep(struct hvkvpd_clients *cl)
 
 static void changes_publish(struct hvkvpd_clients *cl, const struct change *ch)
 {
+	cl->publishing = true;
 	for (struct watch *w = cl->watches; w; w = w->next) {
 		if (w->dead || !(w->readable & (1u << ch->pool)))
 			continue;
@@ -494,17 +497,20 @@ static void changes_publish(struct hvkvpd_clients *cl, const struct change *ch)
 		if (vl_reply_more(w->call, change_json(ch)) < 0)
 			w->dead = true;
 	}
+	cl->publishing = false;
 	watches_sweep(cl);
 }
 
 static void changes_lost_all(struct hvkvpd_clients *cl)
 {
+	cl->publishing = true;
 	for (struct watch *w = cl->watches; w; w = w->next) {
 		if (w->dead)
 			continue;
 		w->dead = true;
 		vl_error(w->call, KVP_ERR("ChangesLost"), obj_int("queued_bytes", 0));
 	}
+	cl->publishing = false;
 	watches_sweep(cl);
 }
 
@@ -532,6 +538,9 @@ static void watch_cancel(struct vl_call *call, void *state)
 	struct watch *w = state;
 
 	w->dead = true;
+	/* A client that comes and goes must not leave its watch behind until the next change. */
+	if (!w->cl->publishing)
+		watches_sweep(w->cl);
 }
 
 /* Methods. */
@@ -562,11 +571,11 @@ static void kvp_get(void *ctx, struct vl_call *call, json_object *params)
 		err = auto_entry(cl, (uint32_t)idx, rec);
 		len = rec->value_len;
 	}
-	if (err == -ENOENT)
+	if (err == -ENOENT) {
 		err_no_such_key(call, pool, key);
-	else if (err)
+	} else if (err) {
 		err_storage(call, err);
-	else {
+	} else {
 		json_object *p = json_object_new_object();
 
 		json_object_object_add(p, "value", json_text(rec->value, len));
@@ -681,8 +690,10 @@ static void list_pump(struct vl_call *call, void *state)
 			err_storage(call, err);
 			return;
 		}
-		if (vl_reply_more(call, p) < 0)
-			return;  /* the cancel function frees the state */
+		if (vl_reply_more(call, p) < 0) {
+			free(st);  /* the connection is gone, without a call to list_cancel */
+			return;
+		}
 	}
 }
 
@@ -755,6 +766,7 @@ static void kvp_watch(void *ctx, struct vl_call *call, json_object *params)
 		free(w);
 		return err_storage(call, -ENOMEM);
 	}
+	w->cl = cl;
 	w->call = call;
 	w->pool = pool;
 	w->readable = peer_readable(cl, vl_call_peer(call));
@@ -891,6 +903,39 @@ static void *clients_main(void *arg)
 	return NULL;
 }
 
+static void thread_wake(struct hvkvpd_clients *cl)
+{
+	uint64_t one = 1;
+
+	if (write(cl->evfd, &one, sizeof(one)) < 0) {
+		/* The counter is saturated: the thread is awake anyway. */
+	}
+}
+
+/* Queue a change for Watch; a full queue loses it and ends every Watch. */
+static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum origin origin,
+			      const char *key, size_t klen, const char *value, size_t vlen)
+{
+	struct change *ch;
+
+	if (cl->qlen == QUEUE_LEN) {
+		cl->overflow = true;
+		return;
+	}
+	ch = &cl->queue[(cl->qhead + cl->qlen) % QUEUE_LEN];
+	klen = strnlen(key, klen < HV_KVP_EXCHANGE_MAX_KEY_SIZE ? klen : HV_KVP_EXCHANGE_MAX_KEY_SIZE);
+	vlen = value ? strnlen(value, vlen < HV_KVP_EXCHANGE_MAX_VALUE_SIZE ? vlen
+				       : HV_KVP_EXCHANGE_MAX_VALUE_SIZE) : 0;
+	ch->pool = pool;
+	ch->origin = (uint8_t)origin;
+	ch->deleted = !value;
+	memcpy(ch->key, key, klen);
+	ch->key[klen] = 0;
+	memcpy(ch->value, value ? value : "", vlen);
+	ch->value[vlen] = 0;
+	cl->qlen++;
+}
+
 void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_event *ev)
 {
 	const struct hv_kvp_request *r = ev->req;
@@ -907,38 +952,26 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 		cl->host_requests++;
 		if (ev->status == HV_S_OK && r->pool < KVP_POOL_COUNT &&
 		    (r->operation == KVP_OP_SET || r->operation == KVP_OP_DELETE)) {
-			if (cl->qlen == QUEUE_LEN) {
-				cl->overflow = true;
-			} else {
-				struct change *ch = &cl->queue[(cl->qhead + cl->qlen) % QUEUE_LEN];
-				size_t kl = r->key_len < HV_KVP_EXCHANGE_MAX_KEY_SIZE ? r->key_len
-					: HV_KVP_EXCHANGE_MAX_KEY_SIZE;
-				size_t vl = r->value_len < HV_KVP_EXCHANGE_MAX_VALUE_SIZE ? r->value_len
-					: HV_KVP_EXCHANGE_MAX_VALUE_SIZE;
-
-				ch->pool = r->pool;
-				ch->origin = ORIGIN_HOST;
-				ch->deleted = r->operation == KVP_OP_DELETE;
-				memcpy(ch->key, r->key, kl);
-				ch->key[strnlen(ch->key, kl)] = 0;
-				ch->key[kl] = 0;
-				if (ch->deleted)
-					vl = 0;
-				memcpy(ch->value, r->value, vl);
-				ch->value[vl] = 0;
-				cl->qlen++;
-			}
+			queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
+					  r->operation == KVP_OP_SET ? r->value : NULL, r->value_len);
 			wake = true;
 		}
 	}
 	pthread_mutex_unlock(&cl->lock);
-	if (wake) {
-		uint64_t one = 1;
+	if (wake)
+		thread_wake(cl);
+}
 
-		if (write(cl->evfd, &one, sizeof(one)) < 0) {
-			/* The counter is saturated: the thread is awake anyway. */
-		}
-	}
+/* From the store, with its lock held, in whichever thread refreshed. */
+static void file_change(void *ctx, unsigned int pool, const char *key, const char *value)
+{
+	struct hvkvpd_clients *cl = ctx;
+
+	pthread_mutex_lock(&cl->lock);
+	queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
+			  value ? strlen(value) : 0);
+	pthread_mutex_unlock(&cl->lock);
+	thread_wake(cl);
 }
 
 void hvkvpd_clients_backend(struct hvkvpd_clients *cl, const char *backend, const char *device)
@@ -1101,6 +1134,9 @@ int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 	err = vl_server_watch_fd(cl->srv, cl->evfd, queue_drain, cl);
 	if (err)
 		goto fail;
+	err = hv_kvp_pool_watch_set(cl->store, file_change, cl);
+	if (err)
+		goto fail;
 	err = -pthread_create(&cl->thread, NULL, clients_main, cl);
 	if (err) {
 		*msg = "client thread";
@@ -1129,6 +1165,8 @@ void hvkvpd_clients_stop(struct hvkvpd_clients *cl)
 		}
 		pthread_join(cl->thread, NULL);
 	}
+	if (cl->store)
+		hv_kvp_pool_watch_set(cl->store, NULL, NULL);
 	/* Connections go first: their calls' cancel functions free what they hold. */
 	vl_server_free(cl->srv);
 	watches_sweep(cl);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,6 +158,8 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 				return bad("--restrict-read: '%s' is not a list of pools", optarg);
 			break;
 		case OPT_WRITER_GROUP:
+			if (!getgrnam(optarg))
+				return bad("--writer-group: there is no group '%s'", optarg);
 			d->writer_group = optarg;
 			break;
 		default:
@@ -248,10 +251,17 @@ int main(int argc, char **argv)
 	ccfg.info_root = hcfg.root;
 	err = hvkvpd_clients_start(&ccfg, &d.clients, &what);
 	if (err < 0) {
-		log_err("%s %s: %s", what, what[0] == 'w' ? d.writer_group : d.socket_path,
-			strerror(-err));
+		log_err("client socket %s: %s: %s", d.socket_path, what, strerror(-err));
 		goto out;
 	}
+#if HAVE_LIBSYSTEMD
+	/*
+	 * Ready once the pools are loaded and the socket serves, not when the
+	 * host's device shows up: that may take long, or never happen, and a
+	 * start job waiting for it would hold up the boot.
+	 */
+	sd_notify(0, "READY=1");
+#endif
 	err = hvkvpd_backend_open(&d);
 	if (err == -ENOENT && d.chosen != HVKVPD_BACKEND_KERNEL) {
 		/* Chosen by option before the host offered the device: wait for it. */
@@ -267,9 +277,6 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto out;
 	}
-#if HAVE_LIBSYSTEMD
-	sd_notify(0, "READY=1");
-#endif
 	err = hvkvpd_loop(&d);
 	if (err < 0)
 		goto out;

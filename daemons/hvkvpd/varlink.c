@@ -84,8 +84,8 @@ struct vl_conn {
 	struct vl_watch w;          /* first: epoll hands back its address */
 	struct vl_server *srv;
 	struct vl_peer peer;
-	char *in;                   /* VL_MSG_MAX bytes */
-	size_t in_len;
+	char *in;                   /* grows to VL_MSG_MAX */
+	size_t in_len, in_cap;
 	char *out;
 	size_t out_head, out_len, out_cap;
 	uint32_t events;            /* registered with epoll */
@@ -395,11 +395,11 @@ static void service_get_description(struct vl_server *srv, struct vl_call *call,
 		return;
 	json_object_object_get_ex(params, "interface", &v);
 	name = json_object_get_string(v);
-	if (strcmp(name, VL_SERVICE) == 0)
+	if (strcmp(name, VL_SERVICE) == 0) {
 		text = service_description;
-	else if (strcmp(name, srv->iface->name) == 0)
+	} else if (strcmp(name, srv->iface->name) == 0) {
 		text = srv->iface->description;
-	else {
+	} else {
 		char clean[256];
 
 		name_clean(name, clean, sizeof(clean));
@@ -624,7 +624,19 @@ static void conn_readable(struct vl_conn *c)
 
 	if (c->in_len >= VL_MSG_MAX)
 		return;
-	n = recv(c->w.fd, c->in + c->in_len, VL_MSG_MAX - c->in_len, MSG_DONTWAIT);
+	/* Most calls are small: an idle connection costs little. */
+	if (c->in_len == c->in_cap) {
+		size_t cap = c->in_cap * 4 < VL_MSG_MAX ? c->in_cap * 4 : VL_MSG_MAX;
+		char *p = realloc(c->in, cap);
+
+		if (!p) {
+			conn_kill(c, true);
+			return;
+		}
+		c->in = p;
+		c->in_cap = cap;
+	}
+	n = recv(c->w.fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
 	if (n == 0) {
 		conn_kill(c, true);
 		return;
@@ -673,8 +685,10 @@ static void server_accept(struct vl_server *srv)
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
-		if (c)
-			c->in = malloc(VL_MSG_MAX);
+		if (c) {
+			c->in_cap = 1024;
+			c->in = malloc(c->in_cap);
+		}
 		if (!c || !c->in) {
 			if (c)
 				free(c);

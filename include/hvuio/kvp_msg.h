@@ -11,7 +11,9 @@
  *    UTF-8 strings whose sizes count the 1-byte NUL.
  * Both decode into one struct hv_kvp_request holding UTF-8, which is what
  * a request handler and the pool store work with, and both replies are
- * written in place into the received message.
+ * written in place into the received message. For a program that plays
+ * the host, hv_kvp_msg_request_build writes the VMBus requests from the
+ * same struct and hv_kvp_msg_reply_decode reads the guest's replies.
  *
  * The constants keep the names of Linux's uapi <linux/hyperv.h>, so this
  * header and that one cannot be included in the same file.
@@ -25,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <hvuio/ic.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -210,6 +214,89 @@ int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *re
  */
 int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 			 const struct hv_kvp_request *result);
+
+/*
+ * The host's side of the VMBus layout, for simulators and tests that play
+ * the host. The ic_version type and ICMSG* constants come from hvuio/ic.h.
+ */
+
+/*
+ * Write the request the host sends for req->operation into buf and set
+ * *len to its size (HV_KVP_MSG_*_SIZE of the operation): pipe flags 1
+ * (VmPipeMessageData) and msgsize len - 8; IC header with versions fw and
+ * msg (the negotiated ones), type ICMSGTYPE_KVPEXCHANGE, icmsgsize len -
+ * 28, status 0, `transaction_id`, flags TRANSACTION|REQUEST; then the KVP
+ * header with operation and pool (any byte: a host may name a pool the
+ * guest must refuse) and the body. Strings go out in UTF-16LE with sizes
+ * counting the NUL and everything else zero:
+ *   SET        key, value_type, value: REG_SZ as a string; REG_U32 and
+ *              REG_U64 as the decimal text in value turned into a
+ *              4- or 8-byte integer, value_size 4 or 8
+ *   GET        key, value_type REG_SZ, value_size 0 (the guest fills it)
+ *   DELETE     key
+ *   ENUMERATE  index
+ *   GET_IP_INFO  ip.adapter_id, ip.addr_family, ip.dhcp_enabled
+ *   SET_IP_INFO  all of ip
+ *
+ * Returns 0 or:
+ *   -EINVAL          NULL argument; a string unterminated or whose length
+ *                    disagrees with its NUL; integer text that is not
+ *                    decimal digits
+ *   -EOPNOTSUPP      an operation other than the six
+ *   -EPROTONOSUPPORT SET with a value type other than REG_SZ, REG_U32 or
+ *                    REG_U64
+ *   -ERANGE          an integer above the maximum of its type
+ *   -EILSEQ          a string that is not valid UTF-8
+ *   -ENOBUFS         a string that does not fit its UTF-16 field with its
+ *                    NUL (limits as for hv_kvp_msg_reply_set), or buflen
+ *                    below the message size
+ * On error buf is untouched.
+ */
+int hv_kvp_msg_request_build(void *buf, size_t buflen,
+			     const struct hv_kvp_request *req,
+			     struct ic_version fw, struct ic_version msg,
+			     uint8_t transaction_id, size_t *len);
+
+/* hv_kvp_msg_reply_decode flags. */
+#define HV_KVP_REPLY_LENIENT 0x1u
+
+/*
+ * Decode a guest's reply (`len` bytes from the pipe header on) to a
+ * request of `operation`. *status gets the IC header's status as soon as
+ * a KVP IC header is there, even if a later check fails. The guest is not
+ * trusted: by default the checks are those of hv_kvp_msg_decode, plus:
+ * icmsgsize within the payload, the RESPONSE flag, the operation byte
+ * unchanged. With a status other than HV_S_OK nothing past the headers is
+ * read (the body is the request echoed) and only res->operation is set.
+ * With HV_S_OK the operation's whole body must be there, the pool must
+ * exist, and res gets what the reply carries: pool and key (GET, SET,
+ * DELETE, ENUMERATE), value_type and value (GET, SET, ENUMERATE; integers
+ * as decimal text), index (ENUMERATE), all of ip (both IP-info
+ * operations).
+ *
+ * HV_KVP_REPLY_LENIENT is for showing what a broken guest sent: only a
+ * KVP IC header, the KVP header and the operation's whole body are
+ * required, whatever the status; flags, operation byte and pool (copied
+ * as it is) are not checked; sizes above their field are cut to it; a
+ * REG_U32 or REG_U64 value becomes decimal only when value_size covers
+ * it, any other value is read as UTF-16; strings stop at the first NUL or
+ * the end of their size, unpaired surrogates become U+FFFD and a string
+ * too long for its field of res is cut at a whole character.
+ *
+ * Returns 0 or:
+ *   -EINVAL      NULL argument, unknown flag, an operation other than
+ *                the six
+ *   -EBADMSG     shorter than the headers or (HV_S_OK, or lenient) than
+ *                the body; icmsgsize past the payload, no RESPONSE flag,
+ *                or another operation (not lenient)
+ *   -ENOMSG      the IC message type is not ICMSGTYPE_KVPEXCHANGE
+ *   and, not lenient, with HV_S_OK: -ERANGE, -EOVERFLOW, -EPROTO, -EDOM,
+ *   -EMSGSIZE, -ENOBUFS, -EPROTONOSUPPORT as for hv_kvp_msg_decode.
+ * On error *res is zeroed.
+ */
+int hv_kvp_msg_reply_decode(const void *payload, size_t len, uint8_t operation,
+			    unsigned int flags, uint32_t *status,
+			    struct hv_kvp_request *res);
 
 /*
  * Decode a message Linux's hv_utils sends its daemon (`len` bytes, 7432

@@ -171,6 +171,40 @@ int kvp_utf16_units_to_utf8(const uint8_t *src, size_t units, char *dst,
 			    size_t dst_size, size_t *ret_len);
 /* UTF-16 units the valid UTF-8 s[0..len) needs, or -EILSEQ. */
 int kvp_utf8_utf16_units(const char *s, size_t len, size_t *ret_units);
+/*
+ * For display only: the units in `bytes` bytes (an odd last byte ignored)
+ * up to the first NUL, unpaired surrogates as U+FFFD, cut at a whole code
+ * point when dst is full. Always terminates dst (dst_size > 0); returns
+ * the length written.
+ */
+size_t kvp_utf16_to_utf8_lossy(const uint8_t *src, size_t bytes, char *dst,
+			       size_t dst_size);
+
+/* Shared by msg.c (guest side) and msg_host.c (host side). */
+
+/* Payload size of an operation's message, or -EOPNOTSUPP. */
+int kvp_msg_size(uint8_t op, size_t *ret);
+/* A key or string value with its byte size, strictly (see msg.c). */
+int kvp_sized_string_get(const uint8_t *field, size_t field_size,
+			 uint32_t size, char *dst, size_t dst_size,
+			 size_t *ret_len);
+/* An IP-info string: the NUL must be inside the array. */
+int kvp_ip_string_get(const uint8_t *field, size_t field_size, char *dst,
+		      size_t dst_size);
+/* GET_IP_INFO: adapter_id, family and DHCP only; SET_IP_INFO: all. */
+int kvp_ip_decode(const struct hv_kvp_ipaddr_value *w, uint8_t op,
+		  struct hv_kvp_ip_info *ip);
+/* value_type and value of an exchg value; -EPROTONOSUPPORT for other types. */
+int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
+		     struct hv_kvp_request *req);
+/*
+ * A UTF-8 string of the request struct (s[len] == '\0', len < array) into
+ * a zeroed UTF-16 field; *ret_size (may be NULL) gets the size with NUL.
+ */
+int kvp_utf16_put(const char *s, size_t len, size_t array, uint8_t *field,
+		  size_t field_size, uint32_t *ret_size);
+/* All five IP-info strings and both flags. */
+int kvp_ip_encode(const struct hv_kvp_ip_info *ip, struct hv_kvp_ipaddr_value *w);
 
 /* Whether `units` UTF-16 units and their NUL fit a field of field_bytes. */
 static inline int kvp_utf16_fits(size_t units, size_t field_bytes)

@@ -38,7 +38,7 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-static int msg_size(uint8_t op, size_t *ret)
+int kvp_msg_size(uint8_t op, size_t *ret)
 {
 	switch (op) {
 	case KVP_OP_GET:
@@ -69,9 +69,9 @@ static int msg_size(uint8_t op, size_t *ret)
  * where size and terminator disagree would be a guess, and a guess could
  * change a key, so it is refused.
  */
-static int get_sized_string(const uint8_t *field, size_t field_size,
-			    uint32_t size, char *dst, size_t dst_size,
-			    size_t *ret_len)
+int kvp_sized_string_get(const uint8_t *field, size_t field_size,
+			 uint32_t size, char *dst, size_t dst_size,
+			 size_t *ret_len)
 {
 	size_t units, n, k;
 
@@ -94,8 +94,8 @@ static int get_sized_string(const uint8_t *field, size_t field_size,
 }
 
 /* IP-info strings have no size: the NUL must be inside the array. */
-static int get_ip_string(const uint8_t *field, size_t field_size, char *dst,
-			 size_t dst_size)
+int kvp_ip_string_get(const uint8_t *field, size_t field_size, char *dst,
+		      size_t dst_size)
 {
 	size_t n;
 
@@ -105,42 +105,42 @@ static int get_ip_string(const uint8_t *field, size_t field_size, char *dst,
 	return -EMSGSIZE;
 }
 
-static int decode_ip(const struct hv_kvp_ipaddr_value *w, uint8_t op,
-		     struct hv_kvp_ip_info *ip)
+int kvp_ip_decode(const struct hv_kvp_ipaddr_value *w, uint8_t op,
+		  struct hv_kvp_ip_info *ip)
 {
 	int r;
 
 	ip->addr_family = w->addr_family;
 	ip->dhcp_enabled = w->dhcp_enabled;
-	r = get_ip_string(w->adapter_id, sizeof(w->adapter_id), ip->adapter_id,
-			  sizeof(ip->adapter_id));
+	r = kvp_ip_string_get(w->adapter_id, sizeof(w->adapter_id), ip->adapter_id,
+			      sizeof(ip->adapter_id));
 	/* A GET_IP_INFO request names the adapter; the rest is for the reply. */
 	if (r < 0 || op == KVP_OP_GET_IP_INFO)
 		return r;
-	r = get_ip_string(w->ip_addr, sizeof(w->ip_addr), ip->ip_addr, sizeof(ip->ip_addr));
+	r = kvp_ip_string_get(w->ip_addr, sizeof(w->ip_addr), ip->ip_addr, sizeof(ip->ip_addr));
 	if (r < 0)
 		return r;
-	r = get_ip_string(w->sub_net, sizeof(w->sub_net), ip->sub_net, sizeof(ip->sub_net));
+	r = kvp_ip_string_get(w->sub_net, sizeof(w->sub_net), ip->sub_net, sizeof(ip->sub_net));
 	if (r < 0)
 		return r;
-	r = get_ip_string(w->gate_way, sizeof(w->gate_way), ip->gate_way,
-			  sizeof(ip->gate_way));
+	r = kvp_ip_string_get(w->gate_way, sizeof(w->gate_way), ip->gate_way,
+			      sizeof(ip->gate_way));
 	if (r < 0)
 		return r;
-	return get_ip_string(w->dns_addr, sizeof(w->dns_addr), ip->dns_addr,
-			     sizeof(ip->dns_addr));
+	return kvp_ip_string_get(w->dns_addr, sizeof(w->dns_addr), ip->dns_addr,
+				 sizeof(ip->dns_addr));
 }
 
-static int decode_value(const struct hv_kvp_exchg_msg_value *w,
-			struct hv_kvp_request *req)
+int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
+		     struct hv_kvp_request *req)
 {
 	int n;
 
 	req->value_type = w->value_type;
 	switch (w->value_type) {
 	case REG_SZ:
-		return get_sized_string(w->value, sizeof(w->value), w->value_size,
-					req->value, sizeof(req->value), &req->value_len);
+		return kvp_sized_string_get(w->value, sizeof(w->value), w->value_size,
+					    req->value, sizeof(req->value), &req->value_len);
 	/*
 	 * Integers become decimal text as Linux's kvp_send_key prints them;
 	 * value_size is not consulted, as there: the number sits at the
@@ -177,7 +177,7 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 	if (m.h.ic.icmsgtype != ICMSGTYPE_KVPEXCHANGE)
 		return -ENOMSG;
 	op = m.h.kvp_hdr.operation;
-	r = msg_size(op, &need);
+	r = kvp_msg_size(op, &need);
 	if (r < 0)
 		return r;
 	if (len < need)
@@ -198,15 +198,15 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 	switch (op) {
 	case KVP_OP_GET:
 	case KVP_OP_SET:
-		r = get_sized_string(m.v.data.key, sizeof(m.v.data.key), m.v.data.key_size,
-				     req->key, sizeof(req->key), &req->key_len);
+		r = kvp_sized_string_get(m.v.data.key, sizeof(m.v.data.key), m.v.data.key_size,
+					 req->key, sizeof(req->key), &req->key_len);
 		if (r < 0 || op == KVP_OP_GET)
 			break;
-		r = decode_value(&m.v.data, req);
+		r = kvp_value_decode(&m.v.data, req);
 		break;
 	case KVP_OP_DELETE:
-		r = get_sized_string(m.d.data.key, sizeof(m.d.data.key), m.d.data.key_size,
-				     req->key, sizeof(req->key), &req->key_len);
+		r = kvp_sized_string_get(m.d.data.key, sizeof(m.d.data.key), m.d.data.key_size,
+					 req->key, sizeof(req->key), &req->key_len);
 		break;
 	case KVP_OP_ENUMERATE:
 		/* The host leaves key and value to be filled: they are not read. */
@@ -214,7 +214,7 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 		break;
 	case KVP_OP_GET_IP_INFO:
 	case KVP_OP_SET_IP_INFO:
-		r = decode_ip(&m.ip.msg.kvp_ip_val, op, &req->ip);
+		r = kvp_ip_decode(&m.ip.msg.kvp_ip_val, op, &req->ip);
 		break;
 	}
 out:
@@ -231,8 +231,8 @@ static int result_len(const char *s, size_t len, size_t array)
 	return 0;
 }
 
-static int put_utf16(const char *s, size_t len, size_t array, uint8_t *field,
-		     size_t field_size, uint32_t *ret_size)
+int kvp_utf16_put(const char *s, size_t len, size_t array, uint8_t *field,
+		  size_t field_size, uint32_t *ret_size)
 {
 	size_t size;
 	int r;
@@ -254,10 +254,10 @@ static int put_ip_utf16(const char *s, size_t array, uint8_t *field,
 {
 	size_t len = strnlen(s, array);
 
-	return put_utf16(s, len, array, field, field_size, NULL);
+	return kvp_utf16_put(s, len, array, field, field_size, NULL);
 }
 
-static int encode_ip(const struct hv_kvp_ip_info *ip, struct hv_kvp_ipaddr_value *w)
+int kvp_ip_encode(const struct hv_kvp_ip_info *ip, struct hv_kvp_ipaddr_value *w)
 {
 	int r;
 
@@ -297,13 +297,13 @@ static int encode_value(uint8_t *data, const struct hv_kvp_request *res, int wit
 	int r;
 
 	if (with_key) {
-		r = put_utf16(res->key, res->key_len, sizeof(res->key), key, sizeof(key),
-			      &key_size);
+		r = kvp_utf16_put(res->key, res->key_len, sizeof(res->key), key, sizeof(key),
+				  &key_size);
 		if (r < 0)
 			return r;
 	}
-	r = put_utf16(res->value, res->value_len, sizeof(res->value), value,
-		      sizeof(value), &value_size);
+	r = kvp_utf16_put(res->value, res->value_len, sizeof(res->value), value,
+			  sizeof(value), &value_size);
 	if (r < 0)
 		return r;
 
@@ -343,7 +343,7 @@ HV_EXPORT int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 	if (type != ICMSGTYPE_KVPEXCHANGE)
 		return -ENOMSG;
 	op = p[KVP_HDR_OFF];
-	r = msg_size(op, &need);
+	r = kvp_msg_size(op, &need);
 	if (r < 0)
 		return r;
 	if (len < need)
@@ -365,7 +365,7 @@ HV_EXPORT int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 		r = encode_value(p + offsetof(struct hv_kvp_pkt_value, data), result, 0);
 		break;
 	case KVP_OP_GET_IP_INFO:
-		r = encode_ip(&result->ip, &ip);
+		r = kvp_ip_encode(&result->ip, &ip);
 		if (r == 0)
 			memcpy(p + offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val), &ip,
 			       sizeof(ip));

@@ -73,6 +73,7 @@ struct kvp_pool {
 	struct timespec mtim, ctim;
 	uint64_t last_chash;      /* content hash of the file's last record */
 	uint64_t jend;            /* where the next journal entry goes */
+	size_t compact_retry;     /* after a failed compaction: holes before the next try */
 };
 
 struct hv_kvp_store {

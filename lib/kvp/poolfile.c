@@ -14,11 +14,22 @@
  * flock(LOCK_EX) and writes 512-byte keys without NUL.
  *
  * Crash safety. Every record we write is written whole at a record
- * boundary. A SET of an existing key is one pwrite of its record; the
- * record is first copied to the journal's intent slot, so a write cut
- * short by SIGKILL is finished at the next open. A new key is one append;
- * a cut-short append leaves a partial record, which open() cuts off (no
- * other writer can be inside the file while we hold both locks). A DELETE
+ * boundary, and SIGKILL can still cut a write short: Linux's
+ * mm/filemap.c generic_perform_write checks for a fatal signal before
+ * each page it copies, so a record that straddles a page boundary can be
+ * left half written. Before writing a record we put its key and value in
+ * the journal's intent slot, and clear the slot once the write is done.
+ * A SET of an existing key is one pwrite of its record; a write cut short
+ * is finished at the next open. A new key is an append, which first sets
+ * the file's length to the end of the new record (one ftruncate) and then
+ * writes it. The file is thus always whole records, even after a kill:
+ * records other programs append while we are dead stay aligned (a cut
+ * left partial would have shifted them by its length, and the open that
+ * cut the partial would then have cut them), and the next open finds our
+ * record zero-filled after whatever part was written, and finishes it
+ * from the intent. A record there that is not such a prefix of ours was
+ * appended by someone else after we died before the ftruncate: it is
+ * left alone. A DELETE
  * only appends a small entry to the journal: the record stays in the pool
  * file (a hole in memory) until compaction, which keeps the pool file's
  * writes O(1) per delete on average. Compaction copies the surviving tail
@@ -28,7 +39,8 @@
  * is in the journal), and are kept.
  *
  * Journal (DIR/.hvkvpd_journal_N, 0600, read by nobody else): offset 0 is
- * the intent slot (entry + one record); entries follow from offset 4096:
+ * the intent slot (entry, then the key and value bytes; its magic is
+ * zeroed when the write it covers is done); entries follow from offset 4096:
  * DELETE (entry only) and COMPACT (entry + image records). A torn entry
  * fails its check and ends the journal. The journal is emptied by every
  * compaction, and compaction runs at every open and close.
@@ -49,20 +61,21 @@
 #include "pool_private.h"
 
 #define KVP_JMAGIC       0x4a4b5648u  /* "HVKJ" */
-#define KVP_J_INTENT     1u
+#define KVP_J_INTENT     1u           /* SET of an existing record, in place */
 #define KVP_J_DELETE     2u
 #define KVP_J_COMPACT    3u
+#define KVP_J_APPEND     4u           /* a new record at the end */
 #define KVP_J_DATA       4096u        /* entries start here */
 #define KVP_CHUNK        64u          /* records per read or write */
 
 struct kvp_jent {
 	uint32_t magic;
 	uint32_t type;
-	uint64_t a;      /* INTENT, DELETE: record index; COMPACT: first hole */
-	uint64_t b;      /* INTENT, DELETE: content hash; COMPACT: records before */
-	uint64_t c;      /* COMPACT: image records */
+	uint64_t a;      /* INTENT, APPEND, DELETE: record index; COMPACT: first hole */
+	uint64_t b;      /* INTENT, APPEND, DELETE: content hash; COMPACT: records before */
+	uint64_t c;      /* INTENT, APPEND: key length | value length << 16; COMPACT: image records */
 	uint64_t d;      /* COMPACT: hash of the tail the image replaces */
-	uint64_t e;      /* INTENT: hash of the record; COMPACT: hash of the image */
+	uint64_t e;      /* INTENT, APPEND: hash of key and value; COMPACT: hash of the image */
 	uint64_t check;  /* hash of everything above */
 } __attribute__((packed));
 _Static_assert(sizeof(struct kvp_jent) == 56, "kvp_jent");
@@ -104,6 +117,19 @@ static uint64_t kvp_raw_chash(const uint8_t *raw)
 	const char *k = (const char *)raw, *v = (const char *)raw + KVP_KEY_FIELD;
 
 	return kvp_content_hash(k, strnlen(k, KVP_KEY_FIELD), v, strnlen(v, KVP_VAL_FIELD));
+}
+
+/* Is `got` the first bytes of `want` (maybe none, maybe all), then zeros? */
+static bool kvp_raw_prefix_of(const uint8_t *got, const uint8_t *want)
+{
+	size_t x = 0;
+
+	while (x < KVP_REC_SIZE && got[x] == want[x])
+		x++;
+	for (; x < KVP_REC_SIZE; x++)
+		if (got[x])
+			return false;
+	return true;
 }
 
 /* ---- I/O ---- */
@@ -272,7 +298,7 @@ int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 struct kvp_jscan {
 	bool intent_ok;
 	struct kvp_jent intent;
-	uint8_t intent_raw[KVP_REC_SIZE];
+	uint8_t intent_raw[KVP_REC_SIZE];  /* the record the intent was writing */
 	bool compact_ok;
 	struct kvp_jent compact;
 	uint64_t compact_off;   /* where its image starts */
@@ -292,15 +318,31 @@ static int kvp_journal_scan(struct hv_kvp_store *st, struct kvp_pool *p, struct 
 	n = kvp_pread(st, p->jfd, &js->intent, sizeof(js->intent), 0);
 	if (n < 0)
 		return (int)n;
-	if (n == sizeof(js->intent) && kvp_jent_ok(&js->intent) && js->intent.type == KVP_J_INTENT) {
-		n = kvp_pread(st, p->jfd, js->intent_raw, KVP_REC_SIZE, sizeof(js->intent));
-		if (n < 0)
-			return (int)n;
-		js->intent_ok = n == KVP_REC_SIZE && kvp_raw_hash(js->intent_raw) == js->intent.e;
-	}
 	chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
 	if (!chunk)
 		return -ENOMEM;
+	if (n == sizeof(js->intent) && kvp_jent_ok(&js->intent) &&
+	    (js->intent.type == KVP_J_INTENT || js->intent.type == KVP_J_APPEND)) {
+		uint64_t klen = js->intent.c & 0xffff, vlen = js->intent.c >> 16;
+
+		/* Lengths checked before use, even in our own journal. */
+		if (klen >= 1 && klen < KVP_KEY_FIELD && vlen < KVP_VAL_FIELD) {
+			n = kvp_pread(st, p->jfd, chunk, (size_t)(klen + vlen), sizeof(js->intent));
+			if (n < 0) {
+				err = (int)n;
+				goto out;
+			}
+			if ((uint64_t)n == klen + vlen &&
+			    kvp_siphash(kvp_jkey, chunk, (size_t)n) == js->intent.e &&
+			    kvp_content_hash((char *)chunk, (size_t)klen, (char *)chunk + klen,
+					     (size_t)vlen) == js->intent.b) {
+				memset(js->intent_raw, 0, KVP_REC_SIZE);
+				memcpy(js->intent_raw, chunk, (size_t)klen);
+				memcpy(js->intent_raw + KVP_KEY_FIELD, chunk + klen, (size_t)vlen);
+				js->intent_ok = true;
+			}
+		}
+	}
 	for (;;) {
 		struct kvp_jent j;
 
@@ -436,7 +478,10 @@ static int kvp_file_load(struct hv_kvp_store *st, struct kvp_pool *p, bool at_op
 		goto out;
 	}
 	full = (uint64_t)sb.st_size / KVP_REC_SIZE;
-	/* A partial record under both locks is what a killed writer left. */
+	/*
+	 * A partial record under both locks is what another writer left when
+	 * it was killed (ours set the length first and never leave one).
+	 */
 	if (at_open && (uint64_t)sb.st_size % KVP_REC_SIZE) {
 		err = kvp_truncate(p->fd, (off_t)(full * KVP_REC_SIZE));
 		if (err)
@@ -464,13 +509,32 @@ static int kvp_file_load(struct hv_kvp_store *st, struct kvp_pool *p, bool at_op
 		uint8_t raw[KVP_REC_SIZE];
 		ssize_t n = kvp_pread(st, p->fd, raw, KVP_REC_SIZE,
 				     (off_t)(js.intent.a * KVP_REC_SIZE));
+		bool redo;
 
-		/* Same key: the record our interrupted SET was writing. */
-		if (n == KVP_REC_SIZE &&
-		    strnlen((char *)raw, KVP_KEY_FIELD) == strnlen((char *)js.intent_raw, KVP_KEY_FIELD) &&
-		    !memcmp(raw, js.intent_raw, strnlen((char *)raw, KVP_KEY_FIELD))) {
+		if (n < 0) {
+			err = (int)n;
+			goto out;
+		}
+		if (js.intent.type == KVP_J_INTENT) {
+			/* Same key: the record our interrupted SET was writing. */
+			redo = n == KVP_REC_SIZE &&
+			       strnlen((char *)raw, KVP_KEY_FIELD) ==
+					strnlen((char *)js.intent_raw, KVP_KEY_FIELD) &&
+			       !memcmp(raw, js.intent_raw, strnlen((char *)raw, KVP_KEY_FIELD));
+		} else {
+			/*
+			 * Ours cut short over the zeros of the new length. Anything
+			 * else there was appended by another program after we died
+			 * before setting the length, and is theirs to keep.
+			 */
+			redo = n == KVP_REC_SIZE && memcmp(raw, js.intent_raw, KVP_REC_SIZE) &&
+			       kvp_raw_prefix_of(raw, js.intent_raw);
+		}
+		if (redo) {
 			err = kvp_pwrite(st, p->fd, js.intent_raw, KVP_REC_SIZE,
 					 (off_t)(js.intent.a * KVP_REC_SIZE));
+			if (!err)
+				err = kvp_sync(st, p->fd);
 			if (err)
 				goto out;
 		}
@@ -667,6 +731,45 @@ static int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p)
 	return 0;
 }
 
+/* ---- the intent slot ---- */
+
+/* Name the record about to be written at `slot` (type INTENT or APPEND). */
+static int kvp_intent_write(struct hv_kvp_store *st, struct kvp_pool *p, uint32_t type,
+			    size_t slot, const struct kvp_rec *r)
+{
+	struct {
+		struct kvp_jent j;
+		uint8_t kv[KVP_REC_SIZE];
+	} __attribute__((packed)) in;
+	size_t len = (size_t)r->klen + r->vlen;
+	int err;
+
+	memset(&in.j, 0, sizeof(in.j));
+	memcpy(in.kv, kvp_rec_key(r), r->klen);
+	memcpy(in.kv + r->klen, kvp_rec_value(r), r->vlen);
+	in.j.type = type;
+	in.j.a = slot;
+	in.j.b = r->chash;
+	in.j.c = (uint64_t)r->klen | (uint64_t)r->vlen << 16;
+	in.j.e = kvp_siphash(kvp_jkey, in.kv, len);
+	kvp_jent_seal(&in.j);
+	err = kvp_pwrite(st, p->jfd, &in, sizeof(in.j) + len, 0);
+	if (!err)
+		err = kvp_sync(st, p->jfd);
+	return err;
+}
+
+/*
+ * The write it named is done. Left valid, it would let the next open
+ * "finish" a record that another program has since changed in place.
+ */
+static void kvp_intent_clear(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	static const uint8_t zero[8];
+
+	kvp_pwrite(st, p->jfd, zero, sizeof(zero), 0);
+}
+
 /* ---- the store's side ---- */
 
 int kvp_file_begin(struct hv_kvp_store *st, struct kvp_pool *p)
@@ -698,58 +801,68 @@ int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, const struct kv
 {
 	uint8_t raw[KVP_REC_SIZE];
 	off_t at = (off_t)r->slot * KVP_REC_SIZE;
+	struct stat sb;
 	int err;
 
 	if (p->fd < 0)
 		return 0;
-	/* A partial record left by a killed writer would misalign ours. */
-	if (p->size > at) {
+	kvp_rec_format(r, raw);
+	err = kvp_intent_write(st, p, KVP_J_APPEND, r->slot, r);
+	if (err)
+		return err;
+	if (fstat(p->fd, &sb) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/*
+	 * A partial record left by a killed writer would misalign ours, and
+	 * its bytes under ours would hide a write of ours cut short.
+	 */
+	if (sb.st_size > at) {
 		err = kvp_truncate(p->fd, at);
 		if (err)
-			return err;
+			goto fail;
 	}
-	kvp_rec_format(r, raw);
+	/* The whole record's length first: see "Crash safety" above. */
+	err = kvp_truncate(p->fd, at + KVP_REC_SIZE);
+	if (err)
+		goto fail;
 	KVP_CRASH_POINT("append");
 	err = kvp_pwrite(st, p->fd, raw, KVP_REC_SIZE, at);
 	if (!err)
 		err = kvp_sync(st, p->fd);
-	if (err) {
-		kvp_truncate(p->fd, at);
-		return err;
-	}
+	if (err)
+		goto fail;
+	kvp_intent_clear(st, p);
 	p->last_chash = r->chash;
 	return 0;
+fail:
+	/* Nothing of ours left in the file: nothing for the intent to finish. */
+	if (kvp_truncate(p->fd, at) == 0)
+		kvp_intent_clear(st, p);
+	return err;
 }
 
 int kvp_file_rewrite(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
 		     const struct kvp_rec *old, const struct kvp_rec *r)
 {
-	struct {
-		struct kvp_jent j;
-		uint8_t raw[KVP_REC_SIZE];
-	} __attribute__((packed)) in;
+	uint8_t raw[KVP_REC_SIZE];
 	int err;
 
 	(void)old;
 	if (p->fd < 0)
 		return 0;
-	memset(&in.j, 0, sizeof(in.j));
-	kvp_rec_format(r, in.raw);
-	in.j.type = KVP_J_INTENT;
-	in.j.a = slot;
-	in.j.b = r->chash;
-	in.j.e = kvp_raw_hash(in.raw);
-	kvp_jent_seal(&in.j);
-	err = kvp_pwrite(st, p->jfd, &in, sizeof(in), 0);
-	if (!err)
-		err = kvp_sync(st, p->jfd);
+	kvp_rec_format(r, raw);
+	err = kvp_intent_write(st, p, KVP_J_INTENT, slot, r);
 	KVP_CRASH_POINT("set-intent");
 	if (!err)
-		err = kvp_pwrite(st, p->fd, in.raw, KVP_REC_SIZE, (off_t)slot * KVP_REC_SIZE);
+		err = kvp_pwrite(st, p->fd, raw, KVP_REC_SIZE, (off_t)slot * KVP_REC_SIZE);
 	if (!err)
 		err = kvp_sync(st, p->fd);
+	/* On error the intent stays: the record may be half written. */
 	if (err)
 		return err;
+	kvp_intent_clear(st, p);
 	if (slot + 1 == p->c.nslots)
 		p->last_chash = r->chash;
 	return 0;
@@ -798,6 +911,7 @@ static int kvp_file_compact_locked(struct hv_kvp_store *st, struct kvp_pool *p)
 				return err;
 		}
 		p->jend = KVP_J_DATA;
+		p->compact_retry = 0;
 		return 0;
 	}
 	chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
@@ -869,6 +983,7 @@ static int kvp_file_compact_locked(struct hv_kvp_store *st, struct kvp_pool *p)
 	kvp_content_squeeze(c);
 	p->cur_valid = false;
 	p->last_chash = c->nslots ? c->slots[c->nslots - 1]->chash : 0;
+	p->compact_retry = 0;
 	st->stats.compactions++;
 out:
 	free(chunk);

@@ -744,10 +744,19 @@ out_unlocked_file:
 	return err;
 }
 
-/* Compaction once a quarter of the slots are holes: O(1) amortised. */
+/*
+ * Compaction once a quarter of the slots are holes: O(1) amortised. It
+ * rewrites at most the other three quarters (survivors from the first
+ * hole on, to the journal and to the file), and a quarter of the slots
+ * became holes since the last one: at most 6 records written per delete
+ * whatever the pool's size and where the deletes fall. A compaction that
+ * failed is not tried again before the holes have doubled, which keeps
+ * the bound while writes fail (a full disk).
+ */
 static bool kvp_pool_needs_compaction(const struct kvp_pool *p)
 {
-	return p->c.holes >= 8 && p->c.holes * 4 >= p->c.nslots;
+	return p->c.holes >= 8 && p->c.holes * 4 >= p->c.nslots &&
+	       p->c.holes >= p->compact_retry;
 }
 
 HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, const char *key)
@@ -779,9 +788,10 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	kvp_content_hole(st, &p->c, r->slot);
 	p->cur_valid = false;
 	if (kvp_pool_needs_compaction(p)) {
-		if (p->fd >= 0)
-			kvp_file_compact(st, p);  /* failure: the journal still has the deletes */
-		else
+		/* Failure: the journal still has the deletes. */
+		if (p->fd >= 0 && kvp_file_compact(st, p) && p->c.holes)
+			p->compact_retry = p->c.holes * 2;
+		else if (p->fd < 0)
 			kvp_content_squeeze(&p->c);
 	}
 out:

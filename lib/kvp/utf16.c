@@ -103,6 +103,42 @@ out:
 	return r;
 }
 
+/*
+ * A host prints what a broken guest sent rather than refusing it, so
+ * here nothing fails: what cannot be decoded becomes U+FFFD, the
+ * replacement character, where Linux's utf16s_to_utf8s would drop it
+ * without a trace.
+ */
+size_t kvp_utf16_to_utf8_lossy(const uint8_t *src, size_t bytes, char *dst,
+			       size_t dst_size)
+{
+	size_t units = bytes / 2, i = 0, out = 0;
+
+	while (i < units) {
+		uint32_t cp = get_unit(src + 2 * i++);
+		char enc[4];
+		size_t n;
+
+		if (cp == 0)
+			break;
+		if (is_high_surrogate(cp) && i < units &&
+		    is_low_surrogate(get_unit(src + 2 * i))) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (get_unit(src + 2 * i) - 0xdc00);
+			i++;
+		} else if (is_high_surrogate(cp) || is_low_surrogate(cp)) {
+			/* The unit after a lone high surrogate is read on its own. */
+			cp = 0xfffd;
+		}
+		n = utf8_put(enc, cp);
+		if (n >= dst_size - out)
+			break;
+		memcpy(dst + out, enc, n);
+		out += n;
+	}
+	dst[out] = '\0';
+	return out;
+}
+
 HV_EXPORT int hv_kvp_utf16_to_utf8(const void *src, size_t src_size, char *dst,
 				   size_t dst_size, size_t *ret_len)
 {

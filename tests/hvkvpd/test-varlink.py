@@ -231,7 +231,7 @@ class Daemon:
         if os.path.exists(self.sock):
             fail("the socket was left behind")
         log = self.logtext()
-        for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer"):
+        for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer", "ThreadSanitizer"):
             if bad in log:
                 fail("sanitizer report:\n" + log)
         return log
@@ -845,7 +845,80 @@ def case_flood(tmp):
     d.finish()
 
 
+# --- systemd: socket activation and readiness ------------------------------
+
+def case_systemd(tmp):
+    """hvkvpd serves the listening socket systemd passes (LISTEN_FDS) and
+    says READY=1 on NOTIFY_SOCKET once it serves."""
+    ldd = subprocess.run(["ldd", HVKVPD], capture_output=True, text=True).stdout
+    if "libsystemd" not in ldd:
+        skip("hvkvpd was built without libsystemd")
+    script = os.path.join(tmp, "script")
+    with open(script, "w") as f:
+        f.write("kvp set External e 1\nwait 60000\n")
+    root = os.path.join(tmp, "root")
+    sim = subprocess.Popen([HVSIM, "--root", root, "--script", script, "--json"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(root, "dev", "uio0")), 10,
+                 "hvsim did not create its sim root")
+        path = os.path.join(tmp, "activated")
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(path)
+        lsock.listen(16)
+        npath = os.path.join(tmp, "notify")
+        nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        nsock.bind(npath)
+        nsock.settimeout(10)
+        unused = os.path.join(tmp, "unused", "socket")
+
+        def as_fd3():
+            os.dup2(lsock.fileno(), 3)
+            os.set_inheritable(3, True)
+
+        env = dict(os.environ, NOTIFY_SOCKET=npath, LISTEN_FDS="1")
+        log = open(os.path.join(tmp, "hvkvpd.log"), "w+")
+        # LISTEN_PID is the daemon's own pid: the shell's, which exec keeps.
+        kvpd = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", HVKVPD,
+                                 "--backend", "sim", "--root", root,
+                                 "--state-dir", os.path.join(tmp, "state"),
+                                 "--socket", unused, "-n"],
+                                env=env, preexec_fn=as_fd3, close_fds=False,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                msg = nsock.recv(4096).decode()
+            except socket.timeout:
+                log.seek(0)
+                fail("no READY=1 on NOTIFY_SOCKET:\n" + log.read())
+            if "READY=1" not in msg.split("\n"):
+                fail("sd_notify sent %r" % msg)
+            lsock.close()   # only the daemon's copy is left
+            c = Client(path)
+            # Ready means serving clients; the host's device may come later.
+            wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
+                     "Status through the passed socket never named the sim backend")
+            expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
+            c.close()
+            if os.path.exists(unused):
+                fail("--socket was created although systemd passed a socket")
+            rc = stop(kvpd)
+            if rc != 0:
+                log.seek(0)
+                fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+            if not os.path.exists(path):
+                fail("the socket systemd passed was removed")
+        finally:
+            if kvpd.poll() is None:
+                kvpd.kill()
+                kvpd.wait()
+    finally:
+        sim.kill()
+        sim.wait()
+
+
 CASES = {
+    "systemd": case_systemd,
     "methods": case_methods,
     "watch": case_watch,
     "hostile": case_hostile,

@@ -3,7 +3,8 @@
  * The host's side of the IC protocols: version negotiation, heartbeat and
  * KVP requests as Hyper-V sends them, and the guest's replies, checked and
  * printed. Layouts and sizes are those of Linux's include/uapi/linux/
- * hyperv.h and include/linux/hyperv.h (kvp-protocol notes §1.5-§2.8).
+ * hyperv.h and include/linux/hyperv.h; the KVP messages are built and
+ * their replies read by the library's codec (hvuio/kvp_msg.h).
  *
  * Like the host, we keep one transaction outstanding and wait for its
  * reply at most the timeout (5 s by default, as FreeBSD's KVP driver
@@ -25,64 +26,6 @@
 #define EXIT_EXPECT 1   /* an expectation failed */
 #define EXIT_GUEST  2   /* the guest did not answer, or broke the protocol */
 #define EXIT_SETUP  3   /* hvsim itself could not go on */
-
-/*
- * ---- KVP wire layouts (struct hv_kvp_* of Linux's uapi hyperv.h) ----
- * The constants and the UTF-8 to UTF-16LE encoding are the library's
- * codec (hvuio/kvp_msg.h); the layouts stay here so that the host's side
- * is written independently of the guest's decoder.
- */
-
-struct hv_kvp_hdr {
-	uint8_t operation;
-	uint8_t pool;
-	uint16_t pad;
-} __attribute__((packed));
-
-struct hv_kvp_exchg_msg_value {
-	uint32_t value_type;
-	uint32_t key_size;
-	uint32_t value_size;
-	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
-	uint8_t value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
-} __attribute__((packed));
-
-struct hv_kvp_msg_enumerate {
-	uint32_t index;
-	struct hv_kvp_exchg_msg_value data;
-} __attribute__((packed));
-
-struct hv_kvp_msg_delete {
-	uint32_t key_size;
-	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
-} __attribute__((packed));
-
-struct hv_kvp_ipaddr_value {
-	uint16_t adapter_id[MAX_ADAPTER_ID_SIZE];
-	uint8_t addr_family;
-	uint8_t dhcp_enabled;
-	uint16_t ip_addr[MAX_IP_ADDR_SIZE];
-	uint16_t sub_net[MAX_IP_ADDR_SIZE];
-	uint16_t gate_way[MAX_GATEWAY_SIZE];
-	uint16_t dns_addr[MAX_IP_ADDR_SIZE];
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct hv_kvp_hdr) == 4, "hv_kvp_hdr");
-_Static_assert(sizeof(struct hv_kvp_exchg_msg_value) == 2572, "hv_kvp_exchg_msg_value");
-_Static_assert(sizeof(struct hv_kvp_msg_enumerate) == 2576, "hv_kvp_msg_enumerate");
-_Static_assert(sizeof(struct hv_kvp_msg_delete) == 516, "hv_kvp_msg_delete");
-_Static_assert(sizeof(struct hv_kvp_ipaddr_value) == 7426, "hv_kvp_ipaddr_value");
-
-/* Payload sizes of kvp-protocol §2.6. */
-#define KVP_SETGET_LEN (ICMSG_HDR + 4 + 2572)
-#define KVP_ENUM_LEN   (ICMSG_HDR + 4 + 2576)
-#define KVP_DEL_LEN    (ICMSG_HDR + 4 + 516)
-#define KVP_IP_LEN     (ICMSG_HDR + 2 + 7426)
-_Static_assert(KVP_SETGET_LEN == 2604 && KVP_ENUM_LEN == 2608 &&
-	       KVP_DEL_LEN == 548 && KVP_IP_LEN == 7456, "KVP message sizes");
-
-/* The pipe message type of IC traffic (VmPipeMessageData in Mile.HyperV). */
-#define VMPIPE_MESSAGE_DATA 1
 
 /* ---- output ---- */
 
@@ -149,55 +92,6 @@ static void json_emit(struct json_object *o)
 	json_object_put(o);
 }
 
-/* ---- UTF-16LE to UTF-8, for printing ---- */
-
-/*
- * Decode at most `bytes` bytes of UTF-16LE, stopping at a NUL, into out
- * (always terminated). Unpaired surrogates become U+FFFD: this only
- * prints what the guest sent.
- */
-static void utf16_decode(const uint8_t *in, size_t bytes, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 1 < bytes; i += 2) {
-		uint32_t c = in[i] | (uint32_t)in[i + 1] << 8;
-
-		if (!c)
-			break;
-		if (c >= 0xd800 && c <= 0xdbff && i + 3 < bytes) {
-			uint32_t lo = in[i + 2] | (uint32_t)in[i + 3] << 8;
-
-			if (lo >= 0xdc00 && lo <= 0xdfff) {
-				c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-				i += 2;
-			} else {
-				c = 0xfffd;
-			}
-		} else if (c >= 0xd800 && c <= 0xdfff) {
-			c = 0xfffd;
-		}
-		if (o + 5 > outlen)
-			break;
-		if (c < 0x80) {
-			out[o++] = (char)c;
-		} else if (c < 0x800) {
-			out[o++] = (char)(0xc0 | c >> 6);
-			out[o++] = (char)(0x80 | (c & 0x3f));
-		} else if (c < 0x10000) {
-			out[o++] = (char)(0xe0 | c >> 12);
-			out[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-			out[o++] = (char)(0x80 | (c & 0x3f));
-		} else {
-			out[o++] = (char)(0xf0 | c >> 18);
-			out[o++] = (char)(0x80 | ((c >> 12) & 0x3f));
-			out[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-			out[o++] = (char)(0x80 | (c & 0x3f));
-		}
-	}
-	out[o] = '\0';
-}
-
 /* ---- IC framing ---- */
 
 static size_t ic_frame(const struct sim *s, uint8_t *buf, uint16_t type,
@@ -234,6 +128,8 @@ struct reply {
 	size_t req_len;
 	struct icmsg_hdr ic;
 	uint64_t trans_id;
+	/* A KVP request in the codec's form, then what its reply shows. */
+	struct hv_kvp_request kvp;
 };
 
 static int send_request(struct sim *s, const struct sim_action *a, const uint8_t *msg,
@@ -547,44 +443,26 @@ static const char *const op_names[] = {
 	"get", "set", "delete", "enumerate", "get_ip_info", "set_ip_info"
 };
 
+/*
+ * What the guest's reply carries, decoded leniently: a broken guest is
+ * shown, not refused. Fails (res zeroed) when its body is incomplete.
+ */
+static int kvp_reply_show(const struct reply *r, uint8_t op, struct hv_kvp_request *res)
+{
+	uint32_t status;
+
+	return hv_kvp_msg_reply_decode(r->buf, r->len, op, HV_KVP_REPLY_LENIENT, &status, res);
+}
+
 /* Print a KVP reply; fields only as far as the guest's bytes reach. */
 static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool,
-		      int64_t index)
+		      int64_t index, struct hv_kvp_request *res)
 {
-	const struct hv_kvp_exchg_msg_value *v = NULL;
-	char st[64], key[1024] = "", value[4096] = "";
+	char st[64];
 	bool have_kv = false;
-	size_t off;
 
-	if (op == KVP_OP_ENUMERATE)
-		off = ICMSG_HDR + 4 + 4;
-	else
-		off = ICMSG_HDR + 4;
-	if ((op == KVP_OP_ENUMERATE || op == KVP_OP_GET) &&
-	    r->len >= off + sizeof(*v)) {
-		uint32_t ks, vs, vt;
-
-		v = (const void *)(r->buf + off);
-		memcpy(&vt, &v->value_type, 4);
-		memcpy(&ks, &v->key_size, 4);
-		memcpy(&vs, &v->value_size, 4);
-		utf16_decode(v->key, ks < sizeof(v->key) ? ks : sizeof(v->key), key, sizeof(key));
-		if (vt == REG_U32 && vs >= 4) {
-			uint32_t x;
-
-			memcpy(&x, v->value, 4);
-			snprintf(value, sizeof(value), "%" PRIu32, x);
-		} else if (vt == REG_U64 && vs >= 8) {
-			uint64_t x;
-
-			memcpy(&x, v->value, 8);
-			snprintf(value, sizeof(value), "%" PRIu64, x);
-		} else {
-			utf16_decode(v->value, vs < sizeof(v->value) ? vs : sizeof(v->value),
-				     value, sizeof(value));
-		}
+	if ((op == KVP_OP_ENUMERATE || op == KVP_OP_GET) && kvp_reply_show(r, op, res) == 0)
 		have_kv = r->ic.status == HV_S_OK;
-	}
 	status_text(r->ic.status, st, sizeof(st));
 	if (s->json) {
 		struct json_object *o = json_object_new_object();
@@ -596,8 +474,8 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 			json_object_object_add(o, "index", json_object_new_int64(index));
 		json_add_status(o, r->ic.status);
 		if (have_kv) {
-			json_object_object_add(o, "key", json_object_new_string(key));
-			json_object_object_add(o, "value", json_object_new_string(value));
+			json_object_object_add(o, "key", json_object_new_string(res->key));
+			json_object_object_add(o, "value", json_object_new_string(res->value));
 		}
 		json_add_hex(o, "request", r->req, r->req_len);
 		json_add_hex(o, "payload", r->buf, r->len);
@@ -609,15 +487,21 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 		printf(" index %" PRId64, index);
 	printf(": status %s", st);
 	if (have_kv)
-		printf(" key \"%s\" value \"%s\"", key, value);
+		printf(" key \"%s\" value \"%s\"", res->key, res->value);
 	putchar('\n');
 }
 
+/*
+ * Put a script string into a field of the request, with hvsim's own
+ * message for what the codec would refuse: the UTF-16 field of `units`
+ * on the wire, then the UTF-8 field of struct hv_kvp_request.
+ */
 static int encode_field(const struct sim_action *a, const char *what, const char *str,
-			uint8_t *field, size_t units)
+			size_t units, char *dst, size_t dst_size, size_t *ret_len)
 {
-	size_t size = 0;
-	int n = hv_kvp_utf8_to_utf16(str, strlen(str), field, 2 * units, &size);
+	uint8_t wire[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	size_t len = strlen(str);
+	int n = hv_kvp_utf8_to_utf16(str, len, wire, 2 * units, NULL);
 
 	if (n == -ENOBUFS) {
 		sim_err("line %u: the %s does not fit in %zu UTF-16 units with its NUL",
@@ -628,35 +512,40 @@ static int encode_field(const struct sim_action *a, const char *what, const char
 		sim_err("line %u: the %s is not valid UTF-8", a->line, what);
 		return -1;
 	}
-	return (int)size;
+	if (len >= dst_size) {
+		sim_err("line %u: the %s does not fit in %zu bytes of UTF-8 with its NUL",
+			a->line, what, dst_size);
+		return -1;
+	}
+	memcpy(dst, str, len + 1);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
 }
 
-/* One KVP request and its reply; *status gets the guest's answer. */
-static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
-			int64_t index, struct reply *r)
+/* The request an action stands for, in the codec's neutral form. */
+static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t index,
+			    struct hv_kvp_request *req)
 {
-	uint8_t body[KVP_IP_LEN];
-	struct hv_kvp_hdr h = { .operation = op, .pool = (uint8_t)a->pool };
-	size_t blen = 0;
-	uint8_t *msg;
-	int n, err;
+	struct hv_kvp_ip_info *ip = &req->ip;
 
-	memset(body, 0, sizeof(body));
-	memcpy(body, &h, sizeof(h));
+	memset(req, 0, sizeof(*req));
+	req->operation = op;
+	req->pool = (uint8_t)a->pool;
 	switch (op) {
 	case KVP_OP_SET:
-	case KVP_OP_GET: {
-		struct hv_kvp_exchg_msg_value v;
-		uint32_t type = REG_SZ;
-
-		memset(&v, 0, sizeof(v));
-		if ((n = encode_field(a, "key", a->args[0], v.key, sizeof(v.key) / 2)) < 0)
+	case KVP_OP_GET:
+	case KVP_OP_DELETE:
+		if (encode_field(a, "key", a->args[0], HV_KVP_EXCHANGE_MAX_KEY_SIZE / 2,
+				 req->key, sizeof(req->key), &req->key_len) < 0)
 			return EXIT_SETUP;
-		v.key_size = (uint32_t)n;
-		if (op == KVP_OP_SET) {
+		if (op != KVP_OP_SET)
+			break;
+		{
 			const char *val = a->args[1];
 			unsigned long long x;
 			char *end;
+			int n;
 
 			if (!strncmp(val, "u32:", 4) || !strncmp(val, "u64:", 4)) {
 				bool is32 = val[1] == '3';
@@ -667,120 +556,97 @@ static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
 					sim_err("line %u: bad integer value '%s'", a->line, val);
 					return EXIT_SETUP;
 				}
-				type = is32 ? REG_U32 : REG_U64;
-				v.value_size = is32 ? 4 : 8;
-				memcpy(v.value, &x, v.value_size);
+				/* The codec takes integers as the decimal text Linux makes of them. */
+				req->value_type = is32 ? REG_U32 : REG_U64;
+				n = snprintf(req->value, sizeof(req->value), "%llu", x);
+				req->value_len = (size_t)n;
 			} else {
-				if ((n = encode_field(a, "value", val, v.value,
-						      sizeof(v.value) / 2)) < 0)
+				req->value_type = REG_SZ;
+				if (encode_field(a, "value", val, HV_KVP_EXCHANGE_MAX_VALUE_SIZE / 2,
+						 req->value, sizeof(req->value),
+						 &req->value_len) < 0)
 					return EXIT_SETUP;
-				v.value_size = (uint32_t)n;
 			}
 		}
-		v.value_type = type;
-		memcpy(body + sizeof(h), &v, sizeof(v));
-		blen = sizeof(h) + sizeof(v);
 		break;
-	}
-	case KVP_OP_DELETE: {
-		struct hv_kvp_msg_delete d;
-
-		memset(&d, 0, sizeof(d));
-		if ((n = encode_field(a, "key", a->args[0], d.key, sizeof(d.key) / 2)) < 0)
-			return EXIT_SETUP;
-		d.key_size = (uint32_t)n;
-		memcpy(body + sizeof(h), &d, sizeof(d));
-		blen = sizeof(h) + sizeof(d);
+	case KVP_OP_ENUMERATE:
+		req->index = (uint32_t)index;
 		break;
-	}
-	case KVP_OP_ENUMERATE: {
-		struct hv_kvp_msg_enumerate e;
-
-		memset(&e, 0, sizeof(e));
-		e.index = (uint32_t)index;
-		memcpy(body + sizeof(h), &e, sizeof(e));
-		blen = sizeof(h) + sizeof(e);
-		break;
-	}
 	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO: {
-		/* No padding after operation and pool in this message. */
-		struct hv_kvp_ipaddr_value ip;
-		const char *adapter = a->args[0];
-
-		memset(&ip, 0, sizeof(ip));
-		if (encode_field(a, "adapter id", adapter, (uint8_t *)ip.adapter_id,
-				 MAX_ADAPTER_ID_SIZE) < 0)
+	case KVP_OP_SET_IP_INFO:
+		if (encode_field(a, "adapter id", a->args[0], MAX_ADAPTER_ID_SIZE,
+				 ip->adapter_id, sizeof(ip->adapter_id), NULL) < 0)
 			return EXIT_SETUP;
 		if (op == KVP_OP_SET_IP_INFO) {
 			const char *fam = a->args[1], *dhcp = a->args[2];
 
 			if (!strcmp(fam, "none"))
-				ip.addr_family = 0;
+				ip->addr_family = ADDR_FAMILY_NONE;
 			else if (!strcmp(fam, "ipv4"))
-				ip.addr_family = 1;
+				ip->addr_family = ADDR_FAMILY_IPV4;
 			else if (!strcmp(fam, "ipv6"))
-				ip.addr_family = 2;
+				ip->addr_family = ADDR_FAMILY_IPV6;
 			else if (!strcmp(fam, "both"))
-				ip.addr_family = 3;
+				ip->addr_family = ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6;
 			else {
 				sim_err("line %u: family is none, ipv4, ipv6 or both", a->line);
 				return EXIT_SETUP;
 			}
 			if (!strcmp(dhcp, "dhcp") || !strcmp(dhcp, "1"))
-				ip.dhcp_enabled = 1;
+				ip->dhcp_enabled = HV_KVP_DHCP_ENABLED;
 			else if (!strcmp(dhcp, "static") || !strcmp(dhcp, "0"))
-				ip.dhcp_enabled = 0;
+				ip->dhcp_enabled = HV_KVP_DHCP_DISABLED;
 			else {
 				sim_err("line %u: DHCP is dhcp or static", a->line);
 				return EXIT_SETUP;
 			}
 			/* "-" stands for an empty list. */
 			if (encode_field(a, "address list", strcmp(a->args[3], "-") ? a->args[3] : "",
-					 (uint8_t *)ip.ip_addr, MAX_IP_ADDR_SIZE) < 0 ||
+					 MAX_IP_ADDR_SIZE, ip->ip_addr, sizeof(ip->ip_addr), NULL) < 0 ||
 			    encode_field(a, "subnet list", strcmp(a->args[4], "-") ? a->args[4] : "",
-					 (uint8_t *)ip.sub_net, MAX_IP_ADDR_SIZE) < 0 ||
+					 MAX_IP_ADDR_SIZE, ip->sub_net, sizeof(ip->sub_net), NULL) < 0 ||
 			    encode_field(a, "gateway list", strcmp(a->args[5], "-") ? a->args[5] : "",
-					 (uint8_t *)ip.gate_way, MAX_GATEWAY_SIZE) < 0 ||
+					 MAX_GATEWAY_SIZE, ip->gate_way, sizeof(ip->gate_way), NULL) < 0 ||
 			    encode_field(a, "DNS list", strcmp(a->args[6], "-") ? a->args[6] : "",
-					 (uint8_t *)ip.dns_addr, MAX_IP_ADDR_SIZE) < 0)
+					 MAX_IP_ADDR_SIZE, ip->dns_addr, sizeof(ip->dns_addr), NULL) < 0)
 				return EXIT_SETUP;
 		}
-		memcpy(body + 2, &ip, sizeof(ip));
-		blen = 2 + sizeof(ip);
 		break;
 	}
-	}
+	return 0;
+}
 
-	msg = malloc(ICMSG_HDR + blen);
-	if (!msg)
+/*
+ * One KVP request and its reply. req is scratch space for the request
+ * (and, after, for printing the reply).
+ */
+static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
+			int64_t index, struct reply *r, struct hv_kvp_request *req)
+{
+	int err;
+
+	if ((err = kvp_request_fill(a, op, index, req)))
+		return err;
+	/* The IC transaction id stays 0, as for every request hvsim sends. */
+	err = hv_kvp_msg_request_build(r->req, sizeof(r->req), req, s->fw_ver, s->msg_ver, 0,
+				       &r->req_len);
+	if (err < 0) {
+		sim_err("line %u: cannot encode the KVP request: %s", a->line, strerror(-err));
 		return EXIT_SETUP;
-	ic_frame(s, msg, ICMSGTYPE_KVPEXCHANGE, body, blen);
-	r->req_len = ICMSG_HDR + blen;
-	memcpy(r->req, msg, r->req_len);
-	err = send_request(s, a, msg, ICMSG_HDR + blen, "KVP");
-	free(msg);
-	if (err)
+	}
+	if ((err = send_request(s, a, r->req, r->req_len, "KVP")))
 		return err;
 	return recv_reply(s, a->line, ICMSGTYPE_KVPEXCHANGE, "KVP", r);
 }
 
-static void ip_print(struct sim *s, const struct reply *r, uint8_t op)
+static void ip_print(struct sim *s, const struct reply *r, uint8_t op,
+		     struct hv_kvp_request *res)
 {
-	struct hv_kvp_ipaddr_value ip;
-	char st[64], adapter[512], addr[4096], sub[4096], gw[2048], dns[4096];
-	bool have = r->len >= ICMSG_HDR + 2 + sizeof(ip);
+	const struct hv_kvp_ip_info *ip = &res->ip;
+	char st[64];
+	bool have = kvp_reply_show(r, op, res) == 0;
 
 	status_text(r->ic.status, st, sizeof(st));
-	if (have) {
-		memcpy(&ip, r->buf + ICMSG_HDR + 2, sizeof(ip));
-		utf16_decode((const uint8_t *)ip.adapter_id, sizeof(ip.adapter_id), adapter,
-			     sizeof(adapter));
-		utf16_decode((const uint8_t *)ip.ip_addr, sizeof(ip.ip_addr), addr, sizeof(addr));
-		utf16_decode((const uint8_t *)ip.sub_net, sizeof(ip.sub_net), sub, sizeof(sub));
-		utf16_decode((const uint8_t *)ip.gate_way, sizeof(ip.gate_way), gw, sizeof(gw));
-		utf16_decode((const uint8_t *)ip.dns_addr, sizeof(ip.dns_addr), dns, sizeof(dns));
-	}
 	if (s->json) {
 		struct json_object *o = json_object_new_object();
 
@@ -788,13 +654,13 @@ static void ip_print(struct sim *s, const struct reply *r, uint8_t op)
 		json_object_object_add(o, "op", json_object_new_string(op_names[op]));
 		json_add_status(o, r->ic.status);
 		if (have) {
-			json_object_object_add(o, "adapter", json_object_new_string(adapter));
-			json_object_object_add(o, "family", json_object_new_int(ip.addr_family));
-			json_object_object_add(o, "dhcp", json_object_new_boolean(ip.dhcp_enabled));
-			json_object_object_add(o, "addresses", json_object_new_string(addr));
-			json_object_object_add(o, "subnets", json_object_new_string(sub));
-			json_object_object_add(o, "gateways", json_object_new_string(gw));
-			json_object_object_add(o, "dns", json_object_new_string(dns));
+			json_object_object_add(o, "adapter", json_object_new_string(ip->adapter_id));
+			json_object_object_add(o, "family", json_object_new_int(ip->addr_family));
+			json_object_object_add(o, "dhcp", json_object_new_boolean(ip->dhcp_enabled));
+			json_object_object_add(o, "addresses", json_object_new_string(ip->ip_addr));
+			json_object_object_add(o, "subnets", json_object_new_string(ip->sub_net));
+			json_object_object_add(o, "gateways", json_object_new_string(ip->gate_way));
+			json_object_object_add(o, "dns", json_object_new_string(ip->dns_addr));
 		}
 		json_add_hex(o, "request", r->req, r->req_len);
 		json_add_hex(o, "payload", r->buf, r->len);
@@ -804,8 +670,8 @@ static void ip_print(struct sim *s, const struct reply *r, uint8_t op)
 	printf("ip %s: status %s", op == KVP_OP_GET_IP_INFO ? "get" : "set", st);
 	if (have)
 		printf(" adapter \"%s\" family %u dhcp %u addresses \"%s\" subnets \"%s\""
-		       " gateways \"%s\" dns \"%s\"", adapter, ip.addr_family,
-		       ip.dhcp_enabled, addr, sub, gw, dns);
+		       " gateways \"%s\" dns \"%s\"", ip->adapter_id, ip->addr_family,
+		       ip->dhcp_enabled, ip->ip_addr, ip->sub_net, ip->gate_way, ip->dns_addr);
 	putchar('\n');
 }
 
@@ -835,17 +701,17 @@ static int run_kvp(struct sim *s, const struct sim_action *a)
 	if (op == KVP_OP_ENUMERATE) {
 		/* Without an index, walk as the host does: until the guest says no. */
 		for (uint64_t i = a->all ? 0 : a->n; ; i++) {
-			if ((err = kvp_exchange(s, a, op, (int64_t)i, r)))
+			if ((err = kvp_exchange(s, a, op, (int64_t)i, r, &r->kvp)))
 				break;
-			kvp_print(s, r, op, a->pool, (int64_t)i);
+			kvp_print(s, r, op, a->pool, (int64_t)i, &r->kvp);
 			if (!a->all || r->ic.status != HV_S_OK || i == UINT32_MAX)
 				break;
 		}
-	} else if ((err = kvp_exchange(s, a, op, -1, r)) == 0) {
+	} else if ((err = kvp_exchange(s, a, op, -1, r, &r->kvp)) == 0) {
 		if (op >= KVP_OP_GET_IP_INFO)
-			ip_print(s, r, op);
+			ip_print(s, r, op, &r->kvp);
 		else
-			kvp_print(s, r, op, a->pool, -1);
+			kvp_print(s, r, op, a->pool, -1, &r->kvp);
 	}
 	free(r);
 	return err;

@@ -6,7 +6,8 @@
  * device.c   the device socket, the rings as the host sees them, the
  *            guest's signals and our interrupts;
  * script.c   turns script lines into actions;
- * actions.c  runs the actions: IC framing, KVP encoding, printing.
+ * actions.c  runs the actions: IC framing, KVP requests through the
+ *            library's codec, printing.
  */
 #ifndef HVSIM_H
 #define HVSIM_H
