@@ -19,6 +19,7 @@
  * refuse longer strings instead; the pool files add 511 and 2047 bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -104,6 +105,10 @@ struct hvkvpd_clients {
 	gid_t writer_gid;
 	bool have_writer_group;
 	unsigned int restrict_read;
+	int (*thread_init)(void);
+	pthread_cond_t init_cond;
+	bool init_done;
+	int init_err;
 	struct timespec started;
 	struct watch *watches;
 	bool publishing;          /* walking watches: sweep later */
@@ -885,6 +890,17 @@ static void *clients_main(void *arg)
 {
 	struct hvkvpd_clients *cl = arg;
 
+	int err = cl->thread_init ? cl->thread_init() : 0;
+
+	/* Not one client message is read before the thread is confined. */
+	pthread_mutex_lock(&cl->lock);
+	cl->init_err = err;
+	cl->init_done = true;
+	pthread_cond_signal(&cl->init_cond);
+	pthread_mutex_unlock(&cl->lock);
+	if (err < 0)
+		return NULL;
+
 	/*
 	 * The store's readers use liburcu's bulletproof flavour, which
 	 * registers a reading thread by itself on its first read.
@@ -1003,12 +1019,35 @@ static int socket_systemd(const char *path)
 	return -ENOENT;
 }
 
+/*
+ * The socket's directory: made 0755 whatever the umask, since every user
+ * connects; an existing one is used as it is, but never through a
+ * symbolic link, which would let whoever planted it choose where the
+ * socket goes.
+ */
+static int socket_dir_make(const char *dir)
+{
+	int fd, err = 0;
+	bool made = mkdir(dir, 0755) == 0;
+
+	if (!made && errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR ? -ELOOP : -errno;
+	if (made && fchmod(fd, 0755) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 static int socket_make(const char *path, const char **msg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[sizeof(sa.sun_path)];
 	char *slash;
-	int fd, err;
+	mode_t old;
+	int fd, err, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -1017,21 +1056,25 @@ static int socket_make(const char *path, const char **msg)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		if (mkdir(dir, 0755) == 0) {
-			/* Every user connects: the directory must be searchable whatever the umask. */
-			if (chmod(dir, 0755) < 0) {
-				*msg = "socket directory";
-				return -errno;
-			}
-		} else if (errno != EEXIST) {
+		err = socket_dir_make(dir);
+		if (err < 0) {
 			*msg = "socket directory";
-			return -errno;
+			return err;
 		}
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/*
+	 * Anyone may connect: each call is checked against the caller's
+	 * credentials. The mode comes from the umask at bind(), not from a
+	 * chmod() by name afterwards, which would follow a symbolic link
+	 * swapped in for the socket. One thread runs here: the umask is ours.
+	 */
+	old = umask(0111);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0) {
 		int probe, serving;
 		struct stat sb;
 
@@ -1048,11 +1091,13 @@ static int socket_make(const char *path, const char **msg)
 			return -EADDRINUSE;
 		}
 		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		old = umask(0111);
+		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(old);
+		if (r < 0)
 			goto fail;
 	}
-	/* Anyone may connect: each call is checked against the caller's credentials. */
-	if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0)
+	if (listen(fd, SOMAXCONN) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -1081,9 +1126,11 @@ int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 	if (!cl)
 		return -ENOMEM;
 	pthread_mutex_init(&cl->lock, NULL);
+	pthread_cond_init(&cl->init_cond, NULL);
 	cl->evfd = -1;
 	cl->store = cfg->store;
 	cl->restrict_read = cfg->restrict_read;
+	cl->thread_init = cfg->thread_init;
 	snprintf(cl->backend, sizeof(cl->backend), "none");
 	clock_gettime(CLOCK_MONOTONIC, &cl->started);
 	if (cfg->writer_group) {
@@ -1143,6 +1190,15 @@ int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 		goto fail;
 	}
 	cl->running = true;
+	pthread_mutex_lock(&cl->lock);
+	while (!cl->init_done)
+		pthread_cond_wait(&cl->init_cond, &cl->lock);
+	err = cl->init_err;
+	pthread_mutex_unlock(&cl->lock);
+	if (err < 0) {
+		*msg = "client thread sandbox";
+		goto fail;
+	}
 	*ret = cl;
 	return 0;
 fail:
@@ -1178,6 +1234,7 @@ void hvkvpd_clients_stop(struct hvkvpd_clients *cl)
 		close(cl->evfd);
 	hv_kvp_info_free(cl->info);
 	free(cl->queue);
+	pthread_cond_destroy(&cl->init_cond);
 	pthread_mutex_destroy(&cl->lock);
 	free(cl);
 }

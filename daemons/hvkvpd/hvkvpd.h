@@ -34,6 +34,7 @@ struct hvkvpd {
 	bool foreground;
 	bool busy_poll;
 	bool sync_always;
+	bool no_sandbox;
 
 	/* Running state. */
 	enum hvkvpd_backend chosen;  /* never AUTO once the loop runs */
@@ -58,6 +59,17 @@ int hvkvpd_backend_open(struct hvkvpd *d);
 int hvkvpd_backend_reopen(struct hvkvpd *d);
 /* 1 when a SIGTERM/SIGINT is waiting on d->sigfd (consumed), else 0. */
 int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate);
+
+/* sandbox.c */
+/*
+ * Drop every capability (but the hook's, with --set-ip-hook), set
+ * no_new_privs and, without a hook, load the seccomp filter. Call while
+ * the process has one thread: capabilities and filters are per thread and
+ * inherited only by threads started later. 0 or a negative errno (logged).
+ */
+int hvkvpd_sandbox_enter(const struct hvkvpd *d);
+/* The client thread's own: no capability, the filter. 0 or -errno (logged). */
+int hvkvpd_sandbox_thread(void);
 
 /* loop.c */
 int hvkvpd_loop(struct hvkvpd *d);

@@ -4,6 +4,7 @@
  * tear-down; the loop is in loop.c, the backends in backend.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,7 +29,7 @@
 /* Word for word the SYNOPSIS of man/hvkvpd.8 (a test compares them). */
 static const char usage_text[] =
 	"usage: hvkvpd [-dhnV] [-o option] [--backend auto | uio | kernel | sim]\n"
-	"              [--busy-poll] [--kernel-device PATH]\n"
+	"              [--busy-poll] [--kernel-device PATH] [--no-sandbox]\n"
 	"              [--restrict-read POOL[,POOL ...]] [--root DIR]\n"
 	"              [--set-ip-hook PATH] [--socket PATH] [--state-dir DIR]\n"
 	"              [--sync always | write] [--writer-group GROUP]\n";
@@ -36,6 +38,7 @@ enum {
 	OPT_BACKEND = 256,
 	OPT_BUSY_POLL,
 	OPT_KERNEL_DEVICE,
+	OPT_NO_SANDBOX,
 	OPT_RESTRICT_READ,
 	OPT_ROOT,
 	OPT_SET_IP_HOOK,
@@ -52,6 +55,7 @@ static const struct option long_options[] = {
 	{ "foreground", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "kernel-device", required_argument, NULL, OPT_KERNEL_DEVICE },
+	{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 	{ "restrict-read", required_argument, NULL, OPT_RESTRICT_READ },
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "set-ip-hook", required_argument, NULL, OPT_SET_IP_HOOK },
@@ -141,6 +145,9 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 		case OPT_KERNEL_DEVICE:
 			d->kernel_device = optarg;
 			break;
+		case OPT_NO_SANDBOX:
+			d->no_sandbox = true;
+			break;
 		case OPT_ROOT:
 			d->root = optarg;
 			break;
@@ -177,6 +184,63 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 	if (d->backend == HVKVPD_BACKEND_SIM && strcmp(d->root, "/") == 0)
 		return bad("--backend sim needs --root with a sim root (see hvsim(8))");
 	return 0;
+}
+
+/*
+ * The state directory: whoever may write in it may swap a pool file for a
+ * link to any file root writes, or plant journals. Refuse it when it is a
+ * symbolic link, writable by group or others, or (as root) not root's.
+ * Made here when missing, 0755 whatever the umask, so that the checks
+ * see what the store will use.
+ */
+static int state_dir_check(const char *dir)
+{
+	struct stat st;
+	bool made;
+	int fd, err = 0;
+
+	made = mkdir(dir, 0755) == 0;
+	if (!made && errno != EEXIST) {
+		err = -errno;
+		log_err("state directory %s: %s", dir, strerror(errno));
+		return err;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+			log_err("state directory %s is a symbolic link: refusing it; give the "
+				"directory it points to", dir);
+		else
+			log_err("state directory %s: %s", dir, strerror(errno));
+		return err;
+	}
+	if (made && fchmod(fd, 0755) < 0) {
+		err = -errno;
+		log_err("state directory %s: chmod: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		log_err("state directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		err = -EPERM;
+		log_err("state directory %s is writable by %s (mode %04o): refusing it; "
+			"chmod go-w %s", dir, st.st_mode & S_IWOTH ? "others" : "its group",
+			(unsigned int)(st.st_mode & 07777), dir);
+		goto out;
+	}
+	if (st.st_uid != 0 && (geteuid() == 0 || st.st_uid != geteuid())) {
+		err = -EPERM;
+		log_err("state directory %s belongs to uid %u, not to %s: refusing it", dir,
+			(unsigned int)st.st_uid, geteuid() == 0 ? "root" : "us or root");
+		goto out;
+	}
+out:
+	close(fd);
+	return err;
 }
 
 static int signals_block(struct hvkvpd *d)
@@ -226,6 +290,9 @@ int main(int argc, char **argv)
 	err = hvkvpd_backend_choose(&d);
 	if (err < 0)
 		goto out;
+	err = state_dir_check(d.state_dir);
+	if (err < 0)
+		goto out;
 	err = hv_kvp_pool_open(d.state_dir, d.sync_always ? HV_KVP_POOL_SYNC_ALWAYS : 0, &d.store);
 	if (err < 0) {
 		log_err("pool files in %s: %s", d.state_dir, strerror(-err));
@@ -243,6 +310,19 @@ int main(int argc, char **argv)
 	}
 	log_info("hvkvpd %s: backend %s, pool files in %s, sync %s", HVUIO_VERSION,
 		 hvkvpd_backend_name(d.chosen), d.state_dir, d.sync_always ? "always" : "write");
+	/*
+	 * Before the client thread exists, so that it starts confined; the
+	 * socket and the device need no privilege (see sandbox.c).
+	 */
+	if (d.no_sandbox) {
+		log_notice("--no-sandbox: keeping every capability, no seccomp filter");
+	} else {
+		err = hvkvpd_sandbox_enter(&d);
+		if (err < 0)
+			goto out;
+		if (d.set_ip_hook)
+			ccfg.thread_init = hvkvpd_sandbox_thread;
+	}
 	/* After daemon(): a thread does not survive the fork. */
 	ccfg.socket_path = d.socket_path;
 	ccfg.writer_group = d.writer_group;

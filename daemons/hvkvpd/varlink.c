@@ -103,6 +103,8 @@ struct vl_server {
 	struct vl_conn *conns;      /* open */
 	struct vl_conn *dead;       /* closed, freed after the dispatch round */
 	unsigned int nconns;
+	int spare;                  /* a descriptor kept for refusing at the fd limit */
+	bool paused;                /* listening socket out of epoll: no descriptor left */
 	const struct vl_interface *iface;
 	struct vl_server_info info;
 	void *ctx;
@@ -110,7 +112,36 @@ struct vl_server {
 };
 
 static void conn_update(struct vl_conn *c);
+static void listen_resume(struct vl_server *srv);
 static bool name_clean(const char *name, char *buf, size_t size);
+
+/*
+ * At the descriptor limit accept() fails and the listening socket stays
+ * readable: served naively, that is a busy loop. The spare descriptor is
+ * given up to accept the connection and close it at once, so the client
+ * sees its connection closed instead of waiting (the refusal libev and
+ * nginx make). If even that fails, the socket leaves epoll until a
+ * connection closes.
+ */
+static void listen_pause(struct vl_server *srv)
+{
+	if (srv->paused)
+		return;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen.fd, NULL) == 0)
+		srv->paused = true;
+}
+
+static void listen_resume(struct vl_server *srv)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &srv->listen };
+
+	if (srv->spare < 0)
+		srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!srv->paused)
+		return;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen.fd, &e) == 0)
+		srv->paused = false;
+}
 
 /* Output queue. */
 
@@ -160,6 +191,7 @@ static void conn_kill(struct vl_conn *c, bool cancel)
 	c->next = srv->dead;
 	srv->dead = c;
 	srv->nconns--;
+	listen_resume(srv);
 }
 
 static void conn_free(struct vl_conn *c)
@@ -678,6 +710,22 @@ static void server_accept(struct vl_server *srv)
 		struct vl_conn *c;
 		int fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (srv->spare < 0) {
+				listen_pause(srv);
+				return;
+			}
+			close(srv->spare);
+			fd = accept4(srv->listen.fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				listen_pause(srv);
+				return;
+			}
+			continue;
+		}
 		if (fd < 0)
 			return;
 		if (srv->nconns >= VL_CONN_MAX) {
@@ -790,6 +838,7 @@ int vl_server_new(int fd, const struct vl_interface *iface, const struct vl_serv
 		return -ENOMEM;
 	}
 	srv->listen = (struct vl_watch){ .kind = VL_LISTEN, .fd = fd };
+	srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	srv->iface = iface;
 	srv->info = *info;
 	srv->ctx = ctx;
@@ -836,6 +885,8 @@ void vl_server_free(struct vl_server *srv)
 		json_tokener_free(srv->tok);
 	if (srv->listen.fd >= 0)
 		close(srv->listen.fd);
+	if (srv->spare >= 0)
+		close(srv->spare);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	free(srv);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The KVP codec, VMBus layout: hv_kvp_msg_decode on what the host sends,
- * then hv_kvp_msg_reply_set with the answers a handler could give.
+ * then hv_kvp_msg_reply_set with the answers a handler could give; and the
+ * host's side, hv_kvp_msg_reply_decode, on the same bytes taken as a
+ * guest's reply.
  *
  * Input: one selector byte (reply status, which result strings, whether
  * the result is malformed), then the payload, pipe header first. Offsets
@@ -209,6 +211,61 @@ out:
 	free(want);
 }
 
+/* Every string of a reply read by the host: terminated, valid UTF-8. */
+static void check_shown(const struct hv_kvp_request *res)
+{
+	const struct hv_kvp_ip_info *ip = &res->ip;
+
+	kvp_check_str(res->key, sizeof(res->key), res->key_len);
+	kvp_check_str(res->value, sizeof(res->value), res->value_len);
+	kvp_check_str(ip->adapter_id, sizeof(ip->adapter_id), strnlen(ip->adapter_id, 256));
+	kvp_check_str(ip->ip_addr, sizeof(ip->ip_addr), strnlen(ip->ip_addr, 2048));
+	kvp_check_str(ip->sub_net, sizeof(ip->sub_net), strnlen(ip->sub_net, 2048));
+	kvp_check_str(ip->gate_way, sizeof(ip->gate_way), strnlen(ip->gate_way, 1024));
+	kvp_check_str(ip->dns_addr, sizeof(ip->dns_addr), strnlen(ip->dns_addr, 2048));
+}
+
+/*
+ * The bytes as a guest's reply to the operation they name: the strict
+ * read fails cleanly or gives checked strings; the lenient read fails on
+ * the headers only, and what it shows is still valid UTF-8.
+ */
+static void check_host_side(const uint8_t *p, size_t len)
+{
+	struct hv_kvp_request *res = malloc(sizeof(*res));
+	uint8_t op = len > P_OP ? p[P_OP] % KVP_OP_COUNT : KVP_OP_GET;
+	uint32_t status = 0;
+	int err;
+
+	FUZZ_CHECK(res);
+	memset(res, 0xee, sizeof(*res));
+	err = hv_kvp_msg_reply_decode(p, len, op, 0, &status, res);
+	switch (err) {
+	case 0:
+		FUZZ_CHECK(res->operation == op);
+		if (status == HV_S_OK && op < KVP_OP_GET_IP_INFO)
+			FUZZ_CHECK(res->pool < KVP_POOL_COUNT);
+		check_shown(res);
+		break;
+	case -EBADMSG: case -ENOMSG: case -ERANGE: case -EOVERFLOW: case -EPROTO:
+	case -EDOM: case -EMSGSIZE: case -ENOBUFS: case -EPROTONOSUPPORT:
+		FUZZ_CHECK(fuzz_all_zero(res, sizeof(*res)));
+		break;
+	default:
+		FUZZ_CHECK(0);
+	}
+	memset(res, 0xee, sizeof(*res));
+	err = hv_kvp_msg_reply_decode(p, len, op, HV_KVP_REPLY_LENIENT, &status, res);
+	if (err == 0) {
+		FUZZ_CHECK(res->operation == op);
+		check_shown(res);
+	} else {
+		FUZZ_CHECK(err == -EBADMSG || err == -ENOMSG);
+		FUZZ_CHECK(fuzz_all_zero(res, sizeof(*res)));
+	}
+	free(res);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
 	struct hv_kvp_request *req;
@@ -241,6 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 	if (len >= ICMSG_HDR + 2 && fuzz_le16(p + P_TYPE) != ICMSGTYPE_KVPEXCHANGE)
 		FUZZ_CHECK(err == -ENOMSG || err == -EBADMSG);
 	check_reply(p, len, in[0], err, req);
+	check_host_side(p, len);
+	FUZZ_CHECK(memcmp(p, in + 1, len) == 0);
 	free(req);
 	free(p);
 	return 0;

@@ -3,7 +3,9 @@
 """hvctl's key commands: the pool-file fallback, the hostctl form,
 escaping, -i/-o, argument errors and exit statuses, and the varlink client
 against an in-test server that speaks io.hvuio.Kvp as the interface file
-describes it. usage: test-hvctl-keys.py HVCTL"""
+describes it, and against one that breaks it, which the real hvkvpd never
+does (tests/hvctl runs hvctl against the real daemon).
+usage: test-hvctl-keys.py HVCTL"""
 import json
 import os
 import signal
@@ -44,6 +46,7 @@ class Server(threading.Thread):
         self.sock.bind(path)
         self.sock.listen(8)
         self.calls = []
+        self.broken = False
 
     def pool(self, name):
         for i, n in enumerate(NAMES):
@@ -69,7 +72,7 @@ class Server(threading.Thread):
             if pool not in (1, 2):
                 return err("ReadOnlyPool", pool=pool)
             if len(p["value"]) > 1022:
-                return err("ValueTooLong", max_utf16_units=1022)
+                return err("ValueTooLong", max_utf16_units=1022, max_bytes=2047)
             val = p["value"].encode()
             for i, (k, v) in enumerate(recs):
                 if k == key:
@@ -85,8 +88,13 @@ class Server(threading.Thread):
                     return [{"parameters": {}}]
             return err("NoSuchKey", pool=pool, key=p["key"])
         if m == "io.hvuio.Kvp.List":
+            if self.broken:
+                # A reply without a record in the middle of a stream.
+                return [{"parameters": {"record": {"pool": pool, "key": "a", "value": "b"}},
+                         "continues": True}, {"parameters": {}, "continues": True},
+                        {"parameters": {}}]
             if not recs:
-                return err("NoSuchKey", pool=pool, key="")
+                return [{"parameters": {}}]
             out = [{"parameters": {"record": {"pool": pool, "key": k.decode(), "value": v.decode()}},
                     "continues": True} for k, v in recs]
             del out[-1]["continues"]
@@ -98,11 +106,14 @@ class Server(threading.Thread):
                                     "pools": [{"pool": i, "name": n, "records": len(self.pools[i])}
                                               for i, n in enumerate(NAMES)]}}]
         if m == "io.hvuio.Kvp.Watch":
-            return [{"parameters": {"change": {"pool": 1, "key": "k", "value": "new\x1b[2J",
+            # The first reply has no change; a reply without one later is malformed.
+            return [{"parameters": {}, "continues": True},
+                    {"parameters": {"change": {"pool": 1, "key": "k", "value": "new\x1b[2J",
                                                "origin": "host"}}, "continues": True},
                     {"parameters": {"change": {"pool": 1, "key": "k", "value": None,
                                                "origin": "local"}}, "continues": True},
-                    None]
+                    {"parameters": {}, "continues": True} if self.broken else
+                    {"error": "io.hvuio.Kvp.ChangesLost", "parameters": {"queued_bytes": 300000}}]
         return [{"error": "org.varlink.service.MethodNotFound", "parameters": {"method": m}}]
 
     def run(self):
@@ -202,14 +213,24 @@ with tempfile.TemporaryDirectory(prefix="hvuio-keys-") as tmp:
     check("v -i NUL", run(*vs, "set", "-i", "-", "Guest/s", stdin=b"a\0b")[0], 2)
     check("v delete", run(*vs, "delete", "Guest/n")[0], 0)
     check("v delete again", run(*vs, "delete", "Guest/n")[0], 1)
-    check("v list", run(*vs, "list")[1], b"External/Host=h1\nGuest/k=v\nGuest/q=1\n"
-          b"Guest/i=first\\nsecond\nGuest/s=from stdin\nAuto/fqdn=h.example\n")
+    check("v list", run(*vs, "list")[:2], (0, b"External/Host=h1\nGuest/k=v\nGuest/q=1\n"
+          b"Guest/i=first\\nsecond\nGuest/s=from stdin\nAuto/fqdn=h.example\n"))
     check("v status", run(*vs, "status")[1].splitlines()[0], b"hvkvpd 9.9, backend sim")
     check("v status json", json.loads(run(*vs, "status", "--json")[1])["host_requests"], 7)
-    check("v watch", run(*vs, "watch", "Guest")[:2],
-          (3, b"set host Guest/k=new\\033[2J\ndelete local Guest/k\n"))
+    check("v watch", run(*vs, "watch", "Guest"),
+          (3, b"set host Guest/k=new\\033[2J\ndelete local Guest/k\n",
+           "hvctl: hvkvpd ended the watch: changes were lost while 300000 bytes of them "
+           "waited to be read\n"))
     check("v watch pool param", srv.calls[-1], ("io.hvuio.Kvp.Watch", {"pool": "Guest"}))
     check("v pool sent", srv.calls[0], ("io.hvuio.Kvp.Get", {"pool": "Guest", "key": "k"}))
+    check("v list empty", run(*vs, "list", "Guest/Parameters"), (0, b"", ""))
+    check("v too long bytes", run(*vs, "set", "Guest/n", "x" * 1500)[2],
+          "hvctl: value too long: the host takes at most 1022 UTF-16 units and 2047 bytes\n")
+    srv.broken = True
+    check("v list malformed", run(*vs, "list", "Guest"),
+          (3, b"Guest/a=b\n", "hvctl: malformed reply from %s: no record\n" % path))
+    check("v watch malformed", run(*vs, "watch")[::2],
+          (3, "hvctl: malformed change from %s\n" % path))
 
     # watch on the files: a change made by another program is printed.
     p = subprocess.Popen([HVCTL, *nosock, "watch", "Guest/Parameters"], stdout=subprocess.PIPE,

@@ -350,7 +350,12 @@ static int method_err(const char *error, struct json_object *p, int pool, const 
 	const char *name = strncmp(error, IFACE ".", sizeof(IFACE)) == 0 ?
 			   error + sizeof(IFACE) : error;
 	const char *s;
+	int64_t n;
 
+	/* The pool the error names, when it names one we know. */
+	n = param_int(p, "pool", -1);
+	if (n >= 0 && n < KVP_POOL_COUNT)
+		pool = (int)n;
 	if (strcmp(name, "NoSuchKey") == 0) {
 		hvctl_err("no key %s in pool %s", key ? key : "", pool_names[pool]);
 		return HVCTL_EXIT_NOTFOUND;
@@ -365,8 +370,12 @@ static int method_err(const char *error, struct json_object *p, int pool, const 
 	}
 	if (strcmp(name, "PermissionDenied") == 0) {
 		s = param_str(p, "operation");
-		hvctl_err("permission denied%s%s: writing the pools needs root or hvkvpd's "
-			  "configured group", s ? " to " : "", s ? s : "");
+		if (s && strcmp(s, "read") == 0)
+			hvctl_err("permission denied to read pool %s: hvkvpd lets only root and "
+				  "its writer group read it", pool_names[pool]);
+		else
+			hvctl_err("permission denied to write pool %s: writing the pools needs "
+				  "root or hvkvpd's writer group", pool_names[pool]);
 		return HVCTL_EXIT_FAIL;
 	}
 	if (strcmp(name, "InvalidKey") == 0 || strcmp(name, "InvalidValue") == 0) {
@@ -376,14 +385,20 @@ static int method_err(const char *error, struct json_object *p, int pool, const 
 		return HVCTL_EXIT_USAGE;
 	}
 	if (strcmp(name, "KeyTooLong") == 0 || strcmp(name, "ValueTooLong") == 0) {
-		hvctl_err("%s too long: the host takes at most %lld UTF-16 units",
+		hvctl_err("%s too long: the host takes at most %lld UTF-16 units and %lld bytes",
 			  name[0] == 'K' ? "key" : "value",
-			  (long long)param_int(p, "max_utf16_units", -1));
+			  (long long)param_int(p, "max_utf16_units", -1),
+			  (long long)param_int(p, "max_bytes", -1));
 		return HVCTL_EXIT_USAGE;
 	}
 	if (strcmp(name, "StorageFailed") == 0) {
 		s = param_str(p, "reason");
 		hvctl_err("hvkvpd cannot write the pool files%s%s", s ? ": " : "", s ? s : "");
+		return HVCTL_EXIT_FAIL;
+	}
+	if (strcmp(name, "ChangesLost") == 0) {
+		hvctl_err("hvkvpd ended the watch: changes were lost while %lld bytes of them "
+			  "waited to be read", (long long)param_int(p, "queued_bytes", 0));
 		return HVCTL_EXIT_FAIL;
 	}
 	hvctl_err("hvkvpd: %s", error);
@@ -601,15 +616,16 @@ static int delete(struct hvctl *ctx, int pool, const char *key)
 }
 
 /*
- * The records of one pool through hvkvpd. An empty pool has nothing to
- * stream: a NoSuchKey reply, or a reply without a record, means that.
+ * The records of one pool through hvkvpd: one reply per record, and an
+ * empty pool one reply without a record. *denied is set when the caller
+ * may not read the pool.
  */
 static int list_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, FILE *f, int pool,
-		       int names_only)
+		       int names_only, bool *denied)
 {
 	struct json_object *p, *rec;
 	const char *error, *key, *value;
-	bool continues = true;
+	bool continues = true, first = true;
 	int err, status = HVCTL_EXIT_OK;
 
 	err = hvctl_varlink_call(vl, IFACE ".List", key_params(pool, NULL), true);
@@ -620,26 +636,33 @@ static int list_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, FILE *
 		if (err < 0)
 			return reply_err(ctx, err);
 		if (error) {
-			if (strcmp(error, IFACE ".NoSuchKey") != 0)
-				status = method_err(error, p, pool, NULL);
+			*denied = strcmp(error, IFACE ".PermissionDenied") == 0;
+			status = method_err(error, p, pool, NULL);
 			json_object_put(p);
-			if (continues)
-				continue;
-			break;
+			/* An error ends the call, whatever else it says. */
+			return status;
 		}
-		if (json_object_object_get_ex(p, "record", &rec) &&
-		    json_object_is_type(rec, json_type_object)) {
-			key = param_str(rec, "key");
-			value = param_str(rec, "value");
-			if (!key || !value) {
-				hvctl_err("malformed record from %s", ctx->socket);
-				status = HVCTL_EXIT_FAIL;
-			} else if (names_only) {
-				put_str(ctx, f, key, strlen(key));
-				fputc('\n', f);
-			} else {
-				record_print(ctx, f, pool, key, strlen(key), value, strlen(value));
-			}
+		if (!json_object_object_get_ex(p, "record", &rec) || !rec) {
+			json_object_put(p);
+			/* Only an empty pool answers without a record: its one reply. */
+			if (first && !continues)
+				break;
+			hvctl_err("malformed reply from %s: no record", ctx->socket);
+			return HVCTL_EXIT_FAIL;
+		}
+		first = false;
+		key = json_object_is_type(rec, json_type_object) ? param_str(rec, "key") : NULL;
+		value = key ? param_str(rec, "value") : NULL;
+		if (!key || !value) {
+			json_object_put(p);
+			hvctl_err("malformed record from %s", ctx->socket);
+			return HVCTL_EXIT_FAIL;
+		}
+		if (names_only) {
+			put_str(ctx, f, key, strlen(key));
+			fputc('\n', f);
+		} else {
+			record_print(ctx, f, pool, key, strlen(key), value, strlen(value));
 		}
 		json_object_put(p);
 	}
@@ -680,7 +703,8 @@ static int list(struct hvctl *ctx, int pool, int names_only)
 {
 	struct hvctl_varlink *vl = NULL;
 	int err, status = HVCTL_EXIT_OK, p, first = pool < 0 ? 0 : pool;
-	int last = pool < 0 ? KVP_POOL_COUNT - 1 : pool;
+	int last = pool < 0 ? KVP_POOL_COUNT - 1 : pool, refused = HVCTL_EXIT_OK;
+	bool denied;
 	FILE *f;
 
 	err = connect_to(ctx, CALL_TIMEOUT_MS, &vl);
@@ -693,11 +717,18 @@ static int list(struct hvctl *ctx, int pool, int names_only)
 		hvctl_varlink_close(vl);
 		return HVCTL_EXIT_FAIL;
 	}
-	for (p = first; p <= last && status == HVCTL_EXIT_OK; p++)
-		status = vl ? list_daemon(ctx, vl, f, p, names_only) :
+	for (p = first; p <= last; p++) {
+		denied = false;
+		status = vl ? list_daemon(ctx, vl, f, p, names_only, &denied) :
 			      list_file(ctx, f, p, names_only);
+		/* Listing every pool shows those the caller may read, and fails. */
+		if (status != HVCTL_EXIT_OK && !(denied && pool < 0))
+			break;
+		if (status != HVCTL_EXIT_OK)
+			refused = status;
+	}
 	hvctl_varlink_close(vl);
-	return out_close(ctx, f, status);
+	return out_close(ctx, f, status != HVCTL_EXIT_OK ? status : refused);
 }
 
 /* --- watch ------------------------------------------------------------- */
@@ -748,7 +779,7 @@ static int watch_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, int p
 {
 	struct json_object *params = json_object_new_object(), *p, *c;
 	const char *error, *ckey, *origin;
-	bool continues = true;
+	bool continues = true, first = true;
 	int64_t cpool;
 	int err, status;
 
@@ -770,6 +801,13 @@ static int watch_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, int p
 			json_object_put(p);
 			return status;
 		}
+		/* The first reply has no change: it says the watch is in place. */
+		if (first && continues && (!json_object_object_get_ex(p, "change", &c) || !c)) {
+			first = false;
+			json_object_put(p);
+			continue;
+		}
+		first = false;
 		if (!json_object_object_get_ex(p, "change", &c) ||
 		    !json_object_is_type(c, json_type_object) ||
 		    !(ckey = param_str(c, "key")) ||
