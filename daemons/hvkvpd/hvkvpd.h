@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hvuio/kvp_pool.h>
 #include <hvuio/kvp_service.h>
@@ -44,6 +45,9 @@ struct hvkvpd {
 	struct hvkvpd_clients *clients;  /* the client socket's thread */
 	int sigfd;
 	bool compact_pending;        /* a delete waits for the idle rewrite */
+	int64_t last_delete_ms;      /* CLOCK_MONOTONIC of the last host delete */
+	int64_t next_compact_ms;     /* no idle rewrite before this */
+	bool ring_broken;            /* the channel closes for a protocol error */
 };
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <hvuio/ic.h>
 
@@ -19,6 +20,21 @@
 
 /* Quiet time after a delete before the pool files are rewritten. */
 #define IDLE_COMPACT_MS 500
+/*
+ * A rewrite of the pool files after deletes costs up to the whole pool;
+ * spend at most 1/COMPACT_DUTY of the time on it, so that a host deleting
+ * one key now and then from a large pool cannot make every request wait
+ * behind a rewrite.
+ */
+#define COMPACT_DUTY 50
+
+static int64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const char *const op_names[] = {
 	"GET", "SET", "DELETE", "ENUMERATE", "GET_IP_INFO", "SET_IP_INFO",
@@ -54,14 +70,35 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 	const char *pool;
 
 	hvkvpd_clients_host_event(d->clients, ev);
+	if (ev->negotiate && ev->error) {
+		log_warn("the host's version negotiation failed (%s): answered %s",
+			 strerror(-ev->error), st);
+		return;
+	}
 	if (ev->negotiate) {
 		log_info("negotiated framework %u.%u, KVP %u.%u", ev->fw.major, ev->fw.minor,
 			 ev->msg.major, ev->msg.minor);
 		return;
 	}
+	/* One line per fault of the host, never one per retry or per byte. */
+	if (ev->error == -EPROTO) {
+		log_warn("the host broke the ring protocol (impossible index or packet "
+			 "descriptor): closing the KVP channel to reset it");
+		d->ring_broken = true;
+		return;
+	}
+	if (ev->error == -EAGAIN) {
+		log_warn("the host's ring has no room for a reply: holding it, and reading "
+			 "nothing more, until the host makes room");
+		return;
+	}
 	if (ev->error || !r) {
-		log_warn("host message not understood (%s): answered %s",
-			 strerror(-ev->error), st);
+		if (ev->replied)
+			log_warn("host message not understood (%s): answered %s",
+				 strerror(-ev->error), st);
+		else
+			log_warn("host message not understood (%s): dropped, not answered",
+				 strerror(-ev->error));
 		return;
 	}
 	if (r->pool < KVP_POOL_COUNT) {
@@ -70,8 +107,10 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 		snprintf(pb, sizeof(pb), "%u", r->pool);
 		pool = pb;
 	}
-	if (r->operation == KVP_OP_DELETE && ev->status == HV_S_OK)
+	if (r->operation == KVP_OP_DELETE && ev->status == HV_S_OK) {
 		d->compact_pending = true;
+		d->last_delete_ms = loop_now_ms();
+	}
 	if (!log_debug_enabled())
 		return;
 	switch (r->operation) {
@@ -139,6 +178,29 @@ static int serve(struct hvkvpd *d)
 	return 0;
 }
 
+/* How long until the idle rewrite may run; 0 if it may run now. */
+static int compact_wait_ms(const struct hvkvpd *d)
+{
+	int64_t now = loop_now_ms(), at = d->last_delete_ms + IDLE_COMPACT_MS;
+
+	if (at < d->next_compact_ms)
+		at = d->next_compact_ms;
+	return at > now ? (int)(at - now) : 0;
+}
+
+static void compact_idle(struct hvkvpd *d)
+{
+	int64_t start = loop_now_ms();
+	int err = hv_kvp_pool_compact(d->store);
+
+	if (err < 0)
+		log_warn("rewriting the pool files: %s", strerror(-err));
+	else
+		log_debug("idle: pool files rewritten without deleted records");
+	d->next_compact_ms = loop_now_ms() + (loop_now_ms() - start) * (COMPACT_DUTY - 1);
+	d->compact_pending = false;
+}
+
 int hvkvpd_loop(struct hvkvpd *d)
 {
 	int err;
@@ -160,7 +222,7 @@ int hvkvpd_loop(struct hvkvpd *d)
 			pfd[sti = nfd++] = (struct pollfd){ .fd = hv_kvp_pool_fd(d->store),
 							     .events = POLLIN };
 		if (d->compact_pending)
-			timeout = IDLE_COMPACT_MS;
+			timeout = compact_wait_ms(d);
 		if (d->busy_poll)
 			timeout = 0;
 		n = poll(pfd, (nfds_t)nfd, timeout);
@@ -176,14 +238,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 			if (terminate)
 				return 0;
 		}
-		if (n == 0 && d->compact_pending) {
-			err = hv_kvp_pool_compact(d->store);
-			if (err < 0)
-				log_warn("rewriting the pool files: %s", strerror(-err));
-			else
-				log_debug("idle: pool files rewritten without deleted records");
-			d->compact_pending = false;
-		}
+		if (n == 0 && d->compact_pending && compact_wait_ms(d) == 0)
+			compact_idle(d);
 		if (sti >= 0 && (pfd[sti].revents & POLLIN)) {
 			err = hv_kvp_pool_refresh(d->store);
 			if (err < 0)
