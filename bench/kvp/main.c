@@ -319,7 +319,13 @@ static void part_kernel(void)
 			if (err < 0)
 				bk_die("%s did not register on %s: %s (log: %s)", name, sock,
 				       strerror(-err), log);
-			bk_mix_run(name, bk_kdev_request_fn, k, n, opt.kops, who == 1, false, &m);
+			/*
+			 * Linux's daemon gets a bounded number: it rewrites its file
+			 * per request. Ours gets as many as part 1, enough that a
+			 * stall of a few ms on a shared machine does not decide.
+			 */
+			bk_mix_run(name, bk_kdev_request_fn, k, n, who ? opt.ops : opt.kops,
+				   who == 1, false, &m);
 			memcpy(res.kern[s][who], m.rate, sizeof(m.rate));
 			fprintf(stderr, "hv-bench-kvp: kernel backend, %s, %u keys: set %.0f/s, "
 				"get %.0f/s\n", name, n, m.rate[BK_SET], m.rate[BK_GET]);
@@ -444,8 +450,8 @@ static void print_table(void)
 		       res.lat[1][0], res.lat[1][1]);
 	}
 	if (opt.part[2]) {
-		printf("Kernel backend: hvkvpd vs Linux's hv_kvp_daemon (ops/s; %u of each)\n",
-		       opt.kops);
+		printf("Kernel backend: hvkvpd vs Linux's hv_kvp_daemon (ops/s; %u of each for "
+		       "hvkvpd, %u for Linux's)\n", opt.ops, opt.kops);
 		printf("  %6s %-14s", "keys", "");
 		for (int o = 0; o < BK_NOPS; o++)
 			printf(" %10s", bk_op_names[o]);
@@ -540,7 +546,9 @@ static void write_json(const char *path)
 	}
 	if (opt.part[2]) {
 		o = json_object_new_object();
-		json_object_object_add(o, "ops_per_measurement", json_object_new_int((int)opt.kops));
+		json_object_object_add(o, "ops_per_measurement_hvkvpd", json_object_new_int((int)opt.ops));
+		json_object_object_add(o, "ops_per_measurement_hv_kvp_daemon",
+				       json_object_new_int((int)opt.kops));
 		for (unsigned int s = 0; s < opt.nksizes; s++) {
 			double r[BK_NOPS];
 

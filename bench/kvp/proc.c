@@ -22,6 +22,20 @@
 
 int bk_verbose;
 
+/* Daemons still running, so that a benchmark that gives up leaves none. */
+#define MAX_LIVE 8
+static pid_t live[MAX_LIVE];
+
+static void live_set(pid_t old, pid_t pid)
+{
+	for (int i = 0; i < MAX_LIVE; i++) {
+		if (live[i] == old) {
+			live[i] = pid;
+			return;
+		}
+	}
+}
+
 double bk_now(void)
 {
 	struct timespec ts;
@@ -40,6 +54,12 @@ void bk_die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	for (int i = 0; i < MAX_LIVE; i++) {
+		if (live[i] > 0) {
+			kill(live[i], SIGKILL);
+			waitpid(live[i], NULL, 0);
+		}
+	}
 	exit(1);
 }
 
@@ -187,6 +207,7 @@ void bk_proc_start(struct bk_proc *p, char *const argv[], const char *log, bool 
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	live_set(0, p->pid);
 }
 
 int bk_proc_wait_ready(struct bk_proc *p, double timeout)
@@ -223,6 +244,7 @@ int bk_proc_stop(struct bk_proc *p, bool kill_it)
 	p->notify_fd = -1;
 	if (p->pid <= 0)
 		return -1;
+	live_set(p->pid, 0);
 	kill(p->pid, kill_it ? SIGKILL : SIGTERM);
 	end = bk_now() + 20;
 	for (;;) {

@@ -221,9 +221,13 @@ int hvkvpd_backend_reopen(struct hvkvpd *d)
 	d->transport = NULL;
 	if (d->chosen == HVKVPD_BACKEND_KERNEL)
 		log_warn("%s failed: reopening it", d->kernel_device);
+	else if (d->ring_broken)
+		/* Already said, as a warning: this is only the consequence. */
+		log_info("KVP channel closed: opening it again for fresh rings");
 	else
 		log_notice("the host rescinded the KVP device: channel closed, waiting for it "
 			   "to be offered again");
+	d->ring_broken = false;
 	wfd = watch_open(d);
 	for (;;) {
 		struct pollfd pfd[2] = {

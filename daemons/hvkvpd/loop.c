@@ -81,7 +81,7 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 		return;
 	}
 	/* One line per fault of the host, never one per retry or per byte. */
-	if (ev->error == -EPROTO) {
+	if (ev->error == -ENOTRECOVERABLE) {
 		log_warn("the host broke the ring protocol (impossible index or packet "
 			 "descriptor): closing the KVP channel to reset it");
 		d->ring_broken = true;

@@ -60,7 +60,7 @@ static const char *const allowed[] = {
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "membarrier",
 	/* Threads and time. */
 	"futex", "set_robust_list", "rseq", "sched_yield", "gettid", "getpid",
-	"tgkill", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask",
+	"tgkill", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
 	"restart_syscall", "clock_gettime", "clock_getres", "clock_nanosleep",
 	"nanosleep", "gettimeofday", "getrandom", "getuid", "geteuid", "getgid",
 	"getegid", "prlimit64", "getrlimit", "setrlimit",
@@ -77,7 +77,7 @@ static const char *const allowed[] = {
 	 * a ptrace-ing clone, and the runtimes read their own limits.
 	 */
 	"clone", "ptrace", "wait4", "waitid", "prctl", "sched_getaffinity",
-	"sigaltstack", "rt_sigaction", "getppid",
+	"sigaltstack", "getppid",
 #endif
 };
 
@@ -149,15 +149,27 @@ out:
 	return err;
 }
 
-/* Effective and inheritable empty; permitted `keep`. Lowering needs no capability. */
-static int caps_set(uint64_t keep)
+/* Permitted `keep`, effective `eff` (a subset), inheritable empty. Lowering needs no capability. */
+static int caps_set(uint64_t keep, uint64_t eff)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = { { 0 } };
 
 	d[0].permitted = (uint32_t)keep;
 	d[1].permitted = (uint32_t)(keep >> 32);
+	d[0].effective = (uint32_t)eff;
+	d[1].effective = (uint32_t)(eff >> 32);
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static uint64_t caps_permitted(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0;
+	return (uint64_t)d[1].permitted << 32 | d[0].permitted;
 }
 
 /* Drop what is not in `keep` from the bounding set; 0 or -errno. */
@@ -190,6 +202,17 @@ int hvkvpd_sandbox_enter(const struct hvkvpd *d)
 	uint64_t keep = d->set_ip_hook ? HOOK_CAPS : 0;
 	int err;
 
+	/*
+	 * The sim backend (tests only) reaches hvsim's rings through
+	 * /proc/PID/fd of another process, which the kernel allows a caller
+	 * whose capabilities do not cover the target's only with
+	 * CAP_SYS_PTRACE (Linux's commoncap.c, cap_ptrace_access_check).
+	 */
+	if (d->chosen == HVKVPD_BACKEND_SIM)
+		keep |= CAP_BIT(CAP_SYS_PTRACE);
+	/* Started without some of them (not as root): keep only what we have. */
+	keep &= caps_permitted();
+
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		err = -errno;
 		log_err("sandbox: no_new_privs: %s", strerror(errno));
@@ -203,7 +226,7 @@ int hvkvpd_sandbox_enter(const struct hvkvpd *d)
 			err = -errno;
 	}
 	if (err == 0)
-		err = caps_set(keep);
+		err = caps_set(keep, keep & ~HOOK_CAPS);
 	if (err < 0) {
 		log_err("sandbox: dropping capabilities: %s", strerror(-err));
 		return err;
@@ -218,7 +241,7 @@ int hvkvpd_sandbox_enter(const struct hvkvpd *d)
 
 int hvkvpd_sandbox_thread(void)
 {
-	int err = caps_set(0);
+	int err = caps_set(0, 0);
 
 	if (err == 0)
 		err = filter_load();

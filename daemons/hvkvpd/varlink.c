@@ -708,7 +708,7 @@ static void server_accept(struct vl_server *srv)
 	for (int i = 0; i < 64; i++) {
 		struct epoll_event e;
 		struct vl_conn *c;
-		int fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int err, fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			if (srv->spare < 0) {
@@ -717,14 +717,16 @@ static void server_accept(struct vl_server *srv)
 			}
 			close(srv->spare);
 			fd = accept4(srv->listen.fd, NULL, NULL, SOCK_CLOEXEC);
+			err = errno;
 			if (fd >= 0)
 				close(fd);
 			srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			if (fd < 0) {
+			if (fd >= 0)
+				continue;
+			/* EMFILE comes before the queue is looked at: it may have been empty. */
+			if (err == EMFILE || err == ENFILE)
 				listen_pause(srv);
-				return;
-			}
-			continue;
+			return;
 		}
 		if (fd < 0)
 			return;

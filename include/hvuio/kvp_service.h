@@ -48,8 +48,12 @@ struct hv_kvp_event {
 	 *   -EMSGSIZE channel: a packet too large to be a KVP message, dropped;
 	 *   -EOPNOTSUPP, -EBADMSG with negotiate set: no common version, or
 	 *             a malformed NEGOTIATE; the failure reply was sent;
-	 *   -EAGAIN   channel: the host's ring had no room for the reply,
-	 *             which is lost;
+	 *   -EAGAIN   channel: the host's ring had no room for the reply; it
+	 *             is held, nothing more is read, and it is sent once the
+	 *             host makes room (reported again then, with replied set);
+	 *   -ENOTRECOVERABLE  channel: the host broke the ring protocol (an
+	 *             impossible index or descriptor); -ENODEV follows, and
+	 *             reopening the channel gives fresh rings;
 	 *   -EIO      kernel: the reply could not be written (-ENODEV follows).
 	 */
 	int error;

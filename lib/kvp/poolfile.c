@@ -250,7 +250,12 @@ static int kvp_open_file(int dirfd, const char *name, mode_t mode)
 	}
 	if (errno != EEXIST)
 		return -errno;
-	fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+	/*
+	 * Never through a link: one planted in place of a pool file or a
+	 * journal would have root write wherever it points (O_EXCL above
+	 * already refuses to follow one). ELOOP tells the caller why.
+	 */
+	fd = openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	return fd >= 0 ? fd : -errno;
 }
 

@@ -31,6 +31,15 @@ struct hv_kvp_transport {
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	bool busy_poll;
+	/*
+	 * A reply the host's full ring could not take yet: it stays in buf
+	 * (at held_payload) and no other message is read until it is sent.
+	 */
+	bool held;
+	uint8_t *held_payload;
+	size_t held_len;
+	uint64_t held_trans_id;
+	struct hv_kvp_event held_ev;
 	/* Kernel. */
 	int fd;
 };

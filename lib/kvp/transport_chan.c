@@ -23,7 +23,18 @@
  *    Linux's heartbeat or shutdown driver would would act on a message the
  *    KVP service never offered to handle;
  *  - a packet larger than the buffer is consumed and dropped (Linux's
- *    ring read would refuse it and leave it in the ring for ever).
+ *    ring read would refuse it and leave it in the ring for ever);
+ *  - a reply the host's ring has no room for is held, with nothing more
+ *    read, until the host makes room: we set pending_send_sz so that the
+ *    host interrupts us then (the ring-uio reference, §3; Linux's
+ *    hv_ringbuffer_write gives up with -EAGAIN instead, and the util
+ *    drivers lose the reply). Dropping it would leave the host waiting on
+ *    its one transaction for nothing, and reading on would only stack up
+ *    more replies that cannot go out;
+ *  - a ring whose indices or descriptors cannot be true has no point to
+ *    resume from (Linux's hv_pkt_iter_first guesses lengths and carries
+ *    on; we do not act on guesses): the observer hears -ENOTRECOVERABLE and the
+ *    caller reopens the device, which gives fresh rings.
  *
  * The one packet buffer: 16 KiB, what Linux's util drivers receive into
  * (four Hyper-V pages). The largest KVP message, IP info, is 7456 bytes
@@ -102,13 +113,44 @@ static void chan_tell(hv_kvp_observer_fn *observer, void *ctx, const struct hv_k
 		observer(ctx, ev);
 }
 
-/* Send the reply; a ring the host left full loses it (the observer is told). */
-static int chan_reply(struct hv_kvp_transport *t, const uint8_t *payload, size_t len,
+/*
+ * The room a reply needs in the ring: descriptor, payload padded to 8,
+ * trailer, and 8 more, since a packet must leave the ring not quite full.
+ */
+static uint32_t chan_reply_room(size_t len)
+{
+	return (uint32_t)(HV_RING_DESC_SIZE + HV_ALIGN8(len) + HV_RING_TRAILER_SIZE + 8);
+}
+
+/*
+ * Send the reply. When the host's ring is full, it is held (see the top
+ * of the file): ev becomes the -EAGAIN event and the real one waits in
+ * t->held_ev. Returns 0, -ENODEV, or -EBADMSG when the host's read index
+ * cannot be true.
+ */
+static int chan_reply(struct hv_kvp_transport *t, uint8_t *payload, size_t len,
 		      uint64_t trans_id, struct hv_kvp_event *ev)
 {
+	struct hv_ring *tx = hv_chan_tx_ring(t->chan);
 	int err = hv_chan_send(t->chan, payload, len, trans_id, 0);
 
-	if (err == -ENODEV)
+	if (err == -EAGAIN) {
+		/* Ask first, then look again: the host may have read in between. */
+		hv_ring_set_pending_send_size(tx, chan_reply_room(len));
+		err = hv_chan_send(t->chan, payload, len, trans_id, 0);
+		if (err == -EAGAIN) {
+			t->held = true;
+			t->held_payload = payload;
+			t->held_len = len;
+			t->held_trans_id = trans_id;
+			t->held_ev = *ev;
+			ev->error = -EAGAIN;
+			ev->req = NULL;
+			return 0;
+		}
+		hv_ring_set_pending_send_size(tx, 0);
+	}
+	if (err == -ENODEV || err == -EBADMSG)
 		return err;
 	if (err) {
 		ev->error = err;
@@ -117,6 +159,41 @@ static int chan_reply(struct hv_kvp_transport *t, const uint8_t *payload, size_t
 	}
 	ev->replied = true;
 	return 0;
+}
+
+/* Send a held reply if the host has made room; -EAGAIN if it has not. */
+static int chan_flush(struct hv_kvp_transport *t, hv_kvp_observer_fn *observer, void *ctx)
+{
+	int err;
+
+	if (!t->held)
+		return 0;
+	err = hv_chan_send(t->chan, t->held_payload, t->held_len, t->held_trans_id, 0);
+	if (err == -EAGAIN)
+		return err;
+	t->held = false;
+	hv_ring_set_pending_send_size(hv_chan_tx_ring(t->chan), 0);
+	if (err == -ENODEV || err == -EBADMSG)
+		return err;
+	if (err) {
+		t->held_ev.error = err;
+		t->held_ev.req = NULL;
+	} else {
+		t->held_ev.replied = true;
+	}
+	chan_tell(observer, ctx, &t->held_ev);
+	return 0;
+}
+
+/* The host broke the ring protocol: say so once, and have the device reopened. */
+static int chan_broken(hv_kvp_observer_fn *observer, void *ctx)
+{
+	struct hv_kvp_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.error = -ENOTRECOVERABLE;
+	chan_tell(observer, ctx, &ev);
+	return -ENODEV;
 }
 
 static int chan_negotiate(struct hv_kvp_transport *t, uint8_t *payload, size_t len,
@@ -229,12 +306,21 @@ int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler
 	err = hv_dev_ack(t->dev, NULL);
 	if (err && err != -EAGAIN)
 		return err;
+	/* A held reply first; until it is gone, the ring is not read. */
+	err = chan_flush(t, observer, ctx);
+	if (err == -EAGAIN)
+		return 0;
+	if (err)
+		return err == -EBADMSG ? chan_broken(observer, ctx) : err;
 	for (;;) {
 		err = hv_chan_recv(t->chan, t->buf, t->buf_size, &pkt);
 		if (err == 0) {
 			err = chan_packet(t, &pkt, handler, observer, ctx);
 			if (err)
-				return err;
+				return err == -EBADMSG ? chan_broken(observer, ctx) : err;
+			/* The host's interrupt for room brings us back. */
+			if (t->held)
+				return 0;
 			continue;
 		}
 		if (err == -EAGAIN) {
@@ -249,7 +335,7 @@ int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler
 			if (err == -ENOBUFS) {
 				err = chan_drop(t);
 				if (err)
-					return err == -EBADMSG ? -ENODEV : err;
+					return err == -EBADMSG ? chan_broken(observer, ctx) : err;
 			}
 			memset(&ev, 0, sizeof(ev));
 			ev.error = -EMSGSIZE;
@@ -260,6 +346,6 @@ int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler
 		 * -EBADMSG: the host broke the ring protocol. Nothing more can
 		 * be read from this ring; opening the device again resets it.
 		 */
-		return err == -EBADMSG ? -ENODEV : err;
+		return err == -EBADMSG ? chan_broken(observer, ctx) : err;
 	}
 }

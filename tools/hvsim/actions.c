@@ -317,6 +317,11 @@ static int ensure_ready(struct sim *s, unsigned int line)
 	return err;
 }
 
+int sim_ready(struct sim *s, unsigned int line)
+{
+	return ensure_ready(s, line);
+}
+
 static void hex_print(const uint8_t *p, size_t n, FILE *f)
 {
 	for (size_t i = 0; i < n; i++)
@@ -792,6 +797,8 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		return 0;
 	case OP_OFFER:
 		return run_offer(s, a);
+	case OP_HOSTILE:
+		return sim_hostile_run(s, a);
 	}
 	return EXIT_SETUP;
 }

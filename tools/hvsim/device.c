@@ -143,6 +143,13 @@ static int dev_open_channel(struct sim_dev *d, int fd)
 	int err;
 
 	dev_free_rings(d);
+	/*
+	 * A fresh channel whatever the last one left (a hostile run may have
+	 * left impossible indices): the headers start zeroed, as the host
+	 * initialises them, before lib/ring looks at them.
+	 */
+	memset(base, 0, page);
+	memset(base + half, 0, page);
 	/* Map 0 is the guest's view: guest-to-host ring first. */
 	err = hv_ring_new(base, half, page, SIM_MAX_MSG * 2, &d->rx);
 	if (err < 0)
@@ -229,6 +236,7 @@ static int dev_on_guest(struct sim_dev *d)
 			n = 0;
 		}
 		if (n == 0) {
+			d->guest_closes++;
 			dev_log(d, "guest closed the device");
 			sim_dev_disconnect(d);
 			return -ECONNRESET;
@@ -263,12 +271,17 @@ static int dev_poll(struct sim_dev *d, int ms)
 	struct pollfd p[2];
 	int n = 0, err = 0, r;
 
-	if (d->listen_fd >= 0) {
-		p[n].fd = d->listen_fd;
-		p[n++].events = POLLIN;
-	}
+	/*
+	 * The guest's socket first: a guest that closes and opens again at
+	 * once must find the channel closed, as the last close() of
+	 * /dev/uioN closes it before open() can return.
+	 */
 	if (d->conn_fd >= 0) {
 		p[n].fd = d->conn_fd;
+		p[n++].events = POLLIN;
+	}
+	if (d->listen_fd >= 0) {
+		p[n].fd = d->listen_fd;
 		p[n++].events = POLLIN;
 	}
 	if (n == 0) {

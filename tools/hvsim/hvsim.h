@@ -86,6 +86,7 @@ struct sim_dev {
 	int verbose;
 	/* Counters for -v and the tests. */
 	uint64_t guest_signals, guest_masks, interrupts_sent, refused;
+	uint64_t guest_closes;     /* the guest closed the device */
 	uint8_t rxbuf[SIM_MAX_MSG * 2];
 };
 
@@ -147,6 +148,23 @@ enum sim_op {
 	OP_EXPECT,
 	OP_RESCIND,
 	OP_OFFER,
+	OP_HOSTILE,        /* hostile.c: only with --hostile */
+};
+
+/* What a hostile action breaks (hvsim(8), HOSTILE ACTIONS). */
+enum sim_hostile {
+	HOSTILE_RING_INDEX,      /* the host-to-guest write index */
+	HOSTILE_DESC,            /* a packet descriptor that lies */
+	HOSTILE_TRUNCATED,       /* a packet that ends inside the IC header */
+	HOSTILE_ICMSGSIZE,       /* icmsgsize beyond the packet */
+	HOSTILE_NEGOTIATE,       /* negotiate counts as given */
+	HOSTILE_KVP_SIZE,        /* key_size / value_size as given */
+	HOSTILE_KVP_POOL,        /* a pool byte as given */
+	HOSTILE_KVP_ODD,         /* an odd UTF-16 byte count */
+	HOSTILE_KVP_SURROGATE,   /* an unpaired surrogate in the key */
+	HOSTILE_FLOOD,           /* requests without reading the replies */
+	HOSTILE_INTERRUPTS,      /* interrupts with nothing in the ring */
+	HOSTILE_RESCIND_MID,     /* rescind with a request in the ring */
 };
 
 #define SIM_MAX_ARGS 8
@@ -164,6 +182,9 @@ struct sim_action {
 	size_t payload_len;
 	char *args[SIM_MAX_ARGS];  /* strings (key, value, IP fields) */
 	unsigned int nargs;
+	enum sim_hostile hostile;  /* hostile: what, and how (variant, n, n2) */
+	unsigned int variant;
+	uint64_t n2;
 };
 
 /*
@@ -172,6 +193,8 @@ struct sim_action {
  */
 int sim_script_parse(const char *line, unsigned int lineno, struct sim_action *a,
 		     char *err, size_t errlen);
+/* hostile.c: the words after "hostile"; 0 or -EINVAL with err set. */
+int sim_hostile_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);
 void sim_action_clear(struct sim_action *a);
 /* Status names as Linux's uapi hyperv.h has them, and hex. */
 int sim_status_parse(const char *s, uint32_t *status);
@@ -199,6 +222,10 @@ struct sim {
 int sim_action_run(struct sim *s, const struct sim_action *a);
 /* Hook the host's negotiate to every guest connection. */
 int sim_init(struct sim *s);
+/* A connected guest with agreed versions, waiting for both if needed. */
+int sim_ready(struct sim *s, unsigned int line);
+/* hostile.c: run an OP_HOSTILE action; returns as sim_action_run. */
+int sim_hostile_run(struct sim *s, const struct sim_action *a);
 
 /* Errors and progress go to standard error, replies to standard output. */
 void sim_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -12,7 +12,7 @@
 
 static const char usage_text[] =
 	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat]\n"
-	"             [--json] [-v]\n";
+	"             [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
 {
@@ -20,7 +20,8 @@ static void usage(FILE *f)
 }
 
 /* Parse a whole file first, so that a typo fails before the guest is bothered. */
-static int load_script(FILE *f, const char *name, struct sim_action **ret, size_t *count)
+static int load_script(FILE *f, const char *name, bool hostile, struct sim_action **ret,
+		       size_t *count)
 {
 	struct sim_action *v = NULL;
 	size_t n = 0, cap = 0, len = 0;
@@ -41,6 +42,13 @@ static int load_script(FILE *f, const char *name, struct sim_action **ret, size_
 		}
 		if (r == 0)
 			continue;
+		/* A script meant for a well-behaved host must never break the guest. */
+		if (a.op == OP_HOSTILE && !hostile) {
+			sim_err("%s:%u: hostile actions need --hostile", name, lineno);
+			sim_action_clear(&a);
+			rc = -1;
+			goto out;
+		}
 		if (n == cap) {
 			struct sim_action *nv;
 
@@ -76,6 +84,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "hostile", no_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -84,6 +93,7 @@ int main(int argc, char **argv)
 	struct sim_action *acts = NULL;
 	size_t nacts = 0;
 	double timeout = 5;
+	bool hostile = false;
 	struct sim *s;
 	FILE *f = NULL;
 	int c, err, rc = 0;
@@ -96,6 +106,7 @@ int main(int argc, char **argv)
 		case 's': script = optarg; break;
 		case 'd': device = optarg; break;
 		case 'j': break;
+		case 'H': hostile = true; break;
 		case 'v': break;
 		case 't':
 			errno = 0;
@@ -154,7 +165,7 @@ int main(int argc, char **argv)
 		script = "<stdin>";
 		f = stdin;
 	}
-	if (load_script(f, script, &acts, &nacts) < 0) {
+	if (load_script(f, script, hostile, &acts, &nacts) < 0) {
 		rc = 3;
 		goto out_file;
 	}
