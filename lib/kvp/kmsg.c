@@ -36,26 +36,11 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 
 static int kmsg_size(uint8_t op, size_t *ret)
 {
-	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-		*ret = KMSG_BODY + sizeof(struct hv_kvp_exchg_msg_value);
-		return 0;
-	case KVP_OP_DELETE:
-		*ret = KMSG_BODY + sizeof(struct hv_kvp_msg_delete);
-		return 0;
-	case KVP_OP_ENUMERATE:
-		*ret = KMSG_BODY + sizeof(struct hv_kvp_msg_enumerate);
-		return 0;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
-		*ret = KMSG_BODY + sizeof(struct hv_kvp_ipaddr_value);
-		return 0;
-	case KVP_OP_REGISTER1:
-		*ret = KMSG_BODY + sizeof(struct hv_kvp_register);
-		return 0;
-	}
-	return -EOPNOTSUPP;
+	size_t body = 0;
+	int r = kvp_body_size(op, &body);
+
+	*ret = KMSG_BODY + body;
+	return r;
 }
 
 /* A sized UTF-8 string: its size must end exactly at its first NUL. */

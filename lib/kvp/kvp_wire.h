@@ -182,7 +182,8 @@ size_t kvp_utf16_to_utf8_lossy(const uint8_t *src, size_t bytes, char *dst,
 
 /* Shared by msg.c (guest side) and msg_host.c (host side). */
 
-/* Payload size of an operation's message, or -EOPNOTSUPP. */
+/* Bytes of an operation's body, and of its whole VMBus payload; -EOPNOTSUPP. */
+int kvp_body_size(uint8_t op, size_t *ret);
 int kvp_msg_size(uint8_t op, size_t *ret);
 /* A key or string value with its byte size, strictly (see msg.c). */
 int kvp_sized_string_get(const uint8_t *field, size_t field_size,

@@ -38,25 +38,43 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-int kvp_msg_size(uint8_t op, size_t *ret)
+int kvp_body_size(uint8_t op, size_t *ret)
 {
 	switch (op) {
 	case KVP_OP_GET:
 	case KVP_OP_SET:
-		*ret = sizeof(struct hv_kvp_pkt_value);
+		*ret = sizeof(struct hv_kvp_exchg_msg_value);
 		return 0;
 	case KVP_OP_DELETE:
-		*ret = sizeof(struct hv_kvp_pkt_delete);
+		*ret = sizeof(struct hv_kvp_msg_delete);
 		return 0;
 	case KVP_OP_ENUMERATE:
-		*ret = sizeof(struct hv_kvp_pkt_enumerate);
+		*ret = sizeof(struct hv_kvp_msg_enumerate);
 		return 0;
 	case KVP_OP_GET_IP_INFO:
 	case KVP_OP_SET_IP_INFO:
-		*ret = sizeof(struct hv_kvp_pkt_ip);
+		*ret = sizeof(struct hv_kvp_ipaddr_value);
+		return 0;
+	case KVP_OP_REGISTER1:
+		*ret = sizeof(struct hv_kvp_register);
 		return 0;
 	}
 	return -EOPNOTSUPP;
+}
+
+int kvp_msg_size(uint8_t op, size_t *ret)
+{
+	size_t body;
+
+	/* REGISTER1 travels between Linux's kernel and its daemon only. */
+	if (op == KVP_OP_REGISTER1 || kvp_body_size(op, &body) < 0)
+		return -EOPNOTSUPP;
+	/* The IP-info messages have no padding after operation and pool. */
+	if (op == KVP_OP_GET_IP_INFO || op == KVP_OP_SET_IP_INFO)
+		*ret = offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val) + body;
+	else
+		*ret = offsetof(struct hv_kvp_pkt_value, data) + body;
+	return 0;
 }
 
 /*
