@@ -89,7 +89,8 @@ struct watch {
 struct list_state {
 	struct hvkvpd_clients *cl;
 	unsigned int pool;
-	size_t index;
+	size_t index;             /* the Auto pool's */
+	struct hv_kvp_pool_iter iter;
 	bool have_next;
 	struct hv_kvp_pool_record next;
 };
@@ -656,7 +657,7 @@ static int list_fetch(struct hvkvpd_clients *cl, struct list_state *st)
 	if (st->pool == KVP_POOL_AUTO)
 		err = auto_entry(cl, (uint32_t)st->index, &st->next);
 	else
-		err = hv_kvp_pool_enumerate(cl->store, st->pool, st->index, &st->next);
+		err = hv_kvp_pool_iter_next(&st->iter, &st->next);
 	st->have_next = err == 0;
 	st->index++;
 	return err;
@@ -727,7 +728,10 @@ static void kvp_list(void *ctx, struct vl_call *call, json_object *params)
 	st->cl = cl;
 	st->pool = (unsigned int)pool;
 	st->index = 0;
-	err = list_fetch(cl, st);
+	/* Lock-free and O(1) a record: a List never holds up the host's requests. */
+	err = hv_kvp_pool_iter_begin(cl->store, st->pool, &st->iter);
+	if (!err)
+		err = list_fetch(cl, st);
 	if (err == -ENOENT) {
 		free(st);
 		return vl_reply(call, NULL);  /* an empty pool: one reply, no record */

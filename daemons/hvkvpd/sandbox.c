@@ -77,7 +77,7 @@ static const char *const allowed[] = {
 	 * a ptrace-ing clone, and the runtimes read their own limits.
 	 */
 	"clone", "ptrace", "wait4", "waitid", "prctl", "sched_getaffinity",
-	"sigaltstack", "getppid",
+	"sigaltstack", "getppid", "getdents", "kill", "tkill", "process_vm_readv",
 #endif
 };
 

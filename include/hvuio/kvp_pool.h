@@ -44,9 +44,11 @@
  * is never lost. hv_kvp_pool_fd gives an inotify descriptor that becomes
  * readable when a pool file changes.
  *
- * Threads: hv_kvp_pool_get is lock-free (RCU: it never waits for a
- * writer) and may run in any number of threads at once. Every other call
- * takes the store's mutex. No thread registration is needed.
+ * Threads: the readers, hv_kvp_pool_get, hv_kvp_pool_enumerate,
+ * hv_kvp_pool_count and the hv_kvp_pool_iter_* calls, are lock-free (RCU:
+ * they never wait for a writer nor for each other) and may run in any
+ * number of threads at once. Every other call takes the store's mutex.
+ * No thread registration is needed.
  *
  * Errors are negative errnos; nothing is printed.
  */
@@ -88,6 +90,23 @@ struct hv_kvp_pool_record {
 	uint16_t key_len;
 	uint16_t value_len;
 	bool utf8;
+};
+
+/*
+ * A caller's place in one pool, for walks that cost O(1) per step. It
+ * lives with its caller (on the stack, in a client's state): the store
+ * keeps nothing for it, so any number of walks go on at once, in any
+ * threads (one iterator is used by one thread at a time), and it needs no
+ * freeing. Set it with hv_kvp_pool_iter_begin; its members other than
+ * `work` belong to the store.
+ */
+struct hv_kvp_pool_iter {
+	struct hv_kvp_store *store;
+	unsigned int pool;
+	bool placed;
+	uint64_t epoch;
+	size_t dels, index, slot;
+	uint64_t work;      /* slots and deletes looked at so far: the walk's cost */
 };
 
 /* Work done since open, for tests and benchmarks. */
@@ -144,14 +163,46 @@ int hv_kvp_pool_delete(struct hv_kvp_store *store, unsigned int pool, const char
 
 /*
  * Copy record number `index` (0 first, in file order, deleted records
- * skipped). A walk 0, 1, 2, ... costs O(1) per step. Returns 0, -ENOENT
- * past the end, -EINVAL.
+ * skipped). Lock-free. O(1) below the first deleted record, else it
+ * counts records from there: walks use an iterator. Returns 0, -ENOENT
+ * past the end, -EINVAL, -ENOMEM (memory ran out while the pool was
+ * being compacted or reloaded; the next change, refresh or compaction
+ * tries again).
  */
 int hv_kvp_pool_enumerate(struct hv_kvp_store *store, unsigned int pool, size_t index,
 			  struct hv_kvp_pool_record *rec);
 
-/* Number of records in the pool. Returns 0 or -EINVAL. */
+/* Number of records in the pool. Lock-free. Returns 0 or -EINVAL. */
 int hv_kvp_pool_count(struct hv_kvp_store *store, unsigned int pool, size_t *count);
+
+/* Start a walk of `pool` before its first record. Returns 0 or -EINVAL. */
+int hv_kvp_pool_iter_begin(struct hv_kvp_store *store, unsigned int pool,
+			   struct hv_kvp_pool_iter *it);
+
+/*
+ * Copy the record after the one the iterator is on (the first, after
+ * begin) and move onto it. O(1) amortised, whatever the pool's size and
+ * the deletes before. Every record that is in the pool for the whole
+ * walk is copied once, in file order, even while other records are
+ * deleted; a compaction or a reload during the walk moves the iterator
+ * on by index instead, as hv_kvp_pool_iter_seek does. Returns 0, -ENOENT
+ * past the last record (the iterator stays, so a later call finds
+ * records appended since), -EINVAL, -ENOMEM as hv_kvp_pool_enumerate.
+ */
+int hv_kvp_pool_iter_next(struct hv_kvp_pool_iter *it, struct hv_kvp_pool_record *rec);
+
+/*
+ * Copy record number `index`, as hv_kvp_pool_enumerate numbers them now,
+ * and move onto it. O(1) amortised for the index of the iterator's
+ * record or the one after (the host's ENUMERATE walk), plus one step for
+ * each record deleted since the iterator's last call. Returns as
+ * hv_kvp_pool_iter_next.
+ */
+int hv_kvp_pool_iter_seek(struct hv_kvp_pool_iter *it, size_t index,
+			  struct hv_kvp_pool_record *rec);
+
+/* End a walk; later calls on `it` fail with -EINVAL. NULL is a no-op. */
+void hv_kvp_pool_iter_end(struct hv_kvp_pool_iter *it);
 
 /*
  * Apply what other programs changed in the pool files since the last

@@ -88,6 +88,8 @@ struct hv_kvp_handler {
 	struct hv_kvp_pool_record rec;
 	/* Room for a 2048-byte value field without NUL, as files may hold. */
 	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	/* The host walks a pool by index, 0, 1, 2, ...: O(1) a step from the last place. */
+	struct hv_kvp_pool_iter walk[KVP_POOL_COUNT];
 };
 
 HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
@@ -104,6 +106,8 @@ HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
 	if (!h)
 		return -ENOMEM;
 	h->store = store;
+	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+		hv_kvp_pool_iter_begin(store, i, &h->walk[i]);
 	err = hv_kvp_info_new(config ? config->root : NULL, &h->info);
 	if (err)
 		goto out;
@@ -242,7 +246,7 @@ static uint32_t handler_enumerate(struct hv_kvp_handler *h, const struct hv_kvp_
 
 	if (req->pool == KVP_POOL_AUTO)
 		return handler_enumerate_auto(h, req, reply);
-	err = hv_kvp_pool_enumerate(h->store, req->pool, req->index, &h->rec);
+	err = hv_kvp_pool_iter_seek(&h->walk[req->pool], req->index, &h->rec);
 	if (err)
 		return HV_S_CONT;
 	reply_key_set(reply, h->rec.key, h->rec.key_len);

@@ -55,12 +55,47 @@ struct kvp_content {
 	bool live;                /* idx is what readers see */
 };
 
+/*
+ * A slot array readers index under RCU. It never shrinks in place: the
+ * writer copies it into one twice as large and retires the old one, so
+ * a reader keeps a whole array for as long as it holds it. The first
+ * `cap` words are the slots, a record pointer or, once deleted,
+ * KVP_TOMB(k); then come `cap` deletes of two words each (a slot can be
+ * deleted once per order, so deletes never need to grow the array): the
+ * slot and the record it held, for readers that took their snapshot
+ * before the delete.
+ */
+struct kvp_slots {
+	size_t cap;
+	_Atomic(uintptr_t) v[];
+};
+
+#define KVP_TOMB(k)        (((uintptr_t)(k) << 1) | 1u)
+#define KVP_IS_TOMB(v)     ((v) & 1u)
+#define KVP_TOMB_SEQ(v)    ((size_t)((v) >> 1))
+#define KVP_DEL_SLOT(a, k) ((a)->v[(a)->cap + 2 * (k)])
+#define KVP_DEL_REC(a, k)  ((a)->v[(a)->cap + 2 * (k) + 1])
+
+/*
+ * The record order readers walk without the mutex. Slot i is slot i of
+ * the live content. A compaction or a reload builds a new order (a new
+ * epoch, so that iterators placed in the old one start over); appends,
+ * SETs and deletes patch the current one in O(1).
+ */
+struct kvp_order {
+	uint64_t epoch;
+	_Atomic size_t nslots;      /* slots published */
+	_Atomic size_t ndels;       /* deletes published */
+	_Atomic size_t first_hole;  /* lowest deleted slot, SIZE_MAX if none */
+	_Atomic(struct kvp_slots *) arr;
+};
+
 struct kvp_pool {
 	_Atomic(struct kvp_index *) pub;
 	struct kvp_content c;
-	/* Enumeration cursor: logical index -> slot, for O(1) walks. */
-	size_t cur_index, cur_slot;
-	bool cur_valid;
+	/* NULL only when building it ran out of memory; the next writer retries. */
+	_Atomic(struct kvp_order *) order;
+	_Atomic size_t live;        /* records, for hv_kvp_pool_count */
 
 	/* File state (fd < 0: memory only). */
 	int fd, jfd;
@@ -78,6 +113,8 @@ struct kvp_pool {
 
 struct hv_kvp_store {
 	pthread_mutex_t lock;
+	_Atomic uint64_t lock_count;       /* times taken, for tests */
+	uint64_t next_epoch;
 	unsigned int flags;
 	int dirfd;
 	int ifd;
@@ -101,7 +138,7 @@ void kvp_rec_format(const struct kvp_rec *r, uint8_t *raw);
 int kvp_content_init(struct kvp_content *c, bool live);
 int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r);
 void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot);
-void kvp_content_squeeze(struct kvp_content *c);
+void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c);
 void kvp_content_discard(struct kvp_content *c);
 int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c);
 void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r);
@@ -109,6 +146,9 @@ void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const stru
 void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_retire(struct hv_kvp_store *st, void *ptr);
 void kvp_retired_flush(struct hv_kvp_store *st);
+/* Tests hold the writers' mutex and count its uses through these. */
+void kvp_store_lock_hold(struct hv_kvp_store *st, bool hold);
+uint64_t kvp_store_lock_count(struct hv_kvp_store *st);
 
 /* poolfile.c */
 extern void (*kvp_crash_hook)(const char *where);

@@ -985,8 +985,7 @@ static int kvp_file_compact_locked(struct hv_kvp_store *st, struct kvp_pool *p)
 	/* 3: done; the journal is empty again. */
 	err = kvp_truncate(p->jfd, 0);
 	p->jend = KVP_J_DATA;
-	kvp_content_squeeze(c);
-	p->cur_valid = false;
+	kvp_content_squeeze(st, c);
 	p->last_chash = c->nslots ? c->slots[c->nslots - 1]->chash : 0;
 	p->compact_retry = 0;
 	st->stats.compactions++;
@@ -999,8 +998,7 @@ out:
 int kvp_file_compact(struct hv_kvp_store *st, struct kvp_pool *p)
 {
 	if (p->fd < 0) {
-		kvp_content_squeeze(&p->c);
-		p->cur_valid = false;
+		kvp_content_squeeze(st, &p->c);
 		return 0;
 	}
 	return kvp_file_compact_locked(st, p);

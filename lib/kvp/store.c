@@ -13,7 +13,16 @@
  *   pointer store, so a reader walking the old table never follows a link
  *   that was rewired. Writers free nothing a reader may hold: records,
  *   links and tables go to a retired list, freed in batches after a grace
- *   period, which keeps every operation O(1) amortised.
+ *   period, which keeps every operation O(1) amortised;
+ * - the order (struct kvp_order), slot for slot the same as `slots`, for
+ *   enumeration and iterators without the mutex: the writer patches it
+ *   in place (an append, a SET, a delete: O(1)) and builds a new one only
+ *   when the slots are renumbered (compaction, reload), which is O(n)
+ *   work that the compaction or the reload does anyway. A deleted slot
+ *   becomes a tombstone naming its delete, and the delete keeps the
+ *   record, so a reader that took its snapshot before the delete still
+ *   reads the pool as it was: every record it copies is whole and the
+ *   indexes it counts are those of one state of the pool.
  *
  * Duplicate keys are all indexed; a lookup walks the whole chain and takes
  * the lowest `seq`, i.e. the first in file order, which is the record
@@ -310,6 +319,12 @@ static struct kvp_pool *kvp_content_pool(struct hv_kvp_store *st, struct kvp_con
 	return NULL;
 }
 
+/* The pool whose content `c` is, if readers see it. */
+static struct kvp_pool *kvp_live_pool(struct hv_kvp_store *st, struct kvp_content *c)
+{
+	return c->live ? kvp_content_pool(st, c) : NULL;
+}
+
 static int kvp_index_grow(struct hv_kvp_store *st, struct kvp_content *c)
 {
 	struct kvp_index *old = c->idx, *idx;
@@ -397,6 +412,221 @@ static struct kvp_rec *kvp_index_lookup(struct kvp_index *idx, uint64_t h,
 	return best;
 }
 
+/* ---- the order readers walk ---- */
+
+static struct kvp_slots *kvp_slots_alloc(size_t cap)
+{
+	struct kvp_slots *a;
+
+	if (cap > (SIZE_MAX - sizeof(*a)) / (3 * sizeof(a->v[0])))
+		return NULL;
+	a = malloc(sizeof(*a) + 3 * cap * sizeof(a->v[0]));
+	if (a)
+		a->cap = cap;
+	return a;
+}
+
+static void kvp_order_retire(struct hv_kvp_store *st, struct kvp_order *o)
+{
+	if (!o)
+		return;
+	kvp_retire(st, atomic_load_explicit(&o->arr, memory_order_relaxed));
+	kvp_retire(st, o);
+}
+
+static void kvp_order_free(struct kvp_order *o)
+{
+	if (!o)
+		return;
+	free(atomic_load_explicit(&o->arr, memory_order_relaxed));
+	free(o);
+}
+
+static void kvp_pool_live_set(struct kvp_pool *p)
+{
+	atomic_store_explicit(&p->live, p->c.nslots - p->c.holes, memory_order_relaxed);
+}
+
+/*
+ * A new order for the pool's slots as they are now (holes become the
+ * first deletes). Out of memory, readers get -ENOMEM until a later
+ * writer call builds it: patching an order whose slots no longer match
+ * would show them wrong records.
+ */
+static int kvp_order_build(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct kvp_content *c = &p->c;
+	struct kvp_order *o = malloc(sizeof(*o)), *old;
+	struct kvp_slots *a = NULL;
+	size_t cap = 64, k = 0, fh = SIZE_MAX;
+
+	while (cap <= c->nslots)
+		cap *= 2;
+	if (o)
+		a = kvp_slots_alloc(cap);
+	old = atomic_load_explicit(&p->order, memory_order_relaxed);
+	if (!a) {
+		free(o);
+		atomic_store_explicit(&p->order, NULL, memory_order_release);
+		kvp_order_retire(st, old);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->nslots; i++) {
+		if (c->slots[i]) {
+			atomic_init(&a->v[i], (uintptr_t)c->slots[i]);
+			continue;
+		}
+		atomic_init(&a->v[i], KVP_TOMB(k));
+		atomic_init(&KVP_DEL_SLOT(a, k), i);
+		atomic_init(&KVP_DEL_REC(a, k), 0);
+		k++;
+		if (fh == SIZE_MAX)
+			fh = i;
+	}
+	o->epoch = st->next_epoch++;
+	atomic_init(&o->nslots, c->nslots);
+	atomic_init(&o->ndels, k);
+	atomic_init(&o->first_hole, fh);
+	atomic_init(&o->arr, a);
+	atomic_store_explicit(&p->order, o, memory_order_release);
+	kvp_order_retire(st, old);
+	return 0;
+}
+
+/* Writers call this first: an order lost to a failed allocation comes back. */
+static void kvp_orders_repair(struct hv_kvp_store *st)
+{
+	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+		if (!atomic_load_explicit(&st->pools[i].order, memory_order_relaxed))
+			kvp_order_build(st, &st->pools[i]);
+}
+
+/* Room for one more slot: doubling keeps appends O(1) amortised. */
+static int kvp_order_reserve(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
+	struct kvp_slots *a, *b;
+	size_t n, h;
+
+	if (!o)
+		return 0;
+	a = atomic_load_explicit(&o->arr, memory_order_relaxed);
+	n = atomic_load_explicit(&o->nslots, memory_order_relaxed);
+	h = atomic_load_explicit(&o->ndels, memory_order_relaxed);
+	if (n < a->cap)
+		return 0;
+	b = kvp_slots_alloc(a->cap * 2);
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		atomic_init(&b->v[i], atomic_load_explicit(&a->v[i], memory_order_relaxed));
+	for (size_t k = 0; k < h; k++) {
+		atomic_init(&KVP_DEL_SLOT(b, k),
+			    atomic_load_explicit(&KVP_DEL_SLOT(a, k), memory_order_relaxed));
+		atomic_init(&KVP_DEL_REC(b, k),
+			    atomic_load_explicit(&KVP_DEL_REC(a, k), memory_order_relaxed));
+	}
+	/* From here the writer writes only to b; a reader on a sees an older state. */
+	atomic_store_explicit(&o->arr, b, memory_order_release);
+	kvp_retire(st, a);
+	return 0;
+}
+
+/* After kvp_order_reserve: the slot array has room. */
+static void kvp_order_append(struct kvp_pool *p, struct kvp_rec *r)
+{
+	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
+	struct kvp_slots *a;
+	size_t n;
+
+	if (!o)
+		return;
+	a = atomic_load_explicit(&o->arr, memory_order_relaxed);
+	n = atomic_load_explicit(&o->nslots, memory_order_relaxed);
+	atomic_store_explicit(&a->v[n], (uintptr_t)r, memory_order_relaxed);
+	/* Release: the slot and the record are complete before a reader counts them. */
+	atomic_store_explicit(&o->nslots, n + 1, memory_order_release);
+}
+
+static void kvp_order_unappend(struct kvp_pool *p)
+{
+	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
+
+	if (o)
+		atomic_store_explicit(&o->nslots,
+				      atomic_load_explicit(&o->nslots, memory_order_relaxed) - 1,
+				      memory_order_release);
+}
+
+static void kvp_order_replace(struct kvp_pool *p, size_t slot, struct kvp_rec *r)
+{
+	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
+
+	if (o)
+		atomic_store_explicit(&atomic_load_explicit(&o->arr, memory_order_relaxed)->v[slot],
+				      (uintptr_t)r, memory_order_release);
+}
+
+static void kvp_order_delete(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot)
+{
+	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
+	struct kvp_slots *a;
+	size_t k;
+
+	if (!o)
+		return;
+	a = atomic_load_explicit(&o->arr, memory_order_relaxed);
+	k = atomic_load_explicit(&o->ndels, memory_order_relaxed);
+	if (k >= a->cap || slot >= atomic_load_explicit(&o->nslots, memory_order_relaxed)) {
+		/* Cannot happen (a slot is deleted once per order); stay correct anyway. */
+		kvp_order_build(st, p);
+		return;
+	}
+	atomic_store_explicit(&KVP_DEL_SLOT(a, k), slot, memory_order_relaxed);
+	atomic_store_explicit(&KVP_DEL_REC(a, k),
+			      atomic_load_explicit(&a->v[slot], memory_order_relaxed),
+			      memory_order_relaxed);
+	/* Release: a reader that sees the tombstone finds its delete written. */
+	atomic_store_explicit(&a->v[slot], KVP_TOMB(k), memory_order_release);
+	if (slot < atomic_load_explicit(&o->first_hole, memory_order_relaxed))
+		atomic_store_explicit(&o->first_hole, slot, memory_order_release);
+	atomic_store_explicit(&o->ndels, k + 1, memory_order_release);
+}
+
+/*
+ * What a reader sees of an order: the counters first, then the array,
+ * so that the array holds at least every slot and delete they count.
+ */
+struct kvp_snap {
+	struct kvp_slots *a;
+	size_t n, h, fh;
+};
+
+static void kvp_snap_take(struct kvp_order *o, struct kvp_snap *sn)
+{
+	sn->h = atomic_load_explicit(&o->ndels, memory_order_acquire);
+	sn->n = atomic_load_explicit(&o->nslots, memory_order_acquire);
+	/* Read after ndels: never above the lowest slot of the first h deletes. */
+	sn->fh = atomic_load_explicit(&o->first_hole, memory_order_acquire);
+	sn->a = atomic_load_explicit(&o->arr, memory_order_acquire);
+}
+
+/* The record in `slot` as of the snapshot, NULL for a hole; slot < sn->n. */
+static struct kvp_rec *kvp_snap_rec(const struct kvp_snap *sn, size_t slot)
+{
+	uintptr_t v = atomic_load_explicit(&sn->a->v[slot], memory_order_acquire);
+	size_t k;
+
+	if (!KVP_IS_TOMB(v))
+		return (struct kvp_rec *)v;
+	k = KVP_TOMB_SEQ(v);
+	if (k < sn->h || k >= sn->a->cap)
+		return NULL;
+	/* Deleted since the snapshot: still there for this reader. */
+	return (struct kvp_rec *)atomic_load_explicit(&KVP_DEL_REC(sn->a, k),
+						      memory_order_relaxed);
+}
+
 /* ---- contents ---- */
 
 int kvp_content_init(struct kvp_content *c, bool live)
@@ -412,6 +642,7 @@ int kvp_content_init(struct kvp_content *c, bool live)
 
 int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r)
 {
+	struct kvp_pool *p = kvp_live_pool(st, c);
 	int err;
 
 	if (c->nslots == c->cap) {
@@ -423,6 +654,11 @@ int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_
 		c->slots = n;
 		c->cap = cap;
 	}
+	if (p) {
+		err = kvp_order_reserve(st, p);
+		if (err)
+			return err;
+	}
 	if (r->indexed) {
 		err = kvp_index_insert(st, c, r);
 		if (err)
@@ -431,11 +667,16 @@ int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_
 	r->seq = c->next_seq++;
 	r->slot = c->nslots;
 	c->slots[c->nslots++] = r;
+	if (p) {
+		kvp_order_append(p, r);
+		kvp_pool_live_set(p);
+	}
 	return 0;
 }
 
 void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot)
 {
+	struct kvp_pool *p = kvp_live_pool(st, c);
 	struct kvp_rec *r = c->slots[slot];
 
 	if (!r)
@@ -446,12 +687,20 @@ void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slo
 	c->holes++;
 	if (slot < c->first_hole)
 		c->first_hole = slot;
+	if (p) {
+		kvp_order_delete(st, p, slot);
+		kvp_pool_live_set(p);
+	}
 	kvp_drop(st, c->live, r);
 }
 
-/* Close the holes in memory, as compaction does in the file. */
-void kvp_content_squeeze(struct kvp_content *c)
+/*
+ * Close the holes in memory, as compaction does in the file; the slots
+ * are renumbered, so readers get a new order.
+ */
+void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
 {
+	struct kvp_pool *p = kvp_live_pool(st, c);
 	size_t j = 0;
 
 	if (!c->holes)
@@ -465,6 +714,10 @@ void kvp_content_squeeze(struct kvp_content *c)
 	c->nslots = j;
 	c->holes = 0;
 	c->first_hole = SIZE_MAX;
+	if (p) {
+		kvp_order_build(st, p);
+		kvp_pool_live_set(p);
+	}
 }
 
 /* Free a content nobody else can see. */
@@ -503,8 +756,10 @@ int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_conten
 	free(old.slots);
 	kvp_index_free_links(st, old.idx, true);
 	kvp_retire(st, old.idx);
-	p->cur_valid = false;
 	memset(c, 0, sizeof(*c));
+	kvp_pool_live_set(p);
+	/* Out of memory: readers get -ENOMEM until the next writer call. */
+	kvp_order_build(st, p);
 	return 0;
 }
 
@@ -546,6 +801,32 @@ void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const stru
 		    !kvp_index_lookup(c->idx, o->hash, o->data, o->klen))
 			st->change_fn(st->change_ctx, pool, kvp_rec_key(o), NULL);
 	}
+}
+
+/* ---- the writers' mutex ---- */
+
+static void kvp_store_lock(struct hv_kvp_store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	atomic_fetch_add_explicit(&st->lock_count, 1, memory_order_relaxed);
+}
+
+static void kvp_store_unlock(struct hv_kvp_store *st)
+{
+	pthread_mutex_unlock(&st->lock);
+}
+
+void kvp_store_lock_hold(struct hv_kvp_store *st, bool hold)
+{
+	if (hold)
+		kvp_store_lock(st);
+	else
+		kvp_store_unlock(st);
+}
+
+uint64_t kvp_store_lock_count(struct hv_kvp_store *st)
+{
+	return atomic_load_explicit(&st->lock_count, memory_order_relaxed);
 }
 
 /* ---- public interface ---- */
@@ -598,6 +879,9 @@ HV_EXPORT int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kv
 		if (err)
 			goto out;
 		kvp_pool_publish(st, p);
+		err = kvp_order_build(st, p);
+		if (err)
+			goto out;
 	}
 	if (dir) {
 		err = kvp_files_open(st, dir);
@@ -615,7 +899,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 {
 	if (!st)
 		return;
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
 	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
@@ -626,10 +910,12 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	}
 	kvp_files_close(st);
 	kvp_retired_flush(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
 		kvp_content_discard(&st->pools[i].c);
+		kvp_order_free(atomic_load_explicit(&st->pools[i].order, memory_order_relaxed));
+	}
 	free(st->retired);
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -695,7 +981,8 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 	if (!kvp_utf8_valid(value, vlen))
 		return -EILSEQ;
 
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
+	kvp_orders_repair(st);
 	p = &st->pools[pool];
 	err = kvp_file_begin(st, p);
 	if (err)
@@ -717,6 +1004,7 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 		slotp = &l->rec;
 		atomic_store_explicit(slotp, r, memory_order_release);
 		p->c.slots[old->slot] = r;
+		kvp_order_replace(p, old->slot, r);
 		kvp_retire(st, old);
 	} else {
 		err = kvp_content_push(st, &p->c, r);
@@ -729,6 +1017,8 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 				kvp_index_remove(st, &p->c, r);
 			p->c.nslots--;
 			p->c.next_seq--;
+			kvp_order_unappend(p);
+			kvp_pool_live_set(p);
 			kvp_retire(st, r);
 			r = NULL;
 			goto out;
@@ -740,7 +1030,7 @@ out:
 	kvp_file_end(st, p);
 out_unlocked_file:
 	kvp_retired_maybe_flush(st);
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return err;
 }
 
@@ -772,7 +1062,8 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	if (err)
 		return err;
 
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
+	kvp_orders_repair(st);
 	p = &st->pools[pool];
 	err = kvp_file_begin(st, p);
 	if (err)
@@ -786,75 +1077,162 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	if (err)
 		goto out;
 	kvp_content_hole(st, &p->c, r->slot);
-	p->cur_valid = false;
 	if (kvp_pool_needs_compaction(p)) {
 		/* Failure: the journal still has the deletes. */
 		if (p->fd >= 0 && kvp_file_compact(st, p) && p->c.holes)
 			p->compact_retry = p->c.holes * 2;
 		else if (p->fd < 0)
-			kvp_content_squeeze(&p->c);
+			kvp_content_squeeze(st, &p->c);
 	}
 out:
 	kvp_file_end(st, p);
 out_unlocked_file:
 	kvp_retired_maybe_flush(st);
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return err;
 }
 
-/* Slot of logical record `index`; O(1) for index == last + 1. */
-static size_t kvp_pool_slot_of(struct kvp_pool *p, size_t index)
+static void kvp_rec_copy(const struct kvp_rec *r, struct hv_kvp_pool_record *rec)
 {
-	struct kvp_content *c = &p->c;
-	size_t l, s;
-
-	if (!c->holes || index < c->first_hole)
-		return index;
-	if (p->cur_valid && index == p->cur_index)
-		return p->cur_slot;
-	if (p->cur_valid && index > p->cur_index) {
-		l = p->cur_index + 1;
-		s = p->cur_slot + 1;
-	} else {
-		l = c->first_hole;
-		s = c->first_hole;
-	}
-	for (; s < c->nslots; s++) {
-		if (!c->slots[s])
-			continue;
-		if (l == index)
-			break;
-		l++;
-	}
-	p->cur_valid = true;
-	p->cur_index = index;
-	p->cur_slot = s;
-	return s;
-}
-
-HV_EXPORT int hv_kvp_pool_enumerate(struct hv_kvp_store *st, unsigned int pool, size_t index,
-				    struct hv_kvp_pool_record *rec)
-{
-	struct kvp_pool *p;
-	struct kvp_rec *r;
-	int err = 0;
-
-	if (!st || pool >= KVP_POOL_COUNT || !rec)
-		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	p = &st->pools[pool];
-	if (index >= p->c.nslots - p->c.holes) {
-		err = -ENOENT;
-		goto out;
-	}
-	r = p->c.slots[kvp_pool_slot_of(p, index)];
 	memcpy(rec->key, kvp_rec_key(r), r->klen + 1u);
 	memcpy(rec->value, kvp_rec_value(r), r->vlen + 1u);
 	rec->key_len = r->klen;
 	rec->value_len = r->vlen;
 	rec->utf8 = r->utf8;
+}
+
+/*
+ * Copy record `index` (next: the record after the iterator's own) and
+ * place the iterator on it, under the RCU read lock only. The iterator
+ * holds the slot of its record and that record's index, valid for the
+ * deletes it has seen: deletes since then before its slot each lower the
+ * index by one, so it catches up in one step per delete, and the record
+ * after it is at most a few holes further. Without a place (a new
+ * iterator, or slots renumbered since), the walk starts from the first
+ * hole: the slots before it are records 0, 1, 2, ...
+ */
+static int kvp_iter_move(struct hv_kvp_pool_iter *it, bool next, size_t index,
+			 struct hv_kvp_pool_record *rec)
+{
+	struct kvp_order *o;
+	struct kvp_snap sn;
+	struct kvp_rec *r = NULL;
+	size_t s, rank;
+	int err = -ENOENT;
+
+	urcu_bp_read_lock();
+	o = atomic_load_explicit(&it->store->pools[it->pool].order, memory_order_acquire);
+	if (!o) {
+		err = -ENOMEM;
+		goto out;
+	}
+	kvp_snap_take(o, &sn);
+	if (it->placed && (it->epoch != o->epoch || it->dels > sn.h || it->slot > sn.n ||
+			   it->index > it->slot)) {
+		/* Renumbered by a compaction or a reload: carry on by index. */
+		it->placed = false;
+		it->index++;
+	}
+	if (next && !it->placed) {
+		index = it->index;
+		next = false;
+	}
+	if (it->placed) {
+		for (size_t k = it->dels; k < sn.h; k++) {
+			it->work++;
+			if (atomic_load_explicit(&KVP_DEL_SLOT(sn.a, k), memory_order_relaxed) <
+			    it->slot)
+				it->index--;
+		}
+		it->dels = sn.h;
+		if (next)
+			index = it->index + (it->slot < sn.n && kvp_snap_rec(&sn, it->slot));
+	}
+	if (it->placed && index >= it->index) {
+		s = it->slot;
+		rank = it->index;
+	} else {
+		s = sn.fh < sn.n ? sn.fh : sn.n;
+		if (index < s)
+			s = index;
+		rank = s;
+	}
+	for (; s < sn.n; s++) {
+		it->work++;
+		r = kvp_snap_rec(&sn, s);
+		if (r && rank == index)
+			break;
+		if (r)
+			rank++;
+		r = NULL;
+	}
+	if (!r)
+		goto out;
+	kvp_rec_copy(r, rec);
+	it->placed = true;
+	it->epoch = o->epoch;
+	it->dels = sn.h;
+	it->slot = s;
+	it->index = rank;
+	err = 0;
 out:
-	pthread_mutex_unlock(&st->lock);
+	kvp_tsan_reader_done();
+	urcu_bp_read_unlock();
+	return err;
+}
+
+HV_EXPORT int hv_kvp_pool_iter_begin(struct hv_kvp_store *st, unsigned int pool,
+				     struct hv_kvp_pool_iter *it)
+{
+	if (!st || pool >= KVP_POOL_COUNT || !it)
+		return -EINVAL;
+	memset(it, 0, sizeof(*it));
+	it->store = st;
+	it->pool = pool;
+	return 0;
+}
+
+static bool kvp_iter_ok(const struct hv_kvp_pool_iter *it)
+{
+	return it && it->store && it->pool < KVP_POOL_COUNT;
+}
+
+HV_EXPORT int hv_kvp_pool_iter_next(struct hv_kvp_pool_iter *it, struct hv_kvp_pool_record *rec)
+{
+	if (!kvp_iter_ok(it) || !rec)
+		return -EINVAL;
+	return kvp_iter_move(it, true, 0, rec);
+}
+
+HV_EXPORT int hv_kvp_pool_iter_seek(struct hv_kvp_pool_iter *it, size_t index,
+				    struct hv_kvp_pool_record *rec)
+{
+	if (!kvp_iter_ok(it) || !rec)
+		return -EINVAL;
+	return kvp_iter_move(it, false, index, rec);
+}
+
+HV_EXPORT void hv_kvp_pool_iter_end(struct hv_kvp_pool_iter *it)
+{
+	if (!it)
+		return;
+	it->store = NULL;
+	it->placed = false;
+}
+
+HV_EXPORT int hv_kvp_pool_enumerate(struct hv_kvp_store *st, unsigned int pool, size_t index,
+				    struct hv_kvp_pool_record *rec)
+{
+	struct hv_kvp_pool_iter it;
+	int err;
+
+	if (!rec)
+		return -EINVAL;
+	err = hv_kvp_pool_iter_begin(st, pool, &it);
+	if (err)
+		return err;
+	err = hv_kvp_pool_iter_seek(&it, index, rec);
+	hv_kvp_pool_iter_end(&it);
 	return err;
 }
 
@@ -862,9 +1240,7 @@ HV_EXPORT int hv_kvp_pool_count(struct hv_kvp_store *st, unsigned int pool, size
 {
 	if (!st || pool >= KVP_POOL_COUNT || !count)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	*count = st->pools[pool].c.nslots - st->pools[pool].c.holes;
-	pthread_mutex_unlock(&st->lock);
+	*count = atomic_load_explicit(&st->pools[pool].live, memory_order_relaxed);
 	return 0;
 }
 
@@ -874,7 +1250,8 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 
 	if (!st)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
+	kvp_orders_repair(st);
 	if (st->dirfd >= 0) {
 		e = kvp_files_drain(st, -1);
 		if (e)
@@ -886,7 +1263,7 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 		}
 	}
 	kvp_retired_maybe_flush(st);
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return err;
 }
 
@@ -903,13 +1280,13 @@ HV_EXPORT int hv_kvp_pool_compact(struct hv_kvp_store *st)
 
 	if (!st)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
+	kvp_orders_repair(st);
 	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (p->fd < 0) {
-			kvp_content_squeeze(&p->c);
-			p->cur_valid = false;
+			kvp_content_squeeze(st, &p->c);
 			continue;
 		}
 		e = kvp_file_begin(st, p);
@@ -921,7 +1298,7 @@ HV_EXPORT int hv_kvp_pool_compact(struct hv_kvp_store *st)
 			err = e;
 	}
 	kvp_retired_maybe_flush(st);
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return err;
 }
 
@@ -930,10 +1307,10 @@ HV_EXPORT int hv_kvp_pool_watch_set(struct hv_kvp_store *st, hv_kvp_pool_change_
 {
 	if (!st)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
 	st->change_fn = fn;
 	st->change_ctx = ctx;
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return 0;
 }
 
@@ -941,8 +1318,8 @@ HV_EXPORT int hv_kvp_pool_stats_get(struct hv_kvp_store *st, struct hv_kvp_pool_
 {
 	if (!st || !stats)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
+	kvp_store_lock(st);
 	*stats = st->stats;
-	pthread_mutex_unlock(&st->lock);
+	kvp_store_unlock(st);
 	return 0;
 }

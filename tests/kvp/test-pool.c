@@ -20,11 +20,15 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hvuio/kvp_pool.h>
 
 extern void (*kvp_crash_hook)(const char *where);
+/* The store's mutex, for the tests that readers never take it. */
+extern void kvp_store_lock_hold(struct hv_kvp_store *st, bool hold);
+extern uint64_t kvp_store_lock_count(struct hv_kvp_store *st);
 
 #define REC 2560
 
@@ -334,6 +338,366 @@ START_TEST(threads_files)
 	run_mt(d);
 	rm_rf(d);
 	free(d);
+}
+END_TEST
+
+
+/* ---- enumeration without the writers' lock ---- */
+
+/*
+ * Keys "e%08u" are never reused and only appended, so file order is key
+ * order. A value is the checksum of its key and body, ':', the body: a
+ * record put together from two records fails it.
+ */
+static void en_value(char *buf, size_t size, const char *key, unsigned int seed)
+{
+	char body[700], both[800];
+	size_t n = 1 + seed % 600;
+
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + (seed + i * 5) % 26);
+	body[n] = 0;
+	snprintf(both, sizeof(both), "%s=%s", key, body);
+	snprintf(buf, size, "%08x:%s", sum32(both, strlen(both)), body);
+}
+
+static bool en_record_ok(const struct hv_kvp_pool_record *r)
+{
+	char both[800];
+
+	if (strlen(r->key) != r->key_len || strlen(r->value) != r->value_len || !r->utf8 ||
+	    r->key_len != 9 || r->key[0] != 'e' || r->value_len < 10 || r->value[8] != ':')
+		return false;
+	snprintf(both, sizeof(both), "%s=%s", r->key, r->value + 9);
+	return strtoul(r->value, NULL, 16) == sum32(both, strlen(both));
+}
+
+struct en {
+	struct hv_kvp_store *st;
+	atomic_bool stop;
+	atomic_long walks, records;
+	atomic_int bad;
+	int id;
+};
+
+struct en_reader {
+	struct en *e;
+	int id;
+};
+
+static void en_fail(struct en *e, int why)
+{
+	int zero = 0;
+
+	atomic_compare_exchange_strong(&e->bad, &zero, why);
+}
+
+static void *en_reader(void *arg)
+{
+	struct en_reader *rd = arg;
+	struct en *e = rd->e;
+	struct hv_kvp_pool_record *rec = malloc(sizeof(*rec));
+	struct hv_kvp_pool_iter it;
+
+	if (!rec) {
+		en_fail(e, 1);
+		return NULL;
+	}
+	while (!atomic_load(&e->stop) && !atomic_load(&e->bad)) {
+		char last[16] = "";
+		size_t n, i = 0;
+		int err;
+
+		if (hv_kvp_pool_count(e->st, 1, &n) || n > 100000)
+			en_fail(e, 2);
+		if (hv_kvp_pool_iter_begin(e->st, 1, &it))
+			en_fail(e, 3);
+		for (;;) {
+			/* Half walk by record, half by index as the host does. */
+			err = rd->id % 2 ? hv_kvp_pool_iter_next(&it, rec)
+					 : hv_kvp_pool_iter_seek(&it, i, rec);
+			if (err == -ENOENT)
+				break;
+			if (err || !en_record_ok(rec)) {
+				en_fail(e, 4);
+				break;
+			}
+			/*
+			 * By record: strictly later in the file each time. By index:
+			 * a delete before the place may give the same record again,
+			 * never an earlier one.
+			 */
+			if (rd->id % 2 ? strcmp(rec->key, last) <= 0 : strcmp(rec->key, last) < 0) {
+				en_fail(e, 5);
+				break;
+			}
+			memcpy(last, rec->key, sizeof(last) - 1);
+			i++;
+			atomic_fetch_add(&e->records, 1);
+		}
+		hv_kvp_pool_iter_end(&it);
+		/* A lone lookup by index too. */
+		err = hv_kvp_pool_enumerate(e->st, 1, i / 2, rec);
+		if (err != -ENOENT && (err || !en_record_ok(rec)))
+			en_fail(e, 6);
+		atomic_fetch_add(&e->walks, 1);
+	}
+	free(rec);
+	return NULL;
+}
+
+/* Eight readers walk one pool while a writer appends, updates, deletes and compacts. */
+START_TEST(threads_enumerate)
+{
+	struct en e = { 0 };
+	struct en_reader rd[8];
+	pthread_t th[8];
+	unsigned int *live = calloc(1000, sizeof(*live)), nlive = 0, next = 0, seed = 1;
+	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+
+	ck_assert_ptr_nonnull(live);
+	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &e.st), 0);
+	for (; next < 300; next++) {
+		snprintf(key, sizeof(key), "e%08u", next);
+		en_value(val, sizeof(val), key, next);
+		ck_assert_int_eq(hv_kvp_pool_set(e.st, 1, key, val), 0);
+		live[nlive++] = next;
+	}
+	for (int i = 0; i < 8; i++) {
+		rd[i].e = &e;
+		rd[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, en_reader, &rd[i]), 0);
+	}
+	for (unsigned int i = 0; i < 20000 && !atomic_load(&e.bad); i++) {
+		unsigned int op = rand_r(&seed) % 8, j = nlive ? rand_r(&seed) % nlive : 0;
+
+		if ((op < 3 && nlive < 900) || !nlive) {
+			snprintf(key, sizeof(key), "e%08u", next);
+			en_value(val, sizeof(val), key, i);
+			ck_assert_int_eq(hv_kvp_pool_set(e.st, 1, key, val), 0);
+			live[nlive++] = next++;
+		} else if (op < 6) {
+			snprintf(key, sizeof(key), "e%08u", live[j]);
+			en_value(val, sizeof(val), key, i);
+			ck_assert_int_eq(hv_kvp_pool_set(e.st, 1, key, val), 0);
+		} else {
+			snprintf(key, sizeof(key), "e%08u", live[j]);
+			ck_assert_int_eq(hv_kvp_pool_delete(e.st, 1, key), 0);
+			live[j] = live[--nlive];
+		}
+		if (i % 5000 == 4999)
+			ck_assert_int_eq(hv_kvp_pool_compact(e.st), 0);
+	}
+	atomic_store(&e.stop, true);
+	for (int i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&e.bad), 0);
+	ck_assert_int_gt(atomic_load(&e.walks), 8);
+	ck_assert_int_gt(atomic_load(&e.records), 1000);
+	{
+		size_t n;
+
+		ck_assert_int_eq(hv_kvp_pool_count(e.st, 1, &n), 0);
+		ck_assert_uint_eq(n, nlive);
+	}
+	hv_kvp_pool_close(e.st);
+	free(live);
+}
+END_TEST
+
+struct held {
+	struct hv_kvp_store *st;
+	size_t walked, counted;
+	int err;
+	atomic_bool done;
+};
+
+static void *held_reader(void *arg)
+{
+	struct held *h = arg;
+	struct hv_kvp_pool_record *rec = malloc(sizeof(*rec));
+	struct hv_kvp_pool_iter it;
+	char buf[64];
+
+	if (!rec) {
+		h->err = -ENOMEM;
+		return NULL;
+	}
+	h->err = hv_kvp_pool_count(h->st, 1, &h->counted);
+	if (!h->err)
+		h->err = hv_kvp_pool_iter_begin(h->st, 1, &it);
+	while (!h->err && (h->err = hv_kvp_pool_iter_next(&it, rec)) == 0)
+		h->walked++;
+	if (h->err == -ENOENT)
+		h->err = hv_kvp_pool_enumerate(h->st, 1, h->walked - 1, rec);
+	if (!h->err)
+		h->err = hv_kvp_pool_get(h->st, 1, "k0001", buf, sizeof(buf), NULL);
+	free(rec);
+	atomic_store(&h->done, true);
+	return NULL;
+}
+
+/* Enumeration and count never take the writers' mutex: they run while it is held. */
+START_TEST(enumerate_lockfree)
+{
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_record rec;
+	struct hv_kvp_pool_iter it;
+	struct held h = { 0 };
+	struct timespec until;
+	pthread_t th;
+	uint64_t taken;
+	char key[32];
+	size_t n;
+
+	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &st), 0);
+	for (int i = 0; i < 500; i++) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		ck_assert_int_eq(hv_kvp_pool_set(st, 1, key, key), 0);
+	}
+	for (int i = 0; i < 500; i += 7) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, 1, key), 0);
+	}
+
+	/* Counted: the writers take it, the readers do not. */
+	taken = kvp_store_lock_count(st);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "k0001", "x"), 0);
+	ck_assert_uint_gt(kvp_store_lock_count(st), taken);
+	taken = kvp_store_lock_count(st);
+	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+	ck_assert_uint_eq(n, 500 - 72);
+	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 100, &rec), 0);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &it), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(hv_kvp_pool_iter_seek(&it, i, &rec), 0);
+	ck_assert_int_eq(hv_kvp_pool_iter_next(&it, &rec), -ENOENT);
+	hv_kvp_pool_iter_end(&it);
+	ck_assert_uint_eq(kvp_store_lock_count(st), taken);
+
+	/* Held: a reader that took it would never finish. */
+	h.st = st;
+	kvp_store_lock_hold(st, true);
+	ck_assert_int_eq(pthread_create(&th, NULL, held_reader, &h), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	ck_assert_msg(pthread_timedjoin_np(th, NULL, &until) == 0,
+		      "a reader waited for the writers' mutex");
+	kvp_store_lock_hold(st, false);
+	ck_assert(atomic_load(&h.done));
+	ck_assert_int_eq(h.err, 0);
+	ck_assert_uint_eq(h.counted, 500 - 72);
+	ck_assert_uint_eq(h.walked, 500 - 72);
+
+	/* Errors. */
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, KVP_POOL_COUNT, &it), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(NULL, 1, &it), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, NULL), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &it), 0);
+	ck_assert_int_eq(hv_kvp_pool_iter_next(&it, NULL), -EINVAL);
+	hv_kvp_pool_iter_end(&it);
+	ck_assert_int_eq(hv_kvp_pool_iter_next(&it, &rec), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_iter_seek(NULL, 0, &rec), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 0, NULL), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_count(st, KVP_POOL_COUNT, &n), -EINVAL);
+	hv_kvp_pool_iter_end(NULL);
+	hv_kvp_pool_close(st);
+}
+END_TEST
+
+/*
+ * Two walks at once over a pool with holes, one by index (the host's
+ * ENUMERATE) and one by record (a client's List), interleaved step by
+ * step while records behind both are deleted: each pays O(1) per step,
+ * counted in slots and deletes looked at, the same at 1000 records as
+ * at 100 000.
+ */
+static void walk_cost(size_t nrec, double *per_seek, double *per_next)
+{
+	struct hv_kvp_store *st;
+	struct hv_kvp_pool_record *ra = malloc(sizeof(*ra)), *rb = malloc(sizeof(*rb)),
+				  *rc = malloc(sizeof(*rc));
+	struct hv_kvp_pool_iter a, b;
+	size_t n, holes = 0, deleted = 0, seen = 0, i;
+	char key[32], last[32] = "";
+	int ea, eb;
+
+	ck_assert(ra && rb && rc);
+	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &st), 0);
+	for (i = 0; i < nrec; i++) {
+		snprintf(key, sizeof(key), "w%08zu", i);
+		ck_assert_int_eq(hv_kvp_pool_set(st, 1, key, "v"), 0);
+	}
+	/* A fifth of the pool gone, the first near the front: no compaction yet. */
+	for (i = 3; i < nrec; i += 5, holes++) {
+		snprintf(key, sizeof(key), "w%08zu", i);
+		ck_assert_int_eq(hv_kvp_pool_delete(st, 1, key), 0);
+	}
+	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
+	ck_assert_uint_eq(n, nrec - holes);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &a), 0);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &b), 0);
+	for (i = 0, ea = eb = 0; ea == 0 || eb == 0;) {
+		if (eb == 0) {
+			eb = hv_kvp_pool_iter_next(&b, rb);
+			ck_assert(eb == 0 || eb == -ENOENT);
+		}
+		if (eb == 0) {
+			/* By record: the next one in file order, none missed. */
+			ck_assert_str_gt(rb->key, last);
+			strcpy(last, rb->key);
+			seen++;
+		}
+		if (ea == 0) {
+			ea = hv_kvp_pool_iter_seek(&a, i, ra);
+			ck_assert(ea == 0 || ea == -ENOENT);
+		}
+		if (ea)
+			continue;
+		/* By index: what a fresh lookup of that index finds now. */
+		if (i % 97 == 0 || i < 20) {
+			ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, i, rc), 0);
+			ck_assert_str_eq(ra->key, rc->key);
+		}
+		i++;
+		/* Every 50 steps, delete a record behind both (0, 1, 2, 4, ...). */
+		if (i % 50 == 0 && deleted < 40) {
+			size_t d = deleted + deleted / 4 + (deleted % 4 >= 3);
+
+			snprintf(key, sizeof(key), "w%08zu", d);
+			ck_assert_int_eq(hv_kvp_pool_delete(st, 1, key), 0);
+			deleted++;
+		}
+	}
+	/* The walk by record missed nothing that stayed. */
+	ck_assert_uint_eq(seen, nrec - holes);
+	snprintf(key, sizeof(key), "w%08zu", nrec - 1);
+	ck_assert_str_eq(last, key);
+	/* The walk by index ended where the pool ends now. */
+	ck_assert_uint_eq(i, nrec - holes - deleted);
+	*per_seek = (double)a.work / (double)i;
+	*per_next = (double)b.work / (double)seen;
+	hv_kvp_pool_iter_end(&a);
+	hv_kvp_pool_iter_end(&b);
+	hv_kvp_pool_close(st);
+	free(ra);
+	free(rb);
+	free(rc);
+}
+
+START_TEST(walk_constant)
+{
+	double s1, n1, s2, n2;
+
+	walk_cost(1000, &s1, &n1);
+	walk_cost(100000, &s2, &n2);
+	/* Each step: the record it stands on, the next, the holes between. */
+	ck_assert_double_le(s1, 3.0);
+	ck_assert_double_le(s2, 3.0);
+	ck_assert_double_le(n1, 3.0);
+	ck_assert_double_le(n2, 3.0);
+	ck_assert_double_le(s2, s1 + 0.1);
+	ck_assert_double_le(n2, n1 + 0.1);
 }
 END_TEST
 
@@ -1015,11 +1379,18 @@ static void cost_at(size_t nrec, double *per_set, double *per_new, double *per_d
 	}
 	hv_kvp_pool_stats_get(st, &b);
 	*per_del = (double)(b.bytes_written - a.bytes_written) / ops;
-	/* Walk it all: O(1) per step after the deletes. */
+	/* Walk it all by index, as the host does: O(1) per step after the deletes. */
 	ck_assert_int_eq(hv_kvp_pool_count(st, 1, &n), 0);
 	ck_assert_uint_eq(n, nrec);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, i, &rec), 0);
+	{
+		struct hv_kvp_pool_iter it;
+
+		ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &it), 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(hv_kvp_pool_iter_seek(&it, i, &rec), 0);
+		ck_assert_uint_le(it.work, 2 * n + ops);
+		hv_kvp_pool_iter_end(&it);
+	}
 	ck_assert_str_eq(rec.key, "added19");
 	expect_value(st, 1, "key19", NULL);
 	snprintf(key, sizeof(key), "key%zu", nrec - 1);
@@ -1104,6 +1475,8 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, threads_memory);
 	tcase_add_test(tc, threads_files);
+	tcase_add_test(tc, threads_enumerate);
+	tcase_add_test(tc, enumerate_lockfree);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
@@ -1127,6 +1500,7 @@ int main(void)
 	tc = tcase_create("cost");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, cost_constant);
+	tcase_add_test(tc, walk_constant);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);

@@ -51,6 +51,7 @@ MUTATIONS = 240
 # Where hvkvpd's journal puts its entries: the first page is the intent slot
 # (lib/kvp/poolfile.c); a longer journal holds deletes or a compaction.
 JOURNAL_ENTRIES = 4096
+JMAGIC = 0x4a4b5648
 
 ARGS = None
 TMP = None
@@ -135,54 +136,37 @@ def snapshot(n):
 
 # --- the writer: cloud-init's way of appending ---------------------------
 
-WRITER = r'''
-import fcntl, struct, sys, time
-sys.path.insert(0, sys.argv[3])
-import importlib.util
-spec = importlib.util.spec_from_file_location("ct", sys.argv[3] + "/crash-test.py")
-path, seed = sys.argv[1], int(sys.argv[2])
-import random
-rng = random.Random(seed)
-n = 0
-for line in sys.stdin:
-    for _ in range(int(line)):
-        key, value = sys.argv[4 + 0 * n] if False else None, None
-        raise SystemExit
-'''
-
-
 def writer_record(n):
     """Key and value of the writer's record n: the key is unique, some fill
     the whole 512-byte key field (cloud-init cuts longer keys there without a
     NUL), some values fill the whole 2048-byte field."""
     key = "W%06d|CLOUD_INIT|start|init-local|%d" % (n, n * 7919 % 10007)
     if n % 9 == 4:
-        key = (key + "|" + "k" * KEY_FIELD)[:KEY_FIELD]
+        key += "|" + "k" * (KEY_FIELD - 1 - len(key.encode()))
     value = '{"name":"init-%d","type":"start","msg":"Grüße %s"}' % (n, "m" * (n * 31 % 400))
     if n % 13 == 6:
-        value = (value + "v" * VALUE_FIELD)[:VALUE_FIELD]
+        value += "v" * (VALUE_FIELD - len(value.encode()))
     return key, value
 
 
-WRITER_MAIN = r'''
-import fcntl, struct, sys, time, random
-sys.path.insert(0, sys.argv[3])
-exec(sys.argv[4])
-path, rng, n = sys.argv[1], random.Random(int(sys.argv[2])), 0
-for line in sys.stdin:
-    for _ in range(int(line)):
-        k, v = writer_record(n)
-        rec = struct.pack("512s2048s", k.encode("utf-8"), v.encode("utf-8"))
-        # As cloudinit/reporting/handlers.py HyperVKvpReportingHandler does.
-        with open(path, "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.write(rec)
-            f.flush()
-        sys.stdout.write("%d\n" % n)
-        sys.stdout.flush()
-        n += 1
-        time.sleep(rng.random() * 0.002)
-'''
+def writer_main(path, seed):
+    """The writer process: appends as cloudinit/reporting/handlers.py
+    HyperVKvpReportingHandler does (open "ab", flock LOCK_EX, write, flush,
+    close), as many records as each line of stdin asks, and reports each
+    one once it is written and unlocked."""
+    rng, n = random.Random(seed), 0
+    for line in sys.stdin:
+        for _ in range(int(line)):
+            k, v = writer_record(n)
+            rec = struct.pack("512s2048s", k.encode("utf-8"), v.encode("utf-8"))
+            with open(path, "ab") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                f.write(rec)
+                f.flush()
+            sys.stdout.write("%d\n" % n)
+            sys.stdout.flush()
+            n += 1
+            time.sleep(rng.random() * 0.002)
 
 
 class Writer:
@@ -190,10 +174,8 @@ class Writer:
     it reports each record once it is written and unlocked."""
 
     def __init__(self, seed):
-        import inspect
-        src = inspect.getsource(writer_record).replace("RECORD", str(RECORD))
-        src = src.replace("KEY_FIELD", str(KEY_FIELD)).replace("VALUE_FIELD", str(VALUE_FIELD))
-        self.p = spawn([sys.executable, "-c", WRITER_MAIN, pool_path(1), str(seed), HERE, src],
+        self.p = spawn([sys.executable, os.path.abspath(__file__), "--writer", pool_path(1),
+                        str(seed)],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                        stderr=open(os.path.join(TMP, "writer.err"), "w"), text=True)
         self.done = []
@@ -296,12 +278,38 @@ def host_part(records, pool):
 
 # --- the processes ------------------------------------------------------------
 
-def start_hvkvpd(root, sock, log):
+def start_hvkvpd(root, sock, log, sync=False):
     if os.path.exists(sock):
         os.unlink(sock)
     return spawn([ARGS.hvkvpd, "--backend", "sim", "--root", root,
-                  "--state-dir", os.path.join(TMP, "state"), "--socket", sock, "-n", "-d"],
+                  "--state-dir", os.path.join(TMP, "state"), "--socket", sock, "-n", "-d",
+                  "--sync", "always" if sync else "write"],
                  stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def journal_sizes():
+    out = []
+    for n in HOST_POOLS:
+        try:
+            out.append(os.path.getsize(os.path.join(TMP, "state", ".hvkvpd_journal_%d" % n)))
+        except FileNotFoundError:
+            out.append(0)
+    return out
+
+
+def wait_compaction(d, give_up, timeout):
+    """Return once a compaction has begun: a journal grew by more than a
+    DELETE entry, that is by a pool's tail being copied into it (see
+    journal_census), or when give_up() or the timeout says it will not come.
+    Polled without sleeping: a small pool's compaction takes microseconds."""
+    last = journal_sizes()
+    end = time.monotonic() + timeout
+    while d.poll() is None and not give_up() and time.monotonic() < end:
+        now = journal_sizes()
+        if any(b > a + 56 for a, b in zip(last, now)):
+            return True
+        last = now
+    return False
 
 
 def kill(p):
@@ -312,9 +320,43 @@ def kill(p):
         fail("%s exited %s before it was killed" % (p.args[0], p.returncode))
 
 
-STATS = {"kills": {"reply": 0, "record": 0, "timed": 0, "recovery": 0},
+def journal_census(n):
+    """Where the kill left pool n's journal, for the figures only (the
+    checks never look at it): its layout is lib/kvp/poolfile.c's, an intent
+    slot, then 56-byte entries with "HVKJ" magic from offset 4096, a
+    compaction's image records following its entry and written before it."""
+    try:
+        with open(os.path.join(TMP, "state", ".hvkvpd_journal_%d" % n), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    magic, kind = struct.unpack_from("<II", data) if len(data) >= 8 else (0, 0)
+    if magic == JMAGIC and kind in (1, 4):
+        STATS["intent_set"] += 1
+    off, deletes, compact = JOURNAL_ENTRIES, 0, False
+    while off + 56 <= len(data):
+        magic, kind = struct.unpack_from("<II", data, off)
+        if magic != JMAGIC:
+            break
+        if kind == 3:
+            compact = True
+            off += 56 + struct.unpack_from("<Q", data, off + 24)[0] * RECORD
+        else:
+            deletes += kind == 2
+            off += 56
+    if deletes:
+        STATS["journal_deletes"] += 1
+    if compact:
+        STATS["compact_applying"] += 1
+    elif off < len(data):
+        STATS["compact_imaging"] += 1
+
+
+STATS = {"kills": {"reply": 0, "record": 0, "timed": 0, "compact": 0, "idle": 0,
+                   "recovery": 0},
          "inflight_landed": 0, "inflight_not": 0, "no_inflight": 0,
-         "journal_pending": 0, "intent_set": 0, "zero_tail": 0,
+         "journal_deletes": 0, "intent_set": 0, "zero_tail": 0,
+         "compact_imaging": 0, "compact_applying": 0,
          "acked": 0, "writer": 0, "open_ms": []}
 
 
@@ -334,10 +376,18 @@ class Crash:
     def restart(self, cycle):
         sock = os.path.join(TMP, "idle.sock")
         log = os.path.join(TMP, "restart.log")
-        if RNG.random() < 0.2 and STATS["open_ms"]:
+        if cycle < ARGS.cycles and RNG.random() < 0.5:
+            # Appends while the daemon recovers and compacts at its start.
+            self.writer.ask(RNG.randint(1, 4))
+        if RNG.random() < 0.25 and STATS["open_ms"]:
             # Killed again while it recovers: the next start must cope too.
-            d = start_hvkvpd(self.root_idle, sock, log)
-            time.sleep(RNG.uniform(0, 1.5 * max(STATS["open_ms"][-20:]) / 1000))
+            # Half of these at a random instant of the open, half once it
+            # compacts a pool (what the kill before left deleted).
+            d = start_hvkvpd(self.root_idle, sock, log, RNG.random() < 0.5)
+            if RNG.random() < 0.5:
+                time.sleep(RNG.uniform(0, 1.5 * max(STATS["open_ms"][-20:]) / 1000))
+            else:
+                wait_compaction(d, lambda: os.path.exists(sock), 5)
             kill(d)
             STATS["kills"]["recovery"] += 1
         t0 = time.monotonic()
@@ -422,23 +472,23 @@ class Crash:
                     lost = [r for r in alternatives[0][n] if r not in have]
                     fail("cycle %d: after the kill pool %d lacks acknowledged records: %r" %
                          (cycle, n, [(k, v[:30]) for k, v in lost[:3]]))
-            j = os.path.join(TMP, "state", ".hvkvpd_journal_%d" % n)
-            if os.path.exists(j):
-                st = os.path.getsize(j)
-                if st > JOURNAL_ENTRIES:
-                    STATS["journal_pending"] += 1
-                with open(j, "rb") as f:
-                    if f.read(8).strip(b"\0"):
-                        STATS["intent_set"] += 1
+            journal_census(n)
 
     def cycle(self, c):
         ops = make_ops(self.model, c)
+        mode = RNG.choices(("reply", "record", "timed", "compact", "idle"),
+                           weights=(38, 18, 23, 18, 3))[0]
         spath = os.path.join(TMP, "script")
         with open(spath, "w") as f:
             f.write(script_of(self.model, ops))
+            if mode == "idle":
+                # The host stays, quiet: hvkvpd compacts when idle.
+                f.write("wait 700\n")
         sim_out = os.path.join(TMP, "hvsim.out")
         sim_err = os.path.join(TMP, "hvsim.err")
         node = os.path.join(self.root, "dev", "uio0")
+        if os.path.exists(node):
+            os.unlink(node)
         sim = spawn([ARGS.hvsim, "--root", self.root, "--script", spath, "--json",
                      "--timeout", "10"],
                     stdout=open(sim_out, "w"), stderr=open(sim_err, "w"))
@@ -448,37 +498,59 @@ class Crash:
             fail("cycle %d: hvsim exited %d: %s" % (c, sim.returncode, tail(sim_err)))
 
         burst = RNG.randint(0, 10)
-        mode = RNG.choices(("reply", "record", "timed"), weights=(50, 20, 30))[0]
-        if mode == "record" and burst == 0:
-            burst = 1
-        writer_base = self.writer.finished()
-        # The previous cycle's records may still be coming.
-        writer_base = max(writer_base, self.writer.asked - 0)
-        self.writer.ask(burst)
+        if mode == "record":
+            burst = max(burst, 3)
+        else:
+            self.writer.ask(burst)
 
         log = os.path.join(TMP, "hvkvpd.log")
         t0 = time.monotonic()
-        d = start_hvkvpd(self.root, os.path.join(TMP, "run.sock"), log)
+        # With --sync always every write is followed by an fdatasync, which
+        # makes the daemon spend most of its time between writing the
+        # journal's intent, the record and clearing the intent: the kills
+        # land there more often.
+        sync = RNG.random() < 0.5 or mode == "compact"
+        d = start_hvkvpd(self.root, os.path.join(TMP, "run.sock"), log, sync)
+        seen = [0, 0]   # bytes of the log read, host SETs and DELETEs answered
+
+        def answered(target):
+            with open(log, "rb") as f:
+                f.seek(seen[0])
+                data = f.read()
+            cut = data.rfind(b"\n") + 1
+            seen[0] += cut
+            for line in data[:cut].splitlines():
+                if line.startswith((b"<7>host SET", b"<7>host DELETE")):
+                    seen[1] += 1
+            return seen[1] >= target or d.poll() is not None or sim.poll() is not None
         if mode == "reply":
             target = RNG.randint(1, MUTATIONS)
-            seen = [0, 0]   # bytes read, mutations seen
-
-            def progress():
-                with open(log, "rb") as f:
-                    f.seek(seen[0])
-                    data = f.read()
-                cut = data.rfind(b"\n") + 1
-                seen[0] += cut
-                for line in data[:cut].splitlines():
-                    if line.startswith((b"<7>host SET", b"<7>host DELETE")):
-                        seen[1] += 1
-                return seen[1] >= target or d.poll() is not None or sim.poll() is not None
-            wait_until(progress, 30, "cycle %d: hvkvpd answered %d of %d requests in 30 s" %
-                       (c, seen[1], target))
+            wait_until(lambda: answered(target), 30,
+                       "cycle %d: hvkvpd answered %d of %d requests in 30 s" % (c, seen[1], target))
+        elif mode == "compact":
+            # The first compaction after a random number of requests: pools
+            # 0 and 3 compact once a quarter of their records are deleted.
+            target = RNG.randint(1, MUTATIONS // 2)
+            wait_until(lambda: answered(target), 30,
+                       "cycle %d: hvkvpd answered %d of %d requests in 30 s" % (c, seen[1], target))
+            wait_compaction(d, lambda: sim.poll() is not None, 30)
         elif mode == "record":
-            target = writer_base + RNG.randint(1, burst)
+            # The records go out once hvkvpd serves the host, and it dies
+            # after a random number of them: while it takes them in, or
+            # writes beside them, or compacts pool 1 under them.
+            wait_until(lambda: b"<7>host " in open(log, "rb").read() or d.poll() is not None, 10,
+                       "cycle %d: hvkvpd answered no request" % c)
+            target = self.writer.asked + RNG.randint(1, burst)
+            self.writer.ask(burst)
             wait_until(lambda: self.writer.finished() >= target or d.poll() is not None, 30,
                        "cycle %d: the writer did not write" % c)
+        elif mode == "idle":
+            # hvkvpd rewrites the pools without their deleted records once
+            # the host has been quiet for a while (daemons/hvkvpd/loop.c):
+            # killed as soon as a journal grows, that is while the rewrite
+            # copies a pool's tail to it.
+            wait_until(lambda: answered(MUTATIONS), 30, "cycle %d: the host's script did not end" % c)
+            wait_compaction(d, lambda: sim.poll() is not None, 2)
         else:
             # Anywhere from the daemon's start to a little past the end of the
             # script, where it is idle and may compact.
@@ -491,9 +563,21 @@ class Crash:
         STATS["kills"][mode] += 1
         elapsed = time.monotonic() - t0
         try:
-            rc = sim.wait(15)
+            # In its final wait hvsim serves the device to its end whatever
+            # the guest does.
+            rc = sim.wait(1.5 if mode == "idle" else 0.5)
         except subprocess.TimeoutExpired:
-            fail("cycle %d: hvsim still runs 15 s after hvkvpd was killed" % c)
+            # Killed before it opened the channel: hvsim waits for a guest
+            # until its timeout. Its output is lost with it, which is no
+            # loss only if nothing was answered.
+            sim.kill()
+            sim.wait()
+            if os.path.exists(node):
+                os.unlink(node)
+            rc = 2
+            if b"host " in open(log, "rb").read():
+                fail("cycle %d: hvsim still ran after hvkvpd, which had answered "
+                     "requests, was killed" % c)
         if rc not in (0, 2):
             fail("cycle %d: hvsim exited %d: %s" % (c, rc, tail(sim_err)))
 
@@ -503,7 +587,7 @@ class Crash:
         replies = [json.loads(l) for l in text[:text.rfind("\n") + 1].splitlines() if l.strip()]
         kvp = [r for r in replies if r.get("reply") == "kvp"]
         muts = [r for r in kvp if r["op"] in ("set", "delete")]
-        if len(muts) > 20:
+        if mode == "reply" and len(muts) > 20:
             self.op_s = 0.7 * self.op_s + 0.3 * elapsed / (len(muts) + 2 * KEYS_PER_POOL)
 
         # What the host read back must be the model, as far as it got.
@@ -531,9 +615,11 @@ class Crash:
             model = apply(model, ops[i])
         STATS["acked"] += len(muts)
         alternatives = [model]
-        if len(muts) < len(ops) and len(kvp) >= 2 * 0 and any(r["op"] in ("set", "delete") for r in kvp) \
-                or len(muts) < len(ops) and rc == 2:
-            # The request in flight at the kill, if it had been sent.
+        # The first mutation goes out once both enumerations have ended (at
+        # a reply other than S_OK); after that, exactly one request is in
+        # flight at the kill unless the script was done.
+        ended = [r for r in kvp if r["op"] == "enumerate" and r["status"] != HV_S_OK]
+        if len(ended) == 2 and len(muts) < len(ops):
             alternatives.append(apply(model, ops[len(muts)]))
         self.check_after_kill(c, alternatives)
         self.restart(c)
@@ -545,6 +631,8 @@ class Crash:
         else:
             STATS["inflight_not"] += 1
         self.model = got
+        if os.environ.get("CRASH_DEBUG"):
+            print("cycle %d mode %s muts %d elapsed %.3f total %.3f op_s %.5f" % (c, mode, len(muts), elapsed, time.monotonic() - t0, self.op_s))
         kill(self.daemon)
         self.daemon = None
 
@@ -603,6 +691,9 @@ def final_read(model, written):
 
 def main():
     global ARGS, TMP, RNG
+    if len(sys.argv) == 4 and sys.argv[1] == "--writer":
+        writer_main(sys.argv[2], int(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("hvsim")
     ap.add_argument("hvkvpd")
@@ -625,13 +716,16 @@ def main():
     crash.finish()
     s = STATS
     om = sorted(s["open_ms"])
-    print("%d cycles in %.1f s: kills by replies %d, by writer records %d, timed %d, "
-          "during recovery %d" % (ARGS.cycles, time.monotonic() - t0, s["kills"]["reply"],
-                                  s["kills"]["record"], s["kills"]["timed"], s["kills"]["recovery"]))
+    print("%d cycles in %.1f s; kills: by replies %d, by writer records %d, timed %d, at a "
+          "compaction %d, at an idle compaction %d, during recovery %d" %
+          (ARGS.cycles, time.monotonic() - t0, s["kills"]["reply"], s["kills"]["record"],
+           s["kills"]["timed"], s["kills"]["compact"], s["kills"]["idle"], s["kills"]["recovery"]))
     print("%d host requests acknowledged and found; in flight at the kill: landed %d, not %d, "
           "none %d" % (s["acked"], s["inflight_landed"], s["inflight_not"], s["no_inflight"]))
-    print("left for recovery: %d journals with entries, %d intent slots set, %d unwritten "
-          "appended records" % (s["journal_pending"], s["intent_set"], s["zero_tail"]))
+    print("left for recovery: %d journals with deletes, %d intents (a record being written), "
+          "%d compactions being journaled, %d being applied, %d appended records not yet "
+          "written" % (s["journal_deletes"], s["intent_set"], s["compact_imaging"],
+                       s["compact_applying"], s["zero_tail"]))
     print("%d records appended by the writer, all present once and in order; "
           "restart to recovered files: median %.1f ms, max %.1f ms" %
           (s["writer"], om[len(om) // 2], om[-1]))
