@@ -183,11 +183,13 @@ int hv_kvp_pool_iter_begin(struct hv_kvp_store *store, unsigned int pool,
  * Copy the record after the one the iterator is on (the first, after
  * begin) and move onto it. O(1) amortised, whatever the pool's size and
  * the deletes before. Every record that is in the pool for the whole
- * walk is copied once, in file order, even while other records are
- * deleted; a compaction or a reload during the walk moves the iterator
- * on by index instead, as hv_kvp_pool_iter_seek does. Returns 0, -ENOENT
- * past the last record (the iterator stays, so a later call finds
- * records appended since), -EINVAL, -ENOMEM as hv_kvp_pool_enumerate.
+ * walk is copied once, in file order, while other records are added,
+ * changed or deleted. A compaction or a reload during the walk renumbers
+ * the records: the iterator then goes on by index, as
+ * hv_kvp_pool_iter_seek does, and may miss a record if records before it
+ * were deleted since its last call. Returns 0, -ENOENT past the last
+ * record (the iterator stays, so a later call finds records appended
+ * since), -EINVAL, -ENOMEM as hv_kvp_pool_enumerate.
  */
 int hv_kvp_pool_iter_next(struct hv_kvp_pool_iter *it, struct hv_kvp_pool_record *rec);
 

@@ -22,7 +22,7 @@ The state carries over from cycle to cycle, so each start recovers from the
 leftovers of the kill before it. At the end hvkvpd is stopped cleanly and an
 independent reader applies Linux's rules to every file once more.
 
-usage: crash-test.py HVSIM HVKVPD [--seed N] [--cycles N] [--keep]
+usage: crash-test.py HVSIM HVKVPD [--seed N] [--cycles N] [--keep] [-v]
 """
 
 import argparse
@@ -287,6 +287,19 @@ def start_hvkvpd(root, sock, log, sync=False):
                  stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
+def listening(path):
+    """Whether a UNIX socket listens at path, seen without connecting (a
+    connection would be taken for the guest): hvsim binds its node before it
+    listens, and a guest that connects in between is refused. A listening
+    socket has __SO_ACCEPTCON (0x10000) in the Flags of /proc/net/unix."""
+    with open("/proc/net/unix") as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 8 and w[7] == path and int(w[3], 16) & 0x10000:
+                return True
+    return False
+
+
 def journal_sizes():
     out = []
     for n in HOST_POOLS:
@@ -492,7 +505,7 @@ class Crash:
         sim = spawn([ARGS.hvsim, "--root", self.root, "--script", spath, "--json",
                      "--timeout", "10"],
                     stdout=open(sim_out, "w"), stderr=open(sim_err, "w"))
-        wait_until(lambda: os.path.exists(node) or sim.poll() is not None, 10,
+        wait_until(lambda: listening(node) or sim.poll() is not None, 10,
                    "cycle %d: hvsim did not offer the device" % c)
         if sim.poll() is not None:
             fail("cycle %d: hvsim exited %d: %s" % (c, sim.returncode, tail(sim_err)))
@@ -631,8 +644,11 @@ class Crash:
         else:
             STATS["inflight_not"] += 1
         self.model = got
-        if os.environ.get("CRASH_DEBUG"):
-            print("cycle %d mode %s muts %d elapsed %.3f total %.3f op_s %.5f" % (c, mode, len(muts), elapsed, time.monotonic() - t0, self.op_s))
+        if ARGS.verbose:
+            print("cycle %d: kill %s%s after %d requests, %.0f ms; in flight %s" %
+                  (c, mode, " (sync always)" if sync else "", len(muts), elapsed * 1000,
+                   "none" if len(alternatives) == 1 else
+                   "landed" if got == alternatives[1] else "not landed"))
         kill(self.daemon)
         self.daemon = None
 
@@ -700,6 +716,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--cycles", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="keep the temporary files")
+    ap.add_argument("-v", "--verbose", action="store_true", help="one line per cycle")
     ARGS = ap.parse_args()
     if ARGS.seed is None:
         ARGS.seed = int.from_bytes(os.urandom(4), "little")
