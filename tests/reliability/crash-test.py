@@ -7,9 +7,14 @@ SETs of existing keys (in-place updates) and DELETEs (journal entries, then
 compactions) on pools 0, 3 and 1, while a writer process appends records to
 pool 1 under flock(LOCK_EX) the way cloud-init's reporting handler does. hvkvpd
 is killed with SIGKILL once it has answered a random number of requests, once
-the writer has appended a random number of records, or after a random delay;
-then it is started again on the same state directory, which makes it redo its
-journal, and the files are checked against a model of what the host was told:
+the writer has appended a random number of records, after a random delay, as
+soon as a compaction starts (during the host's requests or once it is idle);
+half the runs use --sync always, whose fdatasync calls widen the windows
+between writing the journal and the pool file. It is then started again on
+the same state directory, which makes it redo its journal (a third of the
+restarts are killed once more while they recover, and the writer sometimes
+appends while no hvkvpd runs), and the files are checked against a model of
+what the host was told:
 
   - every request answered S_OK is in the files (the request in flight at the
     kill may or may not have landed, and nothing else is uncertain);
@@ -261,7 +266,7 @@ def make_ops(model, cycle):
     return ops
 
 
-def script_of(model, ops):
+def script_of(ops):
     # The host first reads back what it set: the restarted daemon serves it.
     lines = ["kvp enumerate External", "kvp enumerate Guest/Parameters"]
     for kind, pool, key, value in ops:
@@ -287,22 +292,9 @@ def start_hvkvpd(root, sock, log, sync=False):
                  stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
-def listening(path):
-    """Whether a UNIX socket listens at path, seen without connecting (a
-    connection would be taken for the guest): hvsim binds its node before it
-    listens, and a guest that connects in between is refused. A listening
-    socket has __SO_ACCEPTCON (0x10000) in the Flags of /proc/net/unix."""
-    with open("/proc/net/unix") as f:
-        for line in f:
-            w = line.split()
-            if len(w) >= 8 and w[7] == path and int(w[3], 16) & 0x10000:
-                return True
-    return False
-
-
-def journal_sizes():
+def journal_sizes(pools):
     out = []
-    for n in HOST_POOLS:
+    for n in pools:
         try:
             out.append(os.path.getsize(os.path.join(TMP, "state", ".hvkvpd_journal_%d" % n)))
         except FileNotFoundError:
@@ -310,27 +302,38 @@ def journal_sizes():
     return out
 
 
-def wait_compaction(d, give_up, timeout):
-    """Return once a compaction has begun: a journal grew by more than a
-    DELETE entry, that is by a pool's tail being copied into it (see
-    journal_census), or when give_up() or the timeout says it will not come.
-    Polled without sleeping: a small pool's compaction takes microseconds."""
-    last = journal_sizes()
+def wait_compaction(d, give_up, timeout, pools=HOST_POOLS):
+    """Return once a compaction of one of `pools` has begun: its journal
+    grew by more than a DELETE entry, that is by the pool's tail being
+    copied into it (see journal_census), or when give_up() or the timeout
+    says it will not come. Polled without sleeping: a small pool's
+    compaction takes microseconds. Then sometimes a little later still, to
+    land in the copy back over the pool file or its truncation."""
+    last = journal_sizes(pools)
     end = time.monotonic() + timeout
     while d.poll() is None and not give_up() and time.monotonic() < end:
-        now = journal_sizes()
+        now = journal_sizes(pools)
         if any(b > a + 56 for a, b in zip(last, now)):
+            if RNG.random() < 0.5:
+                spin = time.monotonic() + RNG.uniform(0, 0.0004)
+                while time.monotonic() < spin:
+                    pass
             return True
         last = now
     return False
 
 
-def kill(p):
+def pending_deletes():
+    """Pools whose journal holds entries: the next open compacts them."""
+    return [n for n, size in zip(HOST_POOLS, journal_sizes(HOST_POOLS)) if size > JOURNAL_ENTRIES]
+
+
+def kill(p, log):
     p.kill()
     p.wait()
     # A sanitizer report ends the process first; SIGKILL must be what ended it.
     if p.returncode != -signal.SIGKILL:
-        fail("%s exited %s before it was killed" % (p.args[0], p.returncode))
+        fail("%s exited %s before it was killed:\n%s" % (p.args[0], p.returncode, tail(log)))
 
 
 def journal_census(n):
@@ -360,16 +363,17 @@ def journal_census(n):
     if deletes:
         STATS["journal_deletes"] += 1
     if compact:
-        STATS["compact_applying"] += 1
+        STATS["compact_applying"][n] += 1
     elif off < len(data):
-        STATS["compact_imaging"] += 1
+        STATS["compact_imaging"][n] += 1
 
 
 STATS = {"kills": {"reply": 0, "record": 0, "timed": 0, "compact": 0, "idle": 0,
                    "recovery": 0},
          "inflight_landed": 0, "inflight_not": 0, "no_inflight": 0,
          "journal_deletes": 0, "intent_set": 0, "zero_tail": 0,
-         "compact_imaging": 0, "compact_applying": 0,
+         "compact_imaging": {n: 0 for n in HOST_POOLS},
+         "compact_applying": {n: 0 for n in HOST_POOLS}, "dead_appends": 0,
          "acked": 0, "writer": 0, "open_ms": []}
 
 
@@ -392,17 +396,28 @@ class Crash:
         if cycle < ARGS.cycles and RNG.random() < 0.5:
             # Appends while the daemon recovers and compacts at its start.
             self.writer.ask(RNG.randint(1, 4))
-        if RNG.random() < 0.25 and STATS["open_ms"]:
+        if RNG.random() < 0.35 and STATS["open_ms"]:
             # Killed again while it recovers: the next start must cope too.
             # Half of these at a random instant of the open, half once it
             # compacts a pool (what the kill before left deleted).
+            pending = pending_deletes()
             d = start_hvkvpd(self.root_idle, sock, log, RNG.random() < 0.5)
-            if RNG.random() < 0.5:
+            if RNG.random() < 0.5 or not pending:
                 time.sleep(RNG.uniform(0, 1.5 * max(STATS["open_ms"][-20:]) / 1000))
             else:
-                wait_compaction(d, lambda: os.path.exists(sock), 5)
-            kill(d)
+                # Pool 1 most: the writer appends to it, and its compaction
+                # is long (it is large) and runs at nearly every start.
+                pool = 1 if 1 in pending and RNG.random() < 0.6 else RNG.choice(pending)
+                wait_compaction(d, lambda: os.path.exists(sock), 5, [pool])
+            kill(d, log)
             STATS["kills"]["recovery"] += 1
+            for n in range(5):
+                size = len(snapshot(n))
+                if size % RECORD:
+                    fail("cycle %d: killed while it recovered, hvkvpd left .kvp_pool_%d %d "
+                         "bytes, a partial record" % (cycle, n, size))
+                journal_census(n)
+            self.append_while_dead()
         t0 = time.monotonic()
         d = start_hvkvpd(self.root_idle, sock, log)
         wait_until(lambda: os.path.exists(sock) or d.poll() is not None, 20,
@@ -411,6 +426,15 @@ class Crash:
             fail("cycle %d: the restarted hvkvpd exited %d:\n%s" % (cycle, d.returncode, tail(log)))
         STATS["open_ms"].append((time.monotonic() - t0) * 1000)
         self.daemon = d
+
+    def append_while_dead(self):
+        """Sometimes the writer appends while hvkvpd is dead, after a kill
+        that may have cut a write or a compaction short: the next open must
+        keep those records whatever it redoes."""
+        if RNG.random() < 0.5 and not self.writer.p.stdin.closed:
+            self.writer.ask(RNG.randint(1, 2))
+            self.writer.drain()
+            STATS["dead_appends"] += 1
 
     def check_files(self, cycle, alternatives, final=False):
         """After a restart: the files are one of the allowed models (the
@@ -493,7 +517,7 @@ class Crash:
                            weights=(38, 18, 23, 18, 3))[0]
         spath = os.path.join(TMP, "script")
         with open(spath, "w") as f:
-            f.write(script_of(self.model, ops))
+            f.write(script_of(ops))
             if mode == "idle":
                 # The host stays, quiet: hvkvpd compacts when idle.
                 f.write("wait 700\n")
@@ -505,7 +529,8 @@ class Crash:
         sim = spawn([ARGS.hvsim, "--root", self.root, "--script", spath, "--json",
                      "--timeout", "10"],
                     stdout=open(sim_out, "w"), stderr=open(sim_err, "w"))
-        wait_until(lambda: listening(node) or sim.poll() is not None, 10,
+        # hvsim's node appears only once it listens (hvsim(8)).
+        wait_until(lambda: os.path.exists(node) or sim.poll() is not None, 10,
                    "cycle %d: hvsim did not offer the device" % c)
         if sim.poll() is not None:
             fail("cycle %d: hvsim exited %d: %s" % (c, sim.returncode, tail(sim_err)))
@@ -572,7 +597,7 @@ class Crash:
             time.sleep(RNG.uniform(0, 1.2 * end))
         if d.poll() is not None:
             fail("cycle %d: hvkvpd exited %d by itself:\n%s" % (c, d.returncode, tail(log)))
-        kill(d)
+        kill(d, log)
         STATS["kills"][mode] += 1
         elapsed = time.monotonic() - t0
         try:
@@ -635,6 +660,7 @@ class Crash:
         if len(ended) == 2 and len(muts) < len(ops):
             alternatives.append(apply(model, ops[len(muts)]))
         self.check_after_kill(c, alternatives)
+        self.append_while_dead()
         self.restart(c)
         got = self.check_files(c, alternatives)
         if len(alternatives) == 1:
@@ -649,7 +675,7 @@ class Crash:
                   (c, mode, " (sync always)" if sync else "", len(muts), elapsed * 1000,
                    "none" if len(alternatives) == 1 else
                    "landed" if got == alternatives[1] else "not landed"))
-        kill(self.daemon)
+        kill(self.daemon, os.path.join(TMP, "restart.log"))
         self.daemon = None
 
     def finish(self):
@@ -727,7 +753,7 @@ def main():
     crash = Crash()
     crash.restart(-1)
     crash.check_files(-1, [crash.model])
-    kill(crash.daemon)
+    kill(crash.daemon, os.path.join(TMP, "restart.log"))
     for c in range(ARGS.cycles):
         crash.cycle(c)
     crash.finish()
@@ -740,12 +766,14 @@ def main():
     print("%d host requests acknowledged and found; in flight at the kill: landed %d, not %d, "
           "none %d" % (s["acked"], s["inflight_landed"], s["inflight_not"], s["no_inflight"]))
     print("left for recovery: %d journals with deletes, %d intents (a record being written), "
-          "%d compactions being journaled, %d being applied, %d appended records not yet "
-          "written" % (s["journal_deletes"], s["intent_set"], s["compact_imaging"],
-                       s["compact_applying"], s["zero_tail"]))
-    print("%d records appended by the writer, all present once and in order; "
-          "restart to recovered files: median %.1f ms, max %.1f ms" %
-          (s["writer"], om[len(om) // 2], om[-1]))
+          "%d appended records not yet written; compactions being journaled (pools 0, 3, 1) "
+          "%s, being applied %s" %
+          (s["journal_deletes"], s["intent_set"], s["zero_tail"],
+           "/".join(str(s["compact_imaging"][n]) for n in HOST_POOLS),
+           "/".join(str(s["compact_applying"][n]) for n in HOST_POOLS)))
+    print("%d records appended by the writer (after %d kills some while hvkvpd was dead), "
+          "all present once and in order; restart to recovered files: median %.1f ms, "
+          "max %.1f ms" % (s["writer"], s["dead_appends"], om[len(om) // 2], om[-1]))
     print("final sizes: " + ", ".join("pool %d %d records" % (n, os.path.getsize(pool_path(n)) // RECORD)
                                       for n in range(5)))
     if not ARGS.keep:

@@ -61,21 +61,28 @@ static void dev_log(const struct sim_dev *d, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The device node appears only once it accepts connections: bound and
+ * listening under a temporary name, then renamed into place. A guest that
+ * sees the node between a bind and a listen would be refused, which a
+ * real /dev/uioN never does.
+ */
 int sim_dev_listen(struct sim_dev *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, n, err;
 
-	if (strlen(d->sr->node) >= sizeof(sa.sun_path))
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.new", d->sr->node);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, d->sr->node);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
-		int err = -errno;
-
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0 ||
+	    rename(sa.sun_path, d->sr->node) < 0) {
+		err = -errno;
+		unlink(sa.sun_path);
 		close(fd);
 		return err;
 	}
