@@ -47,6 +47,7 @@ struct hvkvpd {
 	bool compact_pending;        /* a delete waits for the idle rewrite */
 	int64_t last_delete_ms;      /* CLOCK_MONOTONIC of the last host delete */
 	int64_t next_compact_ms;     /* no idle rewrite before this */
+	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
 };
 
