@@ -520,10 +520,18 @@ static void changes_lost_all(struct hvkvpd_clients *cl)
 	watches_sweep(cl);
 }
 
+static void queue_drain(void *ctx);
+
 static void local_change(struct hvkvpd_clients *cl, int pool, const char *key, const char *value)
 {
 	struct change *ch;
 
+	/*
+	 * A write takes in what other programs appended to the pool file
+	 * first, and the store queued those changes: publish them before
+	 * this one, so that watchers see the order in which they happened.
+	 */
+	queue_drain(cl);
 	if (!cl->watches)
 		return;
 	ch = calloc(1, sizeof(*ch));

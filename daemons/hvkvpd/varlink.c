@@ -265,7 +265,8 @@ static void call_end(struct vl_call *call)
 	call->state = NULL;
 }
 
-void vl_reply(struct vl_call *call, json_object *params)
+/* The last reply of a call: its parameters, or an error and its parameters. */
+static void call_finish(struct vl_call *call, const char *error, json_object *params)
 {
 	struct vl_conn *c = call->conn;
 	json_object *o;
@@ -279,10 +280,17 @@ void vl_reply(struct vl_call *call, json_object *params)
 		json_object_put(params);
 	} else {
 		o = json_object_new_object();
+		if (error)
+			json_object_object_add(o, "error", json_object_new_string(error));
 		json_object_object_add(o, "parameters", params_or_empty(params));
 		conn_send(c, o, false);
 	}
 	conn_update(c);
+}
+
+void vl_reply(struct vl_call *call, json_object *params)
+{
+	call_finish(call, NULL, params);
 }
 
 int vl_reply_more(struct vl_call *call, json_object *params)
@@ -310,23 +318,7 @@ int vl_reply_more(struct vl_call *call, json_object *params)
 
 void vl_error(struct vl_call *call, const char *error, json_object *params)
 {
-	struct vl_conn *c = call->conn;
-	json_object *o;
-
-	if (!call->active) {
-		json_object_put(params);
-		return;
-	}
-	call_end(call);
-	if (call->oneway) {
-		json_object_put(params);
-	} else {
-		o = json_object_new_object();
-		json_object_object_add(o, "error", json_object_new_string(error));
-		json_object_object_add(o, "parameters", params_or_empty(params));
-		conn_send(c, o, false);
-	}
-	conn_update(c);
+	call_finish(call, error, params);
 }
 
 void vl_error_invalid_parameter(struct vl_call *call, const char *name)
