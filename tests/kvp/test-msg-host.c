@@ -19,76 +19,12 @@
 #include <hvuio/ic.h>
 #include <hvuio/kvp_msg.h>
 
-enum {
-	P_PIPE_FLAGS = 0, P_PIPE_SIZE = 4,
-	P_FW_MAJOR = 8, P_FW_MINOR = 10, P_TYPE = 12, P_MSG_MAJOR = 14,
-	P_MSG_MINOR = 16, P_IC_SIZE = 18, P_STATUS = 20, P_TID = 24, P_FLAGS = 25,
-	P_OP = 28, P_POOL = 29,
-	V_TYPE = 32, V_KEY_SIZE = 36, V_VALUE_SIZE = 40, V_KEY = 44, V_VALUE = 556,
-	E_INDEX = 32, E_TYPE = 36, E_KEY_SIZE = 40, E_VALUE_SIZE = 44, E_KEY = 48,
-	E_VALUE = 560,
-	D_KEY_SIZE = 32, D_KEY = 36,
-	I_ADAPTER = 30, I_FAMILY = 286, I_DHCP = 287, I_ADDR = 288, I_NET = 2336,
-	I_GW = 4384, I_DNS = 5408,
-};
+#include "kvp-bytes.h"
+
 
 #define TID 0x5a
 static const struct ic_version fw30 = HV_IC_VER(3, 0);
 static const struct ic_version msg40 = HV_IC_VER(4, 0);
-
-/* ---- byte helpers ---------------------------------------------------- */
-
-static uint8_t *buf_new(size_t len)
-{
-	uint8_t *p = malloc(len ? len : 1);
-
-	ck_assert_ptr_nonnull(p);
-	memset(p, 0, len);
-	return p;
-}
-
-static uint8_t *buf_dup(const uint8_t *src, size_t len)
-{
-	uint8_t *p = buf_new(len);
-
-	memcpy(p, src, len);
-	return p;
-}
-
-static void poke16(uint8_t *p, size_t off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void poke32(uint8_t *p, size_t off, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[off + i] = (uint8_t)(v >> 8 * i);
-}
-
-static void poke64(uint8_t *p, size_t off, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[off + i] = (uint8_t)(v >> 8 * i);
-}
-
-/* ASCII as UTF-16LE, no terminator. Returns the bytes written. */
-static size_t poke_ascii16(uint8_t *p, size_t off, const char *s)
-{
-	size_t n = strlen(s);
-
-	for (size_t i = 0; i < n; i++)
-		poke16(p, off + 2 * i, (uint8_t)s[i]);
-	return 2 * n;
-}
-
-static size_t poke_units(uint8_t *p, size_t off, const uint16_t *u, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		poke16(p, off + 2 * i, u[i]);
-	return 2 * n;
-}
 
 /* Headers of a request of `len` bytes as the host sends it (fw 3.0, KVP 4.0). */
 static void host_headers(uint8_t *p, size_t len, uint8_t op, uint8_t pool)
