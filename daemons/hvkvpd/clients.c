@@ -1119,8 +1119,9 @@ fail:
 	return err;
 }
 
-int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
-			 struct hvkvpd_clients **ret, const char **msg)
+/* Everything but the thread; `listen`: open the socket too. */
+static int clients_open(const struct hvkvpd_clients_config *cfg, bool listen,
+			struct hvkvpd_clients **ret, const char **msg)
 {
 	static const struct vl_server_info info = {
 		.vendor = "hvuio",
@@ -1176,8 +1177,8 @@ int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 		err = -errno;
 		goto fail;
 	}
-	fd = socket_systemd(cfg->socket_path);
-	if (fd < 0) {
+	fd = listen ? socket_systemd(cfg->socket_path) : -1;
+	if (listen && fd < 0) {
 		fd = socket_make(cfg->socket_path, msg);
 		if (fd < 0) {
 			err = fd;
@@ -1196,6 +1197,38 @@ int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 	err = hv_kvp_pool_watch_set(cl->store, file_change, cl);
 	if (err)
 		goto fail;
+	*ret = cl;
+	return 0;
+fail:
+	hvkvpd_clients_stop(cl);
+	return err;
+}
+
+int hvkvpd_clients_new(const struct hvkvpd_clients_config *cfg, struct hvkvpd_clients **ret,
+		       const char **msg)
+{
+	return clients_open(cfg, false, ret, msg);
+}
+
+int hvkvpd_clients_adopt(struct hvkvpd_clients *cl, int fd, const struct vl_peer *peer)
+{
+	return vl_server_adopt(cl->srv, fd, peer);
+}
+
+int hvkvpd_clients_dispatch(struct hvkvpd_clients *cl, int timeout_ms)
+{
+	return vl_server_dispatch(cl->srv, timeout_ms);
+}
+
+int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
+			 struct hvkvpd_clients **ret, const char **msg)
+{
+	struct hvkvpd_clients *cl;
+	int err;
+
+	err = clients_open(cfg, true, &cl, msg);
+	if (err)
+		return err;
 	err = -pthread_create(&cl->thread, NULL, clients_main, cl);
 	if (err) {
 		*msg = "client thread";

@@ -15,6 +15,7 @@
 #include <hvuio/kvp_service.h>
 
 struct hvkvpd_clients;
+struct vl_peer;
 
 struct hvkvpd_clients_config {
 	const char *socket_path;     /* used unless systemd passed a socket */
@@ -43,6 +44,18 @@ int hvkvpd_pool_parse(const char *name);
  */
 int hvkvpd_clients_start(const struct hvkvpd_clients_config *cfg,
 			 struct hvkvpd_clients **ret, const char **msg);
+
+/*
+ * The same without the socket or the thread, for driving the methods one
+ * step at a time from the caller's thread: connections are handed over
+ * by hvkvpd_clients_adopt (as vl_server_adopt) and served by
+ * hvkvpd_clients_dispatch (as vl_server_dispatch). Freed by
+ * hvkvpd_clients_stop. Returns 0 or a negative errno; *msg as above.
+ */
+int hvkvpd_clients_new(const struct hvkvpd_clients_config *cfg, struct hvkvpd_clients **ret,
+		       const char **msg);
+int hvkvpd_clients_adopt(struct hvkvpd_clients *cl, int fd, const struct vl_peer *peer);
+int hvkvpd_clients_dispatch(struct hvkvpd_clients *cl, int timeout_ms);
 
 /* Stop the thread, close every connection, remove the socket we made. */
 void hvkvpd_clients_stop(struct hvkvpd_clients *cl);

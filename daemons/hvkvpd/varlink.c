@@ -324,8 +324,18 @@ void vl_error(struct vl_call *call, const char *error, json_object *params)
 void vl_error_invalid_parameter(struct vl_call *call, const char *name)
 {
 	json_object *p = json_object_new_object();
+	char clean[256];
+	size_t i;
 
-	json_object_object_add(p, "parameter", json_object_new_string(name));
+	/*
+	 * The name is the client's, any bytes at all: field names are ASCII
+	 * in the varlink grammar, so anything else is echoed as '?' and the
+	 * reply stays valid UTF-8.
+	 */
+	for (i = 0; name[i] && i < sizeof(clean) - 1; i++)
+		clean[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+	clean[i] = 0;
+	json_object_object_add(p, "parameter", json_object_new_string(clean));
 	vl_error(call, VL_SERVICE ".InvalidParameter", p);
 }
 
@@ -581,6 +591,11 @@ static void conn_input(struct vl_conn *c)
 		}
 		n = (size_t)(nul - c->in);
 		if (!conn_message(c, c->in, n)) {
+			/*
+			 * The calls before the bad message were answered into the
+			 * queue in this same pass: give them what the socket takes.
+			 */
+			conn_flush(c);
 			conn_kill(c, true);
 			return;
 		}
@@ -694,12 +709,67 @@ static void peer_read(int fd, struct vl_peer *p)
 #endif
 }
 
+/* A new connection on `fd` (closed on failure). */
+static int conn_add(struct vl_server *srv, int fd, const struct vl_peer *peer)
+{
+	struct epoll_event e;
+	struct vl_conn *c;
+	int err;
+
+	if (srv->nconns >= VL_CONN_MAX) {
+		close(fd);
+		return -EMFILE;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c) {
+		c->in_cap = 1024;
+		c->in = malloc(c->in_cap);
+	}
+	if (!c || !c->in) {
+		if (c)
+			free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->w = (struct vl_watch){ .kind = VL_CONN, .fd = fd };
+	c->srv = srv;
+	c->call.conn = c;
+	if (peer)
+		c->peer = *peer;
+	else
+		peer_read(fd, &c->peer);
+	c->events = EPOLLIN | EPOLLRDHUP;
+	e = (struct epoll_event){ .events = c->events, .data.ptr = &c->w };
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		err = -errno;
+		conn_free(c);
+		close(fd);
+		return err;
+	}
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	return 0;
+}
+
+int vl_server_adopt(struct vl_server *srv, int fd, const struct vl_peer *peer)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		flags = -errno;
+		close(fd);
+		return flags;
+	}
+	return conn_add(srv, fd, peer);
+}
+
 static void server_accept(struct vl_server *srv)
 {
 	/* A bounded batch per round, so that a connect storm does not starve served clients. */
 	for (int i = 0; i < 64; i++) {
-		struct epoll_event e;
-		struct vl_conn *c;
 		int err, fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
@@ -722,37 +792,7 @@ static void server_accept(struct vl_server *srv)
 		}
 		if (fd < 0)
 			return;
-		if (srv->nconns >= VL_CONN_MAX) {
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c) {
-			c->in_cap = 1024;
-			c->in = malloc(c->in_cap);
-		}
-		if (!c || !c->in) {
-			if (c)
-				free(c);
-			close(fd);
-			continue;
-		}
-		c->w = (struct vl_watch){ .kind = VL_CONN, .fd = fd };
-		c->srv = srv;
-		c->call.conn = c;
-		peer_read(fd, &c->peer);
-		c->events = EPOLLIN | EPOLLRDHUP;
-		e = (struct epoll_event){ .events = c->events, .data.ptr = &c->w };
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-			conn_free(c);
-			close(fd);
-			continue;
-		}
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->nconns++;
+		conn_add(srv, fd, NULL);
 	}
 }
 
@@ -847,6 +887,10 @@ int vl_server_new(int fd, const struct vl_interface *iface, const struct vl_serv
 		goto fail;
 	}
 	json_tokener_set_flags(srv->tok, JSON_TOKENER_STRICT);
+	if (fd < 0) {
+		*ret = srv;
+		return 0;
+	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		err = -errno;
 		goto fail;

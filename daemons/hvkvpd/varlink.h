@@ -64,10 +64,21 @@ struct vl_server_info {
 
 /*
  * A server on listening socket `fd` (taken over: closed by
- * vl_server_free). Returns 0, -ENOMEM or the errno of epoll.
+ * vl_server_free), or on none when fd is -1: it then serves only the
+ * connections handed to vl_server_adopt. Returns 0, -ENOMEM or the errno
+ * of epoll.
  */
 int vl_server_new(int fd, const struct vl_interface *iface, const struct vl_server_info *info,
 		  void *ctx, struct vl_server **ret);
+
+/*
+ * Serve `fd`, a connected stream socket (taken over, closed on failure
+ * too), as if accepted. `peer` (may be NULL: ask the socket) stands for
+ * its credentials, so that a caller in one process can play any user.
+ * Returns 0, -EMFILE (VL_CONN_MAX reached), -ENOMEM or the errno of epoll.
+ */
+int vl_server_adopt(struct vl_server *srv, int fd, const struct vl_peer *peer);
+
 void vl_server_free(struct vl_server *srv);
 
 /* Watch another descriptor for readability in the same loop. */

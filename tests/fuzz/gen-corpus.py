@@ -8,12 +8,15 @@ The IC packets are read out of tests/vmbus/test-ic.c (its byte arrays).
 The KVP messages are the golden sets of tests/kvp/test-msg.c (the calls in
 vm_goldens and k_goldens are read from the file and built here with the
 same offsets its helpers use), plus the cases those tests spell out by
-hand: integer values, a non-BMP key, the kernel's registration. The ring
+hand: integer values, a non-BMP key, the kernel's registration. The
+varlink calls are those of tests/hvkvpd/test-varlink.py, written as its
+client writes them, alone and pipelined, on one or two connections. The ring
 seeds carry those messages as VMBus packets in a ring region. Each seed is
 the target's selector byte(s) followed by the message (see each fuzz-*.c
 for its input layout). The output is deterministic: running the script
 again must leave the tree unchanged.
 """
+import json
 import os
 import re
 import struct
@@ -193,6 +196,125 @@ def ic_arrays(src):
     return out
 
 
+# ---- varlink (fuzz-varlink.c: a flag byte, then what clients send) ----
+
+KVP = 'io.hvuio.Kvp.'
+SVC = 'org.varlink.service.'
+
+
+def vl(method, params=None, **flags):
+    """One call as tests/hvkvpd/test-varlink.py's Client.send writes it."""
+    msg = {'method': method}
+    if params is not None:
+        msg['parameters'] = params
+    msg.update(flags)
+    return json.dumps(msg).encode() + b'\0'
+
+
+def varlink_seeds():
+    g = {'pool': 'Guest', 'key': 'k'}
+    calls = {
+        # case_service
+        'getinfo': vl(SVC + 'GetInfo'),
+        'description-kvp': vl(SVC + 'GetInterfaceDescription', {'interface': 'io.hvuio.Kvp'}),
+        'description-service': vl(SVC + 'GetInterfaceDescription',
+                                  {'interface': 'org.varlink.service'}),
+        'description-unknown': vl(SVC + 'GetInterfaceDescription',
+                                  {'interface': 'com.example.Nope'}),
+        'method-unknown': vl(KVP + 'Nope') + vl(SVC + 'Nope') + vl('com.example.Thing.Do'),
+        'getinfo-param': vl(SVC + 'GetInfo', {'x': 1}),
+        # parameters
+        'get-extra-param': vl(KVP + 'Get', dict(g, bogus='x')),
+        'get-no-key': vl(KVP + 'Get', {'pool': 'Guest'}),
+        'get-pool-int': vl(KVP + 'Get', {'pool': 1, 'key': 'k'}),
+        'set-value-null': vl(KVP + 'Set', dict(g, value=None)),
+        'get-params-array': vl(KVP + 'Get', [1]),
+        'status-param': vl(KVP + 'Status', {'pool': 'x'}),
+        # pools and keys
+        'get-pools': b''.join(vl(KVP + 'Get', {'pool': n, 'key': 'ext1'})
+                              for n in ('External', '0', 'external', 'EXTERNAL')) +
+        vl(KVP + 'Get', {'pool': 'guest/parameters', 'key': 'HostName'}),
+        'get-bad-pools': b''.join(vl(KVP + 'Get', {'pool': n, 'key': 'k'})
+                                  for n in ('5', 'Nope', '', '01')),
+        'get-missing': vl(KVP + 'Get', {'pool': 'Guest', 'key': 'missing'}),
+        'write-host-pools': b''.join(vl(KVP + 'Set', {'pool': n, 'key': 'k', 'value': 'v'}) +
+                                     vl(KVP + 'Delete', {'pool': n, 'key': 'ext1'})
+                                     for n in ('External', 'Guest/Parameters', 'Internal')),
+        'set-get-delete': vl(KVP + 'Set', {'pool': 'Guest', 'key': 'k1', 'value': 'välue ✓'}) +
+        vl(KVP + 'Get', {'pool': '1', 'key': 'k1'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'k1', 'value': ''}) +
+        vl(KVP + 'Delete', {'pool': 'Guest', 'key': 'k1'}) +
+        vl(KVP + 'Delete', {'pool': 'Guest', 'key': 'k1'}) +
+        vl(KVP + 'Get', {'pool': 'Guest', 'key': 'k1'}),
+        'key-limits': vl(KVP + 'Set', {'pool': 'Guest', 'key': 'K' * 254, 'value': 'x'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'K' * 255, 'value': 'x'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': '😀' * 127, 'value': 'x'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'long', 'value': '😀' * 511}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'long', 'value': '😀' * 512}),
+        'key-invalid': vl(KVP + 'Set', {'pool': 'Guest', 'key': '', 'value': 'x'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'a\u0000b', 'value': 'x'}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'nul', 'value': 'a\u0000b'}) +
+        vl(KVP + 'Get', {'pool': 'Guest', 'key': ''}),
+        'list': b''.join(vl(KVP + 'Set', {'pool': 'Guest', 'key': k, 'value': 'v-' + k})
+                         for k in ('a', 'b', 'c')) +
+        vl(KVP + 'List', {'pool': 'Guest'}, more=True) + vl(KVP + 'List', {'pool': 'Guest'}) +
+        vl(KVP + 'List', {'pool': 'Internal'}) + vl(KVP + 'List', {'pool': 'Auto'}, more=True),
+        'auto': vl(KVP + 'Get', {'pool': 'Auto', 'key': 'OSName'}) +
+        vl(KVP + 'Set', {'pool': 'Auto', 'key': 'OSName', 'value': 'Custom OS'}) +
+        vl(KVP + 'Get', {'pool': 'Auto', 'key': 'OSName'}) +
+        vl(KVP + 'Set', {'pool': 'Auto', 'key': 'MyKey', 'value': 'x'}) +
+        vl(KVP + 'Delete', {'pool': 'Auto', 'key': 'MyKey'}) +
+        vl(KVP + 'Delete', {'pool': 'Auto', 'key': 'OSName'}) +
+        vl(KVP + 'Delete', {'pool': 'Auto', 'key': 'OSName'}),
+        'status': vl(KVP + 'Status'),
+        # case_calls: Watch needs more; oneway; calls sent together
+        'oneway-pipelined': vl(KVP + 'Watch', {}) +
+        vl(KVP + 'Set', {'pool': 'Guest', 'key': 'ow', 'value': '1'}, oneway=True) +
+        vl(KVP + 'Get', {'pool': 'Guest', 'key': 'ow'}) +
+        vl(KVP + 'Get', {'pool': 'Guest', 'key': 'nope'}) + vl(SVC + 'GetInfo'),
+        # hostile: invalid UTF-8 per parameter, then the framing errors
+        'utf8-invalid': b'{"method":"io.hvuio.Kvp.Get","parameters":{"pool":"Guest","key":"a\xff"}}\0'
+        b'{"method":"io.hvuio.Kvp.Set","parameters":{"pool":"Guest","key":"k2","value":"\xc0\x80"}}\0'
+        b'{"method":"io.hvuio.Kvp.Set","parameters":{"pool":"Guest","key":"k2","value":"\xed\xa0\x80"}}\0'
+        b'{"method":"io.hvuio.Kvp.Get","parameters":{"pool":"Gu\xffest","key":"k"}}\0',
+        'close-invalid-json': b'{nope\0',
+        'close-empty': b'\0',
+        'close-array': b'[1,2]\0',
+        'close-no-method': b'{"parameters":{}}\0',
+        'close-method-int': b'{"method":7}\0',
+        'close-trailing': b'{"method":"io.hvuio.Kvp.Status"} trailing\0',
+        'close-more-string': b'{"method":"io.hvuio.Kvp.Status","more":"yes"}\0',
+        'close-deep': b'[' * 1000 + b'\0',
+        'close-after-reply': vl(KVP + 'Status') + b'{nope\0',
+    }
+    seeds = [(name, b'\x00' + msg) for name, msg in calls.items()]
+    # Watch on one connection, the writes on the other (messages alternate).
+    watch = vl(KVP + 'Watch', {}, more=True)
+    sets = [vl(KVP + 'Set', {'pool': 'Guest', 'key': 'w1', 'value': 'x'}),
+            vl(KVP + 'Delete', {'pool': 'Guest', 'key': 'w1'}),
+            vl(KVP + 'Set', {'pool': 'Auto', 'key': 'OSName', 'value': 'Mine'}),
+            vl(KVP + 'Delete', {'pool': 'Auto', 'key': 'OSName'})]
+    two = watch + sets[0] + vl(KVP + 'Get', g) + sets[1] + vl(KVP + 'Get', g) + sets[2] + \
+        vl(KVP + 'Get', g) + sets[3]
+    seeds += [
+        ('watch-two', b'\x20' + two),
+        ('watch-key-two', b'\x20' + vl(KVP + 'Watch', {'pool': 'guest', 'key': 'w1'}, more=True) +
+         sets[0] + vl(KVP + 'Watch', {'pool': 'External', 'key': None}, more=True) + sets[1]),
+        ('watch-reader-restricted', b'\x27' + two),
+        ('reader-restricted', b'\x07' + calls['get-pools'] + calls['set-get-delete']),
+        ('writer-primary-group', b'\x01' + calls['set-get-delete']),
+        ('writer-supplementary', b'\x02' + calls['auto']),
+        ('list-more-big', b'\x80' + vl(KVP + 'List', {'pool': 'Guest'}, more=True) +
+         vl(KVP + 'Status')),
+        ('list-more-big-slow', b'\xc0' + vl(KVP + 'List', {'pool': 'Guest'}, more=True) +
+         vl(KVP + 'List', {'pool': 'Guest'}, more=True)),
+        ('pad-fit', b'\x08' + vl(KVP + 'Status') + vl(SVC + 'GetInfo')),
+        ('pad-over', b'\x10' + vl(KVP + 'Status') + vl(SVC + 'GetInfo')),
+        ('no-nul', b'\x00' + vl(KVP + 'Status')[:-1]),
+    ]
+    return seeds
+
+
 # ---- ring regions (fuzz-ring.c: control, header fields, swap index, data) ----
 
 def packet(payload, trans_id, pkt_type=6, flags=1):
@@ -238,6 +360,7 @@ def main():
         'fuzz-kvp-kmsg': [],
         'fuzz-kvp-utf16': [],
         'fuzz-ring': [],
+        'fuzz-varlink': varlink_seeds(),
     }
     # fuzz-ic: the KVP guest list answers (selector 1), offers checked;
     # replies are also parsed with no offer (0x41).
