@@ -23,7 +23,8 @@ bool log_debug_enabled(void)
 	return debug_on;
 }
 
-static void log_v(int prio, const char *fmt, va_list ap)
+static __attribute__((format(printf, 2, 0))) void log_v(int prio, const char *fmt,
+							  va_list ap)
 {
 	char line[2048];
 

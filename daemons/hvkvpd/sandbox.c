@@ -38,10 +38,26 @@
 #include "hvkvpd.h"
 #include "log.h"
 
+/* gcc says __SANITIZE_*__, clang __has_feature(): one name for both. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANDBOX_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANDBOX_SANITIZED 1
+#endif
+#endif
+
 #define CAP_BIT(c) (UINT64_C(1) << (c))
 
 /* What the hook keeps: Linux's hv_set_ifconfig needs these through ip(8) and dhclient. */
 #define HOOK_CAPS (CAP_BIT(CAP_NET_ADMIN) | CAP_BIT(CAP_NET_RAW) | CAP_BIT(CAP_NET_BIND_SERVICE))
+
+/* Argument `arg` equal to `value` (libseccomp's SCMP_A* with every field set). */
+static struct scmp_arg_cmp arg_eq(unsigned int arg, scmp_datum_t value)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = SCMP_CMP_EQ, .datum_a = value,
+				      .datum_b = 0 };
+}
 
 /*
  * The loops' calls, found with strace over the daemon's test suites and
@@ -71,7 +87,7 @@ static const char *const allowed[] = {
 	/* Sockets, their domain checked below: clients, netlink, syslog, the sim. */
 	"bind", "connect", "getsockname", "getsockopt", "setsockopt", "sendmsg",
 	"recvmsg", "sendto", "recvfrom", "accept4", "accept", "listen", "shutdown",
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef SANDBOX_SANITIZED
 	/*
 	 * Sanitizer builds only: LeakSanitizer stops the world at exit from
 	 * a ptrace-ing clone, and the runtimes read their own limits.
@@ -117,19 +133,19 @@ static int filter_load(void)
 	}
 	for (i = 0; i < sizeof(ioctls_allowed) / sizeof(ioctls_allowed[0]); i++) {
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_EQ, ioctls_allowed[i]));
+				       arg_eq(1, ioctls_allowed[i]));
 		if (err < 0)
 			goto out;
 	}
 	/* UNIX and netlink sockets only, as RestrictAddressFamilies= in the unit. */
 	err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			       SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+			       arg_eq(0, AF_UNIX));
 	if (err == 0)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				       SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
+				       arg_eq(0, AF_NETLINK));
 	if (err < 0)
 		goto out;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#ifndef SANDBOX_SANITIZED
 	/*
 	 * Threads, never processes: clone only with CLONE_THREAD. clone3
 	 * passes its flags in memory a filter cannot read; ENOSYS makes
