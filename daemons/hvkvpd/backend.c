@@ -41,7 +41,7 @@ const char *hvkvpd_backend_name(enum hvkvpd_backend b)
 
 /*
  * The sim device's node is a socket where the real one is a character
- * device (DESIGN.md, "The sim device").
+ * device (hvsim(8), SIM ROOT).
  */
 static bool node_is_socket(const char *root, int uio_index)
 {

@@ -3,8 +3,8 @@
  * The KVP request handler: one host request in, the status and reply out,
  * the same for every transport.
  *
- * It answers as Linux's tools/hv/hv_kvp_daemon.c does (kvp-protocol
- * reference §3.1, §4.3, §4.4): every pool takes SET, GET, DELETE and
+ * It answers as Linux's tools/hv/hv_kvp_daemon.c does (its main loop,
+ * kvp_update_mem_state, kvp_key_add_or_modify, kvp_key_delete): every pool takes SET, GET, DELETE and
  * ENUMERATE from the host, a failure of any of them is HV_S_CONT, the
  * Auto pool is enumerated from generated values in the host's fixed index
  * order, and the pool files are read again before each request so that

@@ -2,15 +2,15 @@
 /*
  * The KVP service on its VMBus channel (uio_hv_generic or a sim device).
  *
- * Facts from the kvp-protocol reference: Linux's drivers/hv/hv_kvp.c
- * (hv_kvp_onchannelcallback) drops packets shorter than the IC header and
- * messages that are neither NEGOTIATE nor KVPEXCHANGE, answers everything
- * else in place with the host's transaction id and packet flags 0, and
- * negotiates from its fw_versions / kvp_versions tables; the host keeps
- * one KVP transaction outstanding (§1.10). The sequencing of §6.1: the
- * host's NEGOTIATE may sit in the ring before we ever wait, with the
- * interrupt masked, so the ring is drained before the first sleep and
- * looked at again after every unmask.
+ * As Linux's drivers/hv/hv_kvp.c (hv_kvp_onchannelcallback) does, it
+ * drops packets shorter than the IC header and messages that are neither
+ * NEGOTIATE nor KVPEXCHANGE, answers everything else in place with the
+ * host's transaction id and packet flags 0, and negotiates from the
+ * fw_versions / kvp_versions tables; the host keeps one KVP transaction
+ * outstanding (the comment atop hv_kvp.c). On a uio channel the host's
+ * NEGOTIATE may sit in the ring before we ever wait, with the interrupt
+ * masked, so the ring is drained before the first sleep and looked at
+ * again after every unmask.
  *
  * Choices where Linux gives no answer to copy:
  *  - an IC header whose icmsgsize claims more than arrived, and a KVP
@@ -26,7 +26,8 @@
  *    ring read would refuse it and leave it in the ring for ever);
  *  - a reply the host's ring has no room for is held, with nothing more
  *    read, until the host makes room: we set pending_send_sz so that the
- *    host interrupts us then (the ring-uio reference, §3; Linux's
+ *    host interrupts us then (the pending_send_sz rule of Linux's
+ *    drivers/hv/ring_buffer.c;
  *    hv_ringbuffer_write gives up with -EAGAIN instead, and the util
  *    drivers lose the reply). Dropping it would leave the host waiting on
  *    its one transaction for nothing, and reading on would only stack up

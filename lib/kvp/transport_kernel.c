@@ -3,7 +3,7 @@
  * The KVP service through Linux's hv_utils: /dev/vmbus/hv_kvp, or a
  * SOCK_SEQPACKET socket at that path that plays the kernel's side.
  *
- * Facts from the kvp-protocol reference §4.1 (Linux's tools/hv/
+ * Facts from Linux's tools/hv/
  * hv_kvp_daemon.c, drivers/hv/hv_kvp.c, drivers/hv/hv_utils_transport.c):
  *  - the daemon opens the device O_RDWR and writes a whole struct
  *    hv_kvp_msg with operation KVP_OP_REGISTER1; the kernel answers with a

@@ -7,7 +7,7 @@
  *
  * Input: one selector byte (reply status, which result strings, whether
  * the result is malformed), then the payload, pipe header first. Offsets
- * are those of kvp-protocol facts shared by Linux's uapi
+ * are those that Linux's uapi
  * <linux/hyperv.h>, FreeBSD and OpenBSD: IC header at 8, KVP header at
  * 28, body at 32 (IP-info body at 30).
  */

@@ -208,7 +208,7 @@ def snapshot(state):
 
 def compare_files(lin, hv):
     """Byte-identical, except bytes after a field's NUL that Linux leaves
-    stale and hvkvpd zeroes (kvp_pool.h; ecosystem survey §1.5)."""
+    stale and hvkvpd zeroes (kvp_pool.h says why)."""
     stale = 0
     for i in range(5):
         (a, amode), (b, bmode) = lin[i], hv[i]

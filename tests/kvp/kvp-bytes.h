@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * What the KVP codec tests share: the offsets of the fields in both
- * message layouts, as the protocol fixes them (kvp-protocol reference
- * layouts; Linux's include/uapi/linux/hyperv.h), and helpers that write
+ * message layouts, as the protocol fixes them (Linux's
+ * include/uapi/linux/hyperv.h, OpenBSD's hypervicreg.h), and helpers that write
  * bytes at those offsets. Expected messages are built with these, never
  * with the code under test.
  */

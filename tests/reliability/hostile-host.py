@@ -175,7 +175,7 @@ INTERRUPTS = 2000
 CASES = [
     # ---- the ring itself: no way to resync, the channel is reset ----
     Case("ring-index-beyond", "hostile ring-index beyond\n", closed, RING_BROKEN,
-         "A write index past the data area (ring-uio §3: indices are offsets below the "
+         "A write index past the data area (Linux's ring_buffer.c: indices are offsets below the "
          "data size, multiples of 8) says nothing about where packets are: nothing in "
          "the ring can be trusted. hvkvpd closes the channel; opening it again is a new "
          "channel with both indices 0 (Linux's hv_ringbuffer_init on every open)."),
@@ -210,7 +210,7 @@ CASES = [
     Case("truncated", "hostile truncated 20\n", dropped, r"not understood .*dropped",
          "A packet of 20 bytes ends inside the IC header. Linux's "
          "hv_kvp_onchannelcallback drops packets shorter than the 28-byte headers "
-         "without a reply (kvp-protocol §2.9); so does hvkvpd."),
+         "without a reply; so does hvkvpd."),
     Case("icmsgsize", "hostile icmsgsize 100\nexpect HV_E_FAIL\n", replied(HV_E_FAIL),
          r"not understood .*answered HV_E_FAIL",
          "icmsgsize claims 100 bytes more than the packet carries. Linux does not "
@@ -220,7 +220,7 @@ CASES = [
          negotiate_failed, r"negotiation failed",
          "Counts of 0xFFFF: above the 100 Linux allows (vmbus_prep_negotiate_resp) "
          "and 4 x 131070 bytes beyond the packet. FreeBSD's KVP answers such a "
-         "negotiate HV_E_FAIL (kvp-protocol §1.9), which hvkvpd follows, with counts 0."),
+         "negotiate HV_E_FAIL (hv_kvp.c), which hvkvpd follows, with counts 0."),
     Case("negotiate-beyond", "hostile negotiate 50 50\nexpect HV_E_FAIL\n",
          negotiate_failed, r"negotiation failed",
          "Counts within 100 whose 400 bytes of versions lie beyond the packet: the same "
@@ -236,7 +236,7 @@ CASES = [
     Case("pool-5", "hostile kvp-pool 5\nexpect HV_E_FAIL\n", replied(HV_E_FAIL),
          r"not understood .*answered HV_E_FAIL",
          "Pool 5, one past the five pools. Linux's daemon indexes its pool array with "
-         "it unchecked (kvp-protocol §2.9); hvkvpd answers HV_E_FAIL."),
+         "it unchecked (tools/hv/hv_kvp_daemon.c); hvkvpd answers HV_E_FAIL."),
     Case("pool-255", "hostile kvp-pool 255\nexpect HV_E_FAIL\n", replied(HV_E_FAIL),
          r"not understood .*answered HV_E_FAIL", "Pool 255: as pool 5."),
     Case("odd-key-size", "hostile kvp-odd key\nexpect HV_E_FAIL\n", replied(HV_E_FAIL),
@@ -257,7 +257,7 @@ CASES = [
     Case("flood", "hostile flood %d\n" % FLOOD, flood_answered(FLOOD), r"no room for a reply",
          "%d GETs without reading a reply: the guest's ring (2 MiB, 2632 bytes a reply) "
          "fills after about 800. hvkvpd must set pending_send_sz, hold the reply and "
-         "read nothing more (ring-uio §3), and go on once the host reads: every request "
+         "read nothing more (Linux's ring_buffer.c), and go on once the host reads: every request "
          "answered, in order, none lost; one line for the episode." % FLOOD,
          sim_timeout=15),
     Case("empty-interrupts", "hostile interrupts %d\n" % INTERRUPTS,

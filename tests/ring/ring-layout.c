@@ -428,7 +428,7 @@ START_TEST(geometry_errors)
 END_TEST
 
 /*
- * Ring sizes Linux hands out (ring-uio: 2 MiB before 6.16, 2 MiB + one
+ * Ring sizes Linux hands out (uio_hv_generic: 2 MiB before 6.16, 2 MiB + one
  * page after; fcopy's 16 KiB and 20 KiB; 64 KiB pages): the data starts at
  * header_size, and a packet at the wrap lands where the host expects it.
  */

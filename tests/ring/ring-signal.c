@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * When each side must interrupt the other (ring-uio §3.6 and §3.7, after
- * Linux's hv_signal_on_write and hv_pkt_iter_close): every branch of both
+ * When each side must interrupt the other (after Linux's hv_signal_on_write and hv_pkt_iter_close): every branch of both
  * rules, each with a case that signals and one that must not.
  */
 #include <errno.h>

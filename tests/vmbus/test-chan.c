@@ -130,7 +130,7 @@ static uint64_t map_size(const struct sim *s, unsigned int i)
 	return i == 0 ? s->map0_size : 4096;
 }
 
-/* The sysfs tree as DESIGN lays it out, and the listening node. */
+/* The sysfs tree as hvsim(8) lays it out, and the listening node. */
 static void sim_init(struct sim *s, size_t ring_size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
