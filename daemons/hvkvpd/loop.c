@@ -185,10 +185,8 @@ static int serve(struct hvkvpd *d)
 	uint64_t before = host_requests(d);
 	int err;
 
+	/* The handler reads other programs' changes before each pool operation. */
 	for (;;) {
-		err = hv_kvp_pool_refresh(d->store);
-		if (err < 0)
-			log_warn("rereading the pool files: %s", strerror(-err));
 		err = hv_kvp_transport_process(d->transport, d->handler, observe, d);
 		if (err != -ENODEV)
 			break;

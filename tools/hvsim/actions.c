@@ -35,9 +35,7 @@ void sim_err(const char *fmt, ...)
 
 	fflush(stdout);
 	va_start(ap, fmt);
-	fputs("hvsim: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	sim_vlog(fmt, ap);
 	va_end(ap);
 }
 
@@ -48,9 +46,7 @@ void sim_log(const struct sim *s, const char *fmt, ...)
 	if (!s->verbose)
 		return;
 	va_start(ap, fmt);
-	fputs("hvsim: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	sim_vlog(fmt, ap);
 	va_end(ap);
 }
 

@@ -48,6 +48,13 @@ static int64_t now_ms(void)
 static void dev_log(const struct sim_dev *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+void sim_vlog(const char *fmt, va_list ap)
+{
+	fputs("hvsim: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void dev_log(const struct sim_dev *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -55,9 +62,7 @@ static void dev_log(const struct sim_dev *d, const char *fmt, ...)
 	if (d->verbose < 2)
 		return;
 	va_start(ap, fmt);
-	fputs("hvsim: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	sim_vlog(fmt, ap);
 	va_end(ap);
 }
 

@@ -12,6 +12,7 @@
 #ifndef HVSIM_H
 #define HVSIM_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -228,6 +229,8 @@ int sim_ready(struct sim *s, unsigned int line);
 int sim_hostile_run(struct sim *s, const struct sim_action *a);
 
 /* Errors and progress go to standard error, replies to standard output. */
+/* One line on standard error, after "hvsim: ". */
+void sim_vlog(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 void sim_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sim_log(const struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
