@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: ISC */
-/* libhvuio: userspace Hyper-V VMBus devices over uio_hv_generic. */
+/*
+ * libhvuio: userspace Hyper-V VMBus devices over uio_hv_generic (rings,
+ * devices and channels, the IC framework). The KVP service is libhvkvp's,
+ * <hvuio/hvkvp.h>. Every header has its own extern "C" guard.
+ */
 #ifndef HVUIO_HVUIO_H
 #define HVUIO_HVUIO_H
 
@@ -7,9 +11,5 @@
 #include <hvuio/vmbus.h>
 #include <hvuio/chan.h>
 #include <hvuio/ic.h>
-#include <hvuio/kvp_msg.h>
-#include <hvuio/kvp_info.h>
-#include <hvuio/kvp_pool.h>
-#include <hvuio/kvp_service.h>
 
 #endif

@@ -1,0 +1,25 @@
+#!/bin/sh
+# test-pkgconfig.sh CC BUILDDIR SRCDIR HVSIM SANITIZE: a driver built the
+# way an outside project builds one, from hvuio.pc alone (the build's
+# uninstalled copy), opens a sim device hvsim plays the host of and moves
+# packets: tests/sim/ic-guest.c, compiled here, runs the sim suite's
+# kvp-requests case (negotiation, then four requests answered).
+set -eu
+cc=$1 build=$2 src=$3 hvsim=$4 sanitize=$5
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export PKG_CONFIG_PATH="$build/meson-uninstalled"
+cflags=$(pkg-config --cflags hvuio)
+libs=$(pkg-config --libs hvuio)
+case " $libs " in
+*hvkvp*|*urcu*|*nl-*) echo "test-pkgconfig: hvuio.pc pulls in $libs" >&2; exit 1 ;;
+esac
+extra=
+[ "$sanitize" = none ] || extra="-fsanitize=$sanitize"
+rpath=
+for l in $(pkg-config --libs-only-L hvuio); do rpath="$rpath -Wl,-rpath,${l#-L}"; done
+# shellcheck disable=SC2086
+$cc -std=gnu11 -Wall -Wextra -Werror $extra $cflags "$src/tests/sim/ic-guest.c" \
+	-o "$tmp/ic-guest" $libs $rpath
+echo "test-pkgconfig: built with: $cflags $libs"
+python3 "$src/tests/sim/sim-test.py" kvp-requests "$hvsim" "$tmp/ic-guest"
