@@ -32,10 +32,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests", "hvkvpd"))
-from kvptest import (HV_S_OK, KernelSide, apt_install,  # noqa: E402
-                     fail, kmsg_enumerate, kmsg_set, need_root, spawn, stop)
-
-LINUX_DAEMON = "/usr/sbin/hv_kvp_daemon"
+from kvptest import (HV_S_OK, LINUX_DAEMON, apt_install, fail,  # noqa: E402
+                     kmsg_enumerate, kmsg_set, need_root, start_kernel_daemon, stop)
 POOL_EXTERNAL, POOL_AUTO, POOL_GUEST_PARAMETERS = 0, 2, 3
 
 # What a Windows Server 2022 host writes into Guest/Parameters at boot.
@@ -58,27 +56,6 @@ GUEST_PARAMETERS = [
     ("VirtualMachineName", "hvuio-demo"),
 ]
 EXTERNAL = [("Key%02d" % i, "value of external key %d" % i) for i in range(20)]
-
-
-def start(kind, tmp, hvkvpd, shim):
-    state = os.path.join(tmp, kind + "-state")
-    os.mkdir(state)
-    sock = os.path.join(tmp, kind + ".sock")
-    ks = KernelSide(sock)
-    log = open(os.path.join(tmp, kind + ".log"), "a+")
-    if kind == "linux":
-        inner = ("ip link set lo up && mount --bind %s /var/lib/hyperv && "
-                 "exec env LD_PRELOAD=%s HVKVPD_TEST_KDEV=%s %s -n" %
-                 (state, shim, sock, LINUX_DAEMON))
-    else:
-        inner = ("ip link set lo up && exec %s --backend kernel --kernel-device %s "
-                 "--state-dir %s --socket %s -n" %
-                 (hvkvpd, sock, state, os.path.join(tmp, "client.sock")))
-    # unshare and sh exec: the pid is the daemon's.
-    p = spawn(["unshare", "-m", "-n", "sh", "-c", inner], stdout=log, stderr=log)
-    ks.accept()
-    return p, ks, log
-
 
 def load(kind, ks):
     for pool, keys in ((POOL_GUEST_PARAMETERS, GUEST_PARAMETERS), (POOL_EXTERNAL, EXTERNAL)):
@@ -133,11 +110,14 @@ def main():
     a = ap.parse_args()
     need_root()
     apt_install("hyperv-daemons", "iproute2", "util-linux")
+    if not os.access(LINUX_DAEMON, os.X_OK):
+        fail(LINUX_DAEMON + " missing after installing hyperv-daemons")
     os.makedirs("/var/lib/hyperv", exist_ok=True)
     res = {}
     with tempfile.TemporaryDirectory(prefix="hvkvpd-footprint-") as tmp:
-        daemons = {k: start(k, tmp, a.hvkvpd, a.shim) for k in ("linux", "hvkvpd")}
-        for k, (p, ks, log) in daemons.items():
+        daemons = {k: start_kernel_daemon(k, tmp, a.hvkvpd, a.shim)[:2]
+                   for k in ("linux", "hvkvpd")}
+        for k, (p, ks) in daemons.items():
             res[k] = {"auto_keys": load(k, ks)}
         # Idle: both at once, nothing sent. The first second lets each finish
         # what the last request started (its last sleep is not a wake-up);
@@ -145,12 +125,12 @@ def main():
         time.sleep(1)
         before = {k: switches(d[0].pid) for k, d in daemons.items()}
         time.sleep(a.idle)
-        for k, (p, ks, log) in daemons.items():
+        for k, (p, ks) in daemons.items():
             res[k]["idle_wakeups"] = switches(p.pid) - before[k]
             res[k]["idle_seconds"] = a.idle
             res[k].update(memory(p.pid))
             res[k]["threads"] = len(glob.glob("/proc/%d/task/*" % p.pid))
-        for k, (p, ks, log) in daemons.items():
+        for k, (p, ks) in daemons.items():
             stop(p, signal.SIGTERM if k == "hvkvpd" else signal.SIGKILL)
             ks.close()
     lin, hv = res["linux"], res["hvkvpd"]

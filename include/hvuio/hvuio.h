@@ -10,6 +10,7 @@
 #include <hvuio/ring.h>
 #include <hvuio/vmbus.h>
 #include <hvuio/chan.h>
+#include <hvuio/maps.h>
 #include <hvuio/ic.h>
 
 #endif

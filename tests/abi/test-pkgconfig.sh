@@ -1,9 +1,11 @@
 #!/bin/sh
-# test-pkgconfig.sh CC BUILDDIR SRCDIR HVSIM SANITIZE: a driver built the
-# way an outside project builds one, from hvuio.pc alone (the build's
-# uninstalled copy), opens a sim device hvsim plays the host of and moves
-# packets: tests/sim/ic-guest.c, compiled here, runs the sim suite's
-# kvp-requests case (negotiation, then four requests answered).
+# test-pkgconfig.sh CC BUILDDIR SRCDIR HVSIM SANITIZE: programs built the
+# way an outside project builds them, from hvuio.pc alone (the build's
+# uninstalled copy), on sim devices hvsim plays the host of:
+#  - tests/sim/ic-guest.c moves packets: the sim suite's kvp-requests case
+#    (negotiation, then four requests answered);
+#  - tests/vmbus/test-maps.c (with check.pc, its test framework) reads the
+#    device's maps and the GPADL handles of a NIC's buffers.
 set -eu
 cc=$1 build=$2 src=$3 hvsim=$4 sanitize=$5
 tmp=$(mktemp -d)
@@ -23,3 +25,7 @@ $cc -std=gnu11 -Wall -Wextra -Werror $extra $cflags "$src/tests/sim/ic-guest.c" 
 	-o "$tmp/ic-guest" $libs $rpath
 echo "test-pkgconfig: built with: $cflags $libs"
 python3 "$src/tests/sim/sim-test.py" kvp-requests "$hvsim" "$tmp/ic-guest"
+# shellcheck disable=SC2086
+$cc -std=gnu11 -Wall -Wextra -Werror $extra -DHVSIM="\"$hvsim\"" $(pkg-config --cflags hvuio check) \
+	"$src/tests/vmbus/test-maps.c" -o "$tmp/test-maps" $(pkg-config --libs hvuio check) $rpath
+"$tmp/test-maps"

@@ -861,7 +861,8 @@ def case_systemd(tmp):
         systemd_run(sub, kind == "abstract")
 
 
-def systemd_run(tmp, abstract):
+def start_sim_with_key(tmp):
+    """hvsim on a sim root in tmp, its host having set External e=1."""
     script = os.path.join(tmp, "script")
     with open(script, "w") as f:
         f.write("kvp set External e 1\nwait 60000\n")
@@ -871,6 +872,33 @@ def systemd_run(tmp, abstract):
     try:
         wait_for(lambda: os.path.exists(os.path.join(root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
+    except BaseException:
+        sim.kill()
+        sim.wait()
+        raise
+    return sim, root
+
+
+def check_passed_socket(path, unused, kvpd, log):
+    """The daemon serves the socket it was passed at path, makes none at
+    --socket (unused), and exits 0 on SIGTERM."""
+    c = Client(path)
+    # Ready means serving clients; the host's device may come later.
+    wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
+             "Status through the passed socket never named the sim backend")
+    expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
+    c.close()
+    if os.path.exists(unused):
+        fail("--socket was created although the socket was passed")
+    rc = stop(kvpd)
+    if rc != 0:
+        log.seek(0)
+        fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+
+
+def systemd_run(tmp, abstract):
+    sim, root = start_sim_with_key(tmp)
+    try:
         path = os.path.join(tmp, "activated")
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         lsock.bind(path)
@@ -905,18 +933,7 @@ def systemd_run(tmp, abstract):
             if "READY=1" not in msg.split("\n"):
                 fail("sd_notify sent %r" % msg)
             lsock.close()   # only the daemon's copy is left
-            c = Client(path)
-            # Ready means serving clients; the host's device may come later.
-            wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
-                     "Status through the passed socket never named the sim backend")
-            expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
-            c.close()
-            if os.path.exists(unused):
-                fail("--socket was created although systemd passed a socket")
-            rc = stop(kvpd)
-            if rc != 0:
-                log.seek(0)
-                fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+            check_passed_socket(path, unused, kvpd, log)
             states = []
             nsock.settimeout(0)
             try:
@@ -944,15 +961,8 @@ def case_socket_activate(tmp):
     activate = shutil.which("systemd-socket-activate")
     if not activate:
         skip("systemd-socket-activate is not installed")
-    script = os.path.join(tmp, "script")
-    with open(script, "w") as f:
-        f.write("kvp set External e 1\nwait 60000\n")
-    root = os.path.join(tmp, "root")
-    sim = subprocess.Popen([HVSIM, "--root", root, "--script", script, "--json"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim, root = start_sim_with_key(tmp)
     try:
-        wait_for(lambda: os.path.exists(os.path.join(root, "dev", "uio0")), 10,
-                 "hvsim did not create its sim root")
         path = os.path.join(tmp, "activated")
         unused = os.path.join(tmp, "unused", "socket")
         log = open(os.path.join(tmp, "activate.log"), "w+")
@@ -963,17 +973,7 @@ def case_socket_activate(tmp):
                                stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: os.path.exists(path), 10, "systemd-socket-activate did not listen")
-            c = Client(path)
-            wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
-                     "Status through the activated socket never named the sim backend")
-            expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
-            c.close()
-            if os.path.exists(unused):
-                fail("--socket was created although the socket was passed")
-            rc = stop(act)
-            if rc != 0:
-                log.seek(0)
-                fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+            check_passed_socket(path, unused, act, log)
         finally:
             if act.poll() is None:
                 act.kill()
@@ -981,7 +981,6 @@ def case_socket_activate(tmp):
     finally:
         sim.kill()
         sim.wait()
-
 
 CASES = {
     "systemd": case_systemd,
