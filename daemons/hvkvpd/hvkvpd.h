@@ -46,7 +46,7 @@ struct hvkvpd {
 	struct hvkvpd_clients *clients;  /* the client socket's thread */
 	int sigfd;
 	unsigned int pools_waiting;  /* pools whose file waits for another program's lock */
-	int64_t wait_since_ms[KVP_POOL_COUNT];
+	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
 };

@@ -315,13 +315,13 @@ int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 
 			off += (ssize_t)sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+				for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 					if ((int)i != own_pool)
 						st->pools[i].dirty = true;
 				continue;
 			}
 			if (!ev->len || sscanf(ev->name, ".kvp_pool_%u%c", &pool, &tail) != 1 ||
-			    pool >= KVP_POOL_COUNT)
+			    pool >= HV_KVP_POOL_COUNT)
 				continue;
 			if ((int)pool != own_pool)
 				st->pools[pool].dirty = true;
@@ -779,7 +779,7 @@ int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir)
 			goto out;
 		}
 	}
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 		char jname[32];
 
@@ -809,7 +809,7 @@ out:
 
 void kvp_files_close(struct hv_kvp_store *st)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (p->fd >= 0)

@@ -251,7 +251,7 @@ static void kvp_index_free_links(struct hv_kvp_store *st, struct kvp_index *idx,
 /* The pool whose content is live; the content is always pool->c then. */
 static struct kvp_pool *kvp_content_pool(struct hv_kvp_store *st, struct kvp_content *c)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (&st->pools[i].c == c)
 			return &st->pools[i];
 	return NULL;
@@ -435,7 +435,7 @@ static int kvp_order_build(struct hv_kvp_store *st, struct kvp_pool *p)
 /* Writers call this first: an order lost to a failed allocation comes back. */
 static void kvp_orders_repair(struct hv_kvp_store *st)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (!atomic_load_explicit(&st->pools[i].order, memory_order_relaxed))
 			kvp_order_build(st, &st->pools[i]);
 }
@@ -1066,7 +1066,7 @@ HV_EXPORT int hv_kvp_pool_open_journaled(const char *dir, const char *journal_di
 		st->hkey[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
 		st->hkey[1] = (uint64_t)(uintptr_t)st ^ (uint64_t)ts.tv_sec;
 	}
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		p->fd = -1;
@@ -1084,7 +1084,7 @@ HV_EXPORT int hv_kvp_pool_open_journaled(const char *dir, const char *journal_di
 		if (err)
 			goto out;
 	}
-	for (unsigned int i = 0; dir && i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; dir && i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		err = kvp_file_lock(p, true);
@@ -1118,7 +1118,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	if (!st)
 		return;
 	kvp_store_lock(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		for (int ms = 0; p->pending && ms < KVP_CLOSE_WAIT_MS; ms++) {
@@ -1131,7 +1131,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	}
 	kvp_files_close(st);
 	kvp_retired_flush(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		kvp_content_discard(&st->pools[i].c);
 		kvp_order_free(atomic_load_explicit(&st->pools[i].order, memory_order_relaxed));
 	}
@@ -1150,7 +1150,7 @@ HV_EXPORT int hv_kvp_pool_get(struct hv_kvp_store *st, unsigned int pool, const 
 	uint64_t h;
 	int err;
 
-	if (!st || pool >= KVP_POOL_COUNT || (!value && size))
+	if (!st || pool >= HV_KVP_POOL_COUNT || (!value && size))
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -1185,7 +1185,7 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 	size_t klen, vlen;
 	int err, write;
 
-	if (!st || pool >= KVP_POOL_COUNT || !value)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !value)
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -1225,7 +1225,7 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	size_t klen;
 	int err, write;
 
-	if (!st || pool >= KVP_POOL_COUNT)
+	if (!st || pool >= HV_KVP_POOL_COUNT)
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -1387,7 +1387,7 @@ out:
 HV_EXPORT int hv_kvp_pool_iter_begin(struct hv_kvp_store *st, unsigned int pool,
 				     struct hv_kvp_pool_iter *it)
 {
-	if (!st || pool >= KVP_POOL_COUNT || !it)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !it)
 		return -EINVAL;
 	memset(it, 0, sizeof(*it));
 	it->store = st;
@@ -1397,7 +1397,7 @@ HV_EXPORT int hv_kvp_pool_iter_begin(struct hv_kvp_store *st, unsigned int pool,
 
 static bool kvp_iter_ok(const struct hv_kvp_pool_iter *it)
 {
-	return it && it->store && it->pool < KVP_POOL_COUNT;
+	return it && it->store && it->pool < HV_KVP_POOL_COUNT;
 }
 
 HV_EXPORT int hv_kvp_pool_iter_next(struct hv_kvp_pool_iter *it, struct hv_kvp_pool_record *rec)
@@ -1441,7 +1441,7 @@ HV_EXPORT int hv_kvp_pool_enumerate(struct hv_kvp_store *st, unsigned int pool, 
 
 HV_EXPORT int hv_kvp_pool_count(struct hv_kvp_store *st, unsigned int pool, size_t *count)
 {
-	if (!st || pool >= KVP_POOL_COUNT || !count)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !count)
 		return -EINVAL;
 	*count = atomic_load_explicit(&st->pools[pool].live, memory_order_relaxed);
 	return 0;
@@ -1485,7 +1485,7 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 		e = kvp_files_drain(st, -1);
 		if (e)
 			err = e;
-		for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+		for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 			struct kvp_pool *p = &st->pools[i];
 
 			e = p->pending ? kvp_pool_flush(st, p, false) : kvp_pool_refresh(st, p);
@@ -1507,7 +1507,7 @@ HV_EXPORT int hv_kvp_pool_flush(struct hv_kvp_store *st, unsigned int *waiting)
 		return -EINVAL;
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (!p->pending)
