@@ -194,19 +194,20 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 }
 
 /*
- * The state directory: whoever may write in it may swap a pool file for a
- * link to any file root writes, or plant journals. Refuse it when it is a
- * symbolic link, writable by group or others, or (as root) not root's.
- * Made here when missing, 0755 whatever the umask, so that the checks
- * see what the store will use.
+ * The state and journal directories: whoever may write in them may swap a
+ * pool file or a journal for a link to any file root writes, or plant
+ * journals. Refuse one when it is a symbolic link, writable by group or
+ * others, or (as root) not root's. Made here when missing, `mode`
+ * whatever the umask (0755: others read the pool files; 0700: the journal
+ * is ours alone), so that the checks see what the store will use.
  */
-static int state_dir_check(const char *dir)
+static int state_dir_check(const char *dir, mode_t mode)
 {
 	struct stat st;
 	bool made;
 	int fd, err = 0;
 
-	made = mkdir(dir, 0755) == 0;
+	made = mkdir(dir, mode) == 0;
 	if (!made && errno != EEXIST) {
 		err = -errno;
 		log_err("state directory %s: %s", dir, strerror(errno));
@@ -222,7 +223,7 @@ static int state_dir_check(const char *dir)
 			log_err("state directory %s: %s", dir, strerror(errno));
 		return err;
 	}
-	if (made && fchmod(fd, 0755) < 0) {
+	if (made && fchmod(fd, mode) < 0) {
 		err = -errno;
 		log_err("state directory %s: chmod: %s", dir, strerror(errno));
 		goto out;
@@ -298,7 +299,7 @@ int main(int argc, char **argv)
 	err = hvkvpd_backend_choose(&d);
 	if (err < 0)
 		goto out;
-	err = state_dir_check(d.state_dir);
+	err = state_dir_check(d.state_dir, 0755);
 	if (err < 0)
 		goto out;
 	/*
@@ -315,7 +316,7 @@ int main(int argc, char **argv)
 		}
 		d.journal_dir = journal_alloc;
 	}
-	err = state_dir_check(d.journal_dir);
+	err = state_dir_check(d.journal_dir, 0700);
 	if (err < 0)
 		goto out;
 	err = hv_kvp_pool_open_journaled(d.state_dir, d.journal_dir,
