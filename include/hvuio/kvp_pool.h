@@ -234,9 +234,11 @@ void hv_kvp_pool_iter_end(struct hv_kvp_pool_iter *it);
 int hv_kvp_pool_refresh(struct hv_kvp_store *store);
 
 /*
- * The inotify descriptor to poll for readability (then call
- * hv_kvp_pool_refresh), or -ENOENT for a memory store or with
- * HV_KVP_POOL_NO_INOTIFY. The store owns it.
+ * A descriptor to poll for readability, then call hv_kvp_pool_refresh:
+ * it becomes readable when a pool file changes (inotify; with
+ * HV_KVP_POOL_NO_INOTIFY only as below) and when a change starts waiting
+ * for another program's lock. -ENOENT for a memory store. The store owns
+ * it.
  */
 int hv_kvp_pool_fd(const struct hv_kvp_store *store);
 

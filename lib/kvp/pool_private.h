@@ -50,7 +50,7 @@ struct kvp_index {
 /* What a pool holds; built aside during a reload, then swapped in. */
 struct kvp_content {
 	struct kvp_index *idx;
-	struct kvp_rec **slots;   /* file order; NULL = deleted, still in the file */
+	struct kvp_rec **slots;   /* file order; NULL only within a delete */
 	size_t nslots, cap, holes, first_hole;
 	uint64_t next_seq;
 	bool live;                /* idx is what readers see */
@@ -79,7 +79,7 @@ struct kvp_slots {
 
 /*
  * The record order readers walk without the mutex. Slot i is slot i of
- * the live content. A compaction or a reload builds a new order (a new
+ * the live content. A delete or a reload builds a new order (a new
  * epoch, so that iterators placed in the old one start over); appends,
  * SETs and deletes patch the current one in O(1).
  */
@@ -125,7 +125,9 @@ struct hv_kvp_store {
 	uint64_t next_epoch;
 	unsigned int flags;
 	int dirfd;
-	int ifd;
+	int ifd;                           /* inotify on dir */
+	int efd;                           /* set when a change waits for a lock */
+	int pfd;                           /* epoll of both, for hv_kvp_pool_fd */
 	uint64_t hkey[2];
 	struct kvp_pool pools[HV_KVP_POOL_COUNT];
 	void **retired;
@@ -211,6 +213,8 @@ extern void (*kvp_crash_hook)(const char *where);
 int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir);
 void kvp_files_close(struct hv_kvp_store *st);
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool);
+void kvp_files_wake(struct hv_kvp_store *st);
+bool kvp_file_quiet(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_file_lock(struct kvp_pool *p, bool wait);
 void kvp_file_unlock(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_file_recover(struct hv_kvp_store *st, struct kvp_pool *p);

@@ -49,6 +49,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -292,10 +294,21 @@ static int kvp_open_file(int dirfd, const char *name, mode_t mode)
 
 /* ---- inotify ---- */
 
+void kvp_files_wake(struct hv_kvp_store *st)
+{
+	uint64_t one = 1;
+
+	if (st->efd >= 0)
+		(void)!write(st->efd, &one, sizeof(one));
+}
+
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	uint64_t woken;
 
+	if (st->efd >= 0)
+		(void)!read(st->efd, &woken, sizeof(woken));
 	if (st->ifd < 0)
 		return 0;
 	for (;;) {
@@ -420,6 +433,17 @@ int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t known, 
 			return err;
 	}
 	return KVP_FILE_APPENDED;
+}
+
+bool kvp_file_quiet(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct stat sb;
+
+	if (p->dirty)
+		return false;
+	if (st->ifd >= 0)
+		return true;
+	return fstatat(st->dirfd, p->name, &sb, 0) == 0 && kvp_stat_same(p, &sb);
 }
 
 void kvp_file_seen(struct kvp_pool *p)
@@ -767,14 +791,27 @@ int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir)
 		if (jdirfd < 0)
 			return jdirfd;
 	}
+	/*
+	 * One descriptor to poll: inotify (a close also ends another program's
+	 * lock) and an eventfd, set when a change starts waiting for a lock,
+	 * so that whoever polls comes back to write it.
+	 */
+	st->pfd = epoll_create1(EPOLL_CLOEXEC);
+	st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st->pfd < 0 || st->efd < 0 ||
+	    epoll_ctl(st->pfd, EPOLL_CTL_ADD, st->efd,
+		      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
+		err = -errno;
+		goto out;
+	}
 	if (!(st->flags & HV_KVP_POOL_NO_INOTIFY)) {
 		st->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (st->ifd < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (inotify_add_watch(st->ifd, dir, IN_MODIFY | IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE |
-				      IN_MOVED_TO | IN_MOVED_FROM) < 0) {
+		if (st->ifd < 0 ||
+		    inotify_add_watch(st->ifd, dir, IN_MODIFY | IN_CREATE | IN_DELETE |
+				      IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MOVED_TO |
+				      IN_MOVED_FROM) < 0 ||
+		    epoll_ctl(st->pfd, EPOLL_CTL_ADD, st->ifd,
+			      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
 			err = -errno;
 			goto out;
 		}
@@ -820,7 +857,11 @@ void kvp_files_close(struct hv_kvp_store *st)
 	}
 	if (st->ifd >= 0)
 		close(st->ifd);
+	if (st->efd >= 0)
+		close(st->efd);
+	if (st->pfd >= 0)
+		close(st->pfd);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
-	st->ifd = st->dirfd = -1;
+	st->ifd = st->efd = st->pfd = st->dirfd = -1;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The pool store in memory.
+ * The pool store in memory, and the changes it makes to the pool files
+ * through poolfile.c (which only reads and writes bytes: this file calls
+ * it, never the other way round).
  *
- * Per pool, two structures:
- * - `slots`, the records in file order (a deleted record leaves a NULL
- *   hole until compaction, so that slot i is always record i of the
- *   file); only the writer, under the store mutex, uses it;
+ * Per pool, three structures:
+ * - `slots`, the records in file order, slot i being record i of the
+ *   file; only the writer, under the store mutex, uses it;
  * - a chained hash index of the keys, read without locks under RCU
  *   (liburcu's bulletproof flavour: no thread registration, which suits a
  *   library). Chains are built of small links pointing to records; a
@@ -16,13 +17,17 @@
  *   period, which keeps every operation O(1) amortised;
  * - the order (struct kvp_order), slot for slot the same as `slots`, for
  *   enumeration and iterators without the mutex: the writer patches it
- *   in place (an append, a SET, a delete: O(1)) and builds a new one only
- *   when the slots are renumbered (compaction, reload), which is O(n)
- *   work that the compaction or the reload does anyway. A deleted slot
- *   becomes a tombstone naming its delete, and the delete keeps the
- *   record, so a reader that took its snapshot before the delete still
- *   reads the pool as it was: every record it copies is whole and the
- *   indexes it counts are those of one state of the pool.
+ *   in place (an append, a SET: O(1)) and builds a new one when the slots
+ *   are renumbered (a delete, which shifts the file anyway, or a reload).
+ *   A slot being deleted first becomes a tombstone naming its delete, and
+ *   the delete keeps the record, so a reader that took its snapshot
+ *   before still reads the pool as it was: every record it copies is
+ *   whole and the indexes it counts are those of one state of the pool.
+ *
+ * A change first takes the pool file's locks without waiting. When
+ * another program holds one, the change is made in memory and queued
+ * (struct kvp_pending); the queue is written, in order, the next time the
+ * lock is free, on the file as the other program left it.
  *
  * Duplicate keys are all indexed; a lookup walks the whole chain and takes
  * the lowest `seq`, i.e. the first in file order, which is the record
@@ -33,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu/urcu-bp.h>
@@ -624,7 +628,7 @@ static void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, siz
 }
 
 /*
- * Close the holes in memory, as compaction does in the file; the slots
+ * Close the holes in memory, as a delete's shift does in the file; the slots
  * are renumbered, so readers get a new order.
  */
 static void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
@@ -928,7 +932,8 @@ static void kvp_pending_free(struct kvp_pending *q)
 	}
 }
 
-static int kvp_pending_add(struct kvp_pool *p, const char *key, size_t klen, const char *value)
+static int kvp_pending_add(struct hv_kvp_store *st, struct kvp_pool *p, const char *key,
+			   size_t klen, const char *value)
 {
 	struct kvp_pending *q = malloc(sizeof(*q) + klen + 1);
 
@@ -941,8 +946,10 @@ static int kvp_pending_add(struct kvp_pool *p, const char *key, size_t klen, con
 		free(q);
 		return -ENOMEM;
 	}
-	if (!p->pending)
+	if (!p->pending) {
 		p->pending_tail = &p->pending;
+		kvp_files_wake(st);
+	}
 	*p->pending_tail = q;
 	p->pending_tail = &q->next;
 	return 0;
@@ -954,13 +961,13 @@ static int kvp_pending_add(struct kvp_pool *p, const char *key, size_t klen, con
  * Mutex held. Returns 0, -EAGAIN (still locked) or an errno; on an I/O
  * error the changes not written stay queued (and in memory).
  */
-static int kvp_pool_flush(struct hv_kvp_store *st, struct kvp_pool *p, bool wait)
+static int kvp_pool_flush(struct hv_kvp_store *st, struct kvp_pool *p)
 {
 	struct kvp_content c;
 	struct kvp_pending *q;
 	int err;
 
-	err = kvp_file_lock(p, wait);
+	err = kvp_file_lock(p, false);
 	if (err)
 		return err;
 	err = kvp_file_load(st, p, &c);
@@ -1006,8 +1013,12 @@ static int kvp_pool_begin(struct hv_kvp_store *st, struct kvp_pool *p)
 
 	if (p->fd < 0)
 		return 0;
-	if (p->pending && kvp_pool_flush(st, p, false) == -EAGAIN)
-		return 0;
+	if (p->pending) {
+		/* Errors leave the queue, retried later: order first. */
+		kvp_pool_flush(st, p);
+		if (p->pending)
+			return 0;
+	}
 	err = kvp_file_lock(p, false);
 	if (err == -EAGAIN) {
 		st->stats.lock_waits++;
@@ -1056,7 +1067,7 @@ HV_EXPORT int hv_kvp_pool_open_journaled(const char *dir, const char *journal_di
 		return -ENOMEM;
 	st->flags = flags;
 	st->dirfd = -1;
-	st->ifd = -1;
+	st->ifd = st->efd = st->pfd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	if (getrandom(st->hkey, sizeof(st->hkey), GRND_NONBLOCK) != sizeof(st->hkey)) {
 		/* Early boot without entropy: still differs per run. */
@@ -1122,7 +1133,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 		struct kvp_pool *p = &st->pools[i];
 
 		for (int ms = 0; p->pending && ms < KVP_CLOSE_WAIT_MS; ms++) {
-			if (kvp_pool_flush(st, p, false) != -EAGAIN)
+			if (kvp_pool_flush(st, p) != -EAGAIN)
 				break;
 			usleep(1000);
 		}
@@ -1206,7 +1217,7 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 	}
 	/* Queued first: out of memory there, nothing has changed. */
 	if (!write && p->fd >= 0)
-		err = kvp_pending_add(p, key, klen, value);
+		err = kvp_pending_add(st, p, key, klen, value);
 	if (!err)
 		err = kvp_rec_new(st, key, klen, value, vlen, &r);
 	if (!err)
@@ -1243,7 +1254,7 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 		if (!kvp_index_lookup(p->c.idx, kvp_siphash(st->hkey, key, klen), key, klen))
 			err = -ENOENT;
 		else
-			err = kvp_pending_add(p, key, klen, NULL);
+			err = kvp_pending_add(st, p, key, klen, NULL);
 	}
 	if (!err)
 		err = kvp_apply_delete(st, p, &p->c, key, klen, write);
@@ -1453,18 +1464,10 @@ HV_EXPORT int hv_kvp_pool_count(struct hv_kvp_store *st, unsigned int pool, size
  */
 static int kvp_pool_refresh(struct hv_kvp_store *st, struct kvp_pool *p)
 {
-	struct stat sb;
 	int err;
 
-	if (!p->dirty) {
-		if (st->ifd >= 0)
-			return 0;
-		if (fstatat(st->dirfd, p->name, &sb, 0) == 0 && sb.st_ino == p->ino &&
-		    sb.st_size == p->size && sb.st_mtim.tv_sec == p->mtim.tv_sec &&
-		    sb.st_mtim.tv_nsec == p->mtim.tv_nsec && sb.st_ctim.tv_sec == p->ctim.tv_sec &&
-		    sb.st_ctim.tv_nsec == p->ctim.tv_nsec)
-			return 0;
-	}
+	if (kvp_file_quiet(st, p))
+		return 0;
 	err = kvp_file_lock(p, false);
 	if (err)
 		return err == -EAGAIN ? 0 : err;
@@ -1488,7 +1491,7 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 		for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 			struct kvp_pool *p = &st->pools[i];
 
-			e = p->pending ? kvp_pool_flush(st, p, false) : kvp_pool_refresh(st, p);
+			e = p->pending ? kvp_pool_flush(st, p) : kvp_pool_refresh(st, p);
 			if (e && e != -EAGAIN && !err)
 				err = e;
 		}
@@ -1512,7 +1515,7 @@ HV_EXPORT int hv_kvp_pool_flush(struct hv_kvp_store *st, unsigned int *waiting)
 
 		if (!p->pending)
 			continue;
-		e = kvp_pool_flush(st, p, false);
+		e = kvp_pool_flush(st, p);
 		if (e && e != -EAGAIN && !err)
 			err = e;
 		if (p->pending)
@@ -1528,7 +1531,7 @@ HV_EXPORT int hv_kvp_pool_fd(const struct hv_kvp_store *st)
 {
 	if (!st)
 		return -EINVAL;
-	return st->ifd >= 0 ? st->ifd : -ENOENT;
+	return st->pfd >= 0 ? st->pfd : -ENOENT;
 }
 
 HV_EXPORT int hv_kvp_pool_watch_set(struct hv_kvp_store *st, hv_kvp_pool_change_fn *fn,
