@@ -169,6 +169,16 @@ static int kvp_read_rec(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t sl
 	return n == KVP_REC_SIZE ? 0 : -EIO;
 }
 
+/* Bytes [a, b) of record y, then [c, d): each within one page. */
+static int kvp_write_pages(struct hv_kvp_store *st, int fd, off_t off, const uint8_t *y,
+			   size_t a, size_t b, size_t c, size_t d)
+{
+	int err = kvp_pwrite(st, fd, y + a, b - a, off + (off_t)a);
+
+	KVP_CRASH_POINT("replace-half");
+	return err ? err : kvp_pwrite(st, fd, y + c, d - c, off + (off_t)c);
+}
+
 /*
  * Turn record `x` at byte `off` into `y` so that a kill at any instant
  * leaves a reader seeing x or y (see the top of the file).
@@ -178,7 +188,6 @@ static int kvp_rec_replace(struct hv_kvp_store *st, int fd, off_t off, const uin
 {
 	uint8_t mix[KVP_REC_SIZE];
 	size_t lo = 0, hi = KVP_REC_SIZE, b;
-	int err;
 
 	while (lo < KVP_REC_SIZE && x[lo] == y[lo])
 		lo++;
@@ -192,18 +201,12 @@ static int kvp_rec_replace(struct hv_kvp_store *st, int fd, off_t off, const uin
 	/* Page boundary at b: [lo, b) and [b, hi) are two pages. */
 	memcpy(mix, x, b);
 	memcpy(mix + b, y + b, KVP_REC_SIZE - b);
-	if (kvp_raw_same(mix, x)) {
-		err = kvp_pwrite(st, fd, y + b, hi - b, off + (off_t)b);
-		KVP_CRASH_POINT("replace-half");
-		return err ? err : kvp_pwrite(st, fd, y + lo, b - lo, off + (off_t)lo);
-	}
+	if (kvp_raw_same(mix, x))
+		return kvp_write_pages(st, fd, off, y, b, hi, lo, b);
 	memcpy(mix, y, b);
 	memcpy(mix + b, x + b, KVP_REC_SIZE - b);
-	if (kvp_raw_same(mix, y)) {
-		err = kvp_pwrite(st, fd, y + lo, b - lo, off + (off_t)lo);
-		KVP_CRASH_POINT("replace-half");
-		return err ? err : kvp_pwrite(st, fd, y + b, hi - b, off + (off_t)b);
-	}
+	if (kvp_raw_same(mix, y))
+		return kvp_write_pages(st, fd, off, y, lo, b, b, hi);
 	return kvp_pwrite(st, fd, y + lo, hi - lo, off + (off_t)lo);
 }
 

@@ -348,13 +348,6 @@ def case_cloud_init(tmp):
                                                           grew[:3], grew[-1]))
 
 
-WAAGENT_READER = r'''
-from azurelinuxagent.common.rdma import RDMAHandler, RDMADeviceHandler
-print(RDMAHandler().get_rdma_version())
-print("|".join(map(str, RDMADeviceHandler.read_ipoib_data(None))))
-'''
-
-
 def case_waagent(tmp):
     """WALinuxAgent's pool-0 readers read what the host set through hvkvpd."""
     need_root()

@@ -34,6 +34,14 @@ AUTO_KEYS = ["FullyQualifiedDomainName", "IntegrationServicesVersion",
 
 
 # Every process a test starts, so that a failure leaves none behind.
+# WALinuxAgent's own pool-0 readers (Debian's waagent package), as the
+# agent calls them: NdDriverVersion, then IPoIB_Data.
+WAAGENT_READER = r'''
+from azurelinuxagent.common.rdma import RDMAHandler, RDMADeviceHandler
+print(RDMAHandler().get_rdma_version())
+print("|".join(map(str, RDMADeviceHandler.read_ipoib_data(None))))
+'''
+
 CHILDREN = []
 
 

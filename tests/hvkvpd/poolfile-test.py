@@ -39,8 +39,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kvptest import (HV_S_CONT, HV_S_OK, KEY_FIELD, KMSG_SIZE, RECORD,  # noqa: E402
-                     VALUE_FIELD, KernelSide, apt_install, fail, kmsg_delete, kmsg_enumerate,
-                     kmsg_get, kmsg_set, need_root, reap, spawn, stop, wait_for)
+                     VALUE_FIELD, WAAGENT_READER, KernelSide, apt_install, fail, kmsg_delete,
+                     kmsg_enumerate, kmsg_get, kmsg_set, need_root, reap, spawn, stop,
+                     wait_for)
 
 CASE, HVKVPD = sys.argv[1], sys.argv[2]
 POOLS = ["External", "Guest", "Auto", "Guest/Parameters", "Internal"]
@@ -367,13 +368,6 @@ def case_startup(tmp):
     print("5 pool files (one with a 350-byte partial record) kept bytes and mtime through "
           "start-up and %d reads; the first write to pool 1 dropped the partial record" %
           sum(len(read_file(d.path(p))[0]) + 1 for p in (0, 1, 3, 4)))
-
-
-WAAGENT_READER = r'''
-from azurelinuxagent.common.rdma import RDMAHandler, RDMADeviceHandler
-print(RDMAHandler().get_rdma_version())
-print("|".join(map(str, RDMADeviceHandler.read_ipoib_data(None))))
-'''
 
 
 def case_waagent(tmp):
