@@ -213,7 +213,8 @@ extern void (*kvp_crash_hook)(const char *where);
 int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir);
 void kvp_files_close(struct hv_kvp_store *st);
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool);
-void kvp_files_wake(struct hv_kvp_store *st);
+/* Make the poll descriptor readable (on), or not until the next wake. */
+void kvp_files_wake(struct hv_kvp_store *st, bool on);
 bool kvp_file_quiet(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_file_lock(struct kvp_pool *p, bool wait);
 void kvp_file_unlock(struct hv_kvp_store *st, struct kvp_pool *p);

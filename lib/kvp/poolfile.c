@@ -297,21 +297,22 @@ static int kvp_open_file(int dirfd, const char *name, mode_t mode)
 
 /* ---- inotify ---- */
 
-void kvp_files_wake(struct hv_kvp_store *st)
+void kvp_files_wake(struct hv_kvp_store *st, bool on)
 {
-	uint64_t one = 1;
+	uint64_t v = 1;
 
-	if (st->efd >= 0)
-		(void)!write(st->efd, &one, sizeof(one));
+	if (st->efd < 0)
+		return;
+	if (on)
+		(void)!write(st->efd, &v, sizeof(v));
+	else
+		(void)!read(st->efd, &v, sizeof(v));
 }
 
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	uint64_t woken;
 
-	if (st->efd >= 0)
-		(void)!read(st->efd, &woken, sizeof(woken));
 	if (st->ifd < 0)
 		return 0;
 	for (;;) {

@@ -948,7 +948,7 @@ static int kvp_pending_add(struct hv_kvp_store *st, struct kvp_pool *p, const ch
 	}
 	if (!p->pending) {
 		p->pending_tail = &p->pending;
-		kvp_files_wake(st);
+		kvp_files_wake(st, true);
 	}
 	*p->pending_tail = q;
 	p->pending_tail = &q->next;
@@ -1485,6 +1485,7 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
 	if (st->dirfd >= 0) {
+		kvp_files_wake(st, false);
 		e = kvp_files_drain(st, -1);
 		if (e)
 			err = e;

@@ -228,14 +228,20 @@ def case_ops(tmp):
 def holder_main(path, kind):
     """Another program: takes the lock, says so, holds it until told."""
     with open(path, "rb+") as f:
-        if kind == "flock":
+        if kind.startswith("flock"):
             fcntl.flock(f, fcntl.LOCK_EX)
         else:
             fcntl.lockf(f, fcntl.LOCK_EX)
         sys.stdout.write("locked\n")
         sys.stdout.flush()
         sys.stdin.readline()
-        # Released by the close; cloud-init's handler does the same.
+        if kind == "flock-unlock":
+            # Released without closing the file: no inotify event tells.
+            fcntl.flock(f, fcntl.LOCK_UN)
+            sys.stdout.write("unlocked\n")
+            sys.stdout.flush()
+            sys.stdin.readline()
+        # Else released by the close; cloud-init's handler does the same.
 
 
 def case_locks(tmp):
@@ -304,6 +310,26 @@ def case_locks(tmp):
         print("%s held %.0f s on .kvp_pool_%d: %d requests answered, slowest %.1f ms "
               "(a SET %.2f s in); file written in order %.0f ms after the release; wait "
               "logged once" % (kind, HOLD_S, pool, sent, worst, worst_at, lag))
+    # A client alone while the host is quiet, the lock dropped without a close.
+    holder = spawn([sys.executable, os.path.abspath(__file__), "--hold", d.path(1),
+                    "flock-unlock"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "locked":
+        fail("the lock holder did not start")
+    r, ms = c.call("Set", pool="Guest", key="client-alone", value="quiet host")
+    model.set(1, "client-alone", "quiet host")
+    if "error" in r or ms > ANSWER_MS:
+        fail("client Set with flock held and the host quiet: %r in %.1f ms" % (r, ms))
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    if holder.stdout.readline().strip() != "unlocked":
+        fail("the lock holder did not unlock")
+    wait_for(lambda: read_file(d.path(1))[0] == model.pools[1], 5,
+             "a client's Set waiting for a lock released without a close was not written")
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    holder.wait(10)
+    print("a client's Set behind a lock dropped without closing the file, the host quiet: "
+          "answered in %.1f ms, written once the lock went" % ms)
     d.stop()
     check(d, model, (0, 1), "after hvkvpd stopped")
 
