@@ -285,9 +285,16 @@ static int ensure_ready(struct sim *s, unsigned int line)
 	struct reply *r;
 	int err;
 
-	if (!s->root.node) {
+	if (!s->root.devdir) {
 		sim_err("line %u: the device is rescinded: offer it first", line);
 		return EXIT_SETUP;
+	}
+	if (!s->root.bound) {
+		sim_err("line %u: no guest can open the %s device: kernel %s binds no channel "
+			"without a monitor page to uio_hv_generic (hv_uio_probe: \"vmbus channel "
+			"requires hypercall\"; allowed from 6.10, commit %s)", line, s->type->name,
+			s->root.kernel.release, sim_kernel_commit(SIM_K_NONMONITORED));
+		return EXIT_GUEST;
 	}
 	if (s->dev.conn_fd < 0) {
 		err = sim_dev_wait_guest(&s->dev, s->dev.timeout_ms);
@@ -723,12 +730,12 @@ static int run_offer(struct sim *s, const struct sim_action *a)
 	int idx = a->all ? s->root.uio_index + 1 : (int)a->n;
 	int err;
 
-	if (s->root.node) {
+	if (s->root.devdir) {
 		sim_err("line %u: the device is already offered", a->line);
 		return EXIT_SETUP;
 	}
 	err = sim_root_offer(&s->root, idx);
-	if (!err)
+	if (!err && s->root.bound)
 		err = sim_dev_listen(&s->dev);
 	if (err < 0) {
 		sim_err("line %u: offering the device: %s", a->line, strerror(-err));
@@ -782,13 +789,11 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		sim_err("line %u: expected status %s, the guest answered %s", a->line, want, got);
 		return EXIT_EXPECT;
 	case OP_RESCIND:
-		if (!s->root.node) {
+		if (!s->root.devdir) {
 			sim_err("line %u: the device is already rescinded", a->line);
 			return EXIT_SETUP;
 		}
-		sim_dev_disconnect(&s->dev);
-		sim_dev_unlisten(&s->dev);
-		sim_root_rescind(&s->root);
+		sim_dev_rescind(&s->dev);
 		sim_log(s, "rescinded %s", s->type->instance);
 		return 0;
 	case OP_OFFER:
