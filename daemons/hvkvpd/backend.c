@@ -149,6 +149,17 @@ int hvkvpd_backend_open(struct hvkvpd *d)
 		d->transport = NULL;
 		return err;
 	}
+	if (d->chosen != HVKVPD_BACKEND_KERNEL && !d->kernel_said) {
+		struct hv_vmbus_kernel k;
+		char text[1024];
+
+		/* What uio_hv_generic of this kernel does, and what the library does about it. */
+		if (hv_vmbus_kernel_get(d->root, &k) == 0) {
+			hv_vmbus_kernel_describe(&k, "; ", text, sizeof(text));
+			log_info("%s", text);
+		}
+		d->kernel_said = true;
+	}
 	if (d->busy_poll) {
 		int e = hv_kvp_transport_set_busy_poll(d->transport, true);
 

@@ -49,6 +49,7 @@ struct hvkvpd {
 	int64_t next_compact_ms;     /* no idle rewrite before this */
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
+	bool kernel_said;            /* the kernel's uio_hv_generic was described in the log */
 };
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);

@@ -140,6 +140,14 @@ struct hv_vmbus_kernel {
  */
 int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k);
 
+/*
+ * What the library makes of *k, in sentences naming the commits, joined
+ * by sep ("; " for a log line, "\n\t" for a listing). Returns the length
+ * snprintf would have written.
+ */
+int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const char *sep, char *buf,
+			     size_t len);
+
 #ifdef __cplusplus
 }
 #endif

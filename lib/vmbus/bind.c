@@ -200,7 +200,6 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 		err = hv_vmbus_kernel_get(root, &k);
 		if (err < 0)
 			goto out;
-		/* No line before 6.10 took it, distributions' included. */
 		if (k.nonmonitored != 1) {
 			err = -EOPNOTSUPP;
 			goto out;

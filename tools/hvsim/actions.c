@@ -279,10 +279,9 @@ static int on_connect(struct sim_dev *d, void *arg)
 	return sim_dev_send(d, msg, len);
 }
 
-/* A connected guest with agreed versions, waiting for both if needed. */
-static int ensure_ready(struct sim *s, unsigned int line)
+/* A connected guest, waiting for one if needed. */
+static int ensure_open(struct sim *s, unsigned int line)
 {
-	struct reply *r;
 	int err;
 
 	if (!s->root.devdir) {
@@ -308,6 +307,17 @@ static int ensure_ready(struct sim *s, unsigned int line)
 			return EXIT_SETUP;
 		}
 	}
+	return 0;
+}
+
+/* A connected guest with agreed versions, waiting for both if needed. */
+static int ensure_ready(struct sim *s, unsigned int line)
+{
+	struct reply *r;
+	int err;
+
+	if ((err = ensure_open(s, line)))
+		return err;
 	if (s->dev.negotiated)
 		return 0;
 	r = malloc(sizeof(*r));
@@ -753,6 +763,8 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 	switch (a->op) {
 	case OP_NEGOTIATE:
 		return ensure_ready(s, a->line);
+	case OP_OPEN:
+		return ensure_open(s, a->line);
 	case OP_SEND:
 		return run_send(s, a);
 	case OP_HEARTBEAT:

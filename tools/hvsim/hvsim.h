@@ -222,6 +222,7 @@ _Static_assert(sizeof(struct heartbeat_msg_data) == 40, "heartbeat_msg_data");
 
 enum sim_op {
 	OP_NEGOTIATE,      /* wait for a guest and its negotiate reply */
+	OP_OPEN,           /* wait for a guest to open the device */
 	OP_SEND,           /* raw IC message */
 	OP_KVP_SET,
 	OP_KVP_GET,
