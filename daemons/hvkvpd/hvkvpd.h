@@ -56,6 +56,8 @@ const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
 int hvkvpd_backend_choose(struct hvkvpd *d);
+/* One log line: what the kernel's uio_hv_generic does, and what the library makes of it. */
+void hvkvpd_backend_explain(const struct hvkvpd *d);
 int hvkvpd_backend_open(struct hvkvpd *d);
 /*
  * After the transport failed: close it and wait until it can be opened

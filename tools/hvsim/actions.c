@@ -765,6 +765,21 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		return ensure_ready(s, a->line);
 	case OP_OPEN:
 		return ensure_open(s, a->line);
+	case OP_DRAIN:
+		if ((err = ensure_open(s, a->line)))
+			return err;
+		err = sim_dev_drain(&s->dev, s->dev.timeout_ms);
+		if (err == -ETIMEDOUT) {
+			sim_err("line %u: the guest did not read the host-to-guest ring within %d ms",
+				a->line, s->dev.timeout_ms);
+			return EXIT_GUEST;
+		}
+		if (err < 0) {
+			sim_err("line %u: the guest closed the device before reading the ring",
+				a->line);
+			return EXIT_GUEST;
+		}
+		return 0;
 	case OP_SEND:
 		return run_send(s, a);
 	case OP_HEARTBEAT:

@@ -554,6 +554,37 @@ int sim_dev_idle(struct sim_dev *d, int ms)
 	}
 }
 
+static bool dev_tx_empty(const struct sim_dev *d)
+{
+	return hv_ring_write_avail(d->ch[0].tx) == hv_ring_data_size(d->ch[0].tx);
+}
+
+int sim_dev_drain(struct sim_dev *d, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	struct pollfd p = { .fd = d->conn_fd, .events = POLLIN };
+	int err;
+
+	/*
+	 * The guest moves the read index without a word to us: look now and
+	 * then, and again before serving its socket, since a guest that read
+	 * everything may close the device at once (and its rings with it).
+	 */
+	while (d->conn_fd >= 0 && d->ch[0].tx && !dev_tx_empty(d)) {
+		if (now_ms() >= end)
+			return -ETIMEDOUT;
+		p.fd = d->conn_fd;
+		if (poll(&p, 1, 1) < 0 && errno != EINTR)
+			return -errno;
+		if (dev_tx_empty(d))
+			return 0;
+		err = dev_poll(d, 0);
+		if (err < 0)
+			return err;
+	}
+	return d->conn_fd < 0 ? -ECONNRESET : 0;
+}
+
 int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms)
 {
 	int64_t end = now_ms() + timeout_ms;

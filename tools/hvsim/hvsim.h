@@ -204,6 +204,11 @@ int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
 		 uint16_t *type, int timeout_ms);
 /* Serve the socket (signals, masks, refusals) for up to ms milliseconds. */
 int sim_dev_idle(struct sim_dev *d, int ms);
+/*
+ * Serve the socket until the guest has read everything in the primary's
+ * host-to-guest ring: 0, -ETIMEDOUT, -ECONNRESET.
+ */
+int sim_dev_drain(struct sim_dev *d, int timeout_ms);
 
 /* ---- IC framing: hvuio/ic.h, plus what only a host needs ---- */
 
@@ -223,6 +228,7 @@ _Static_assert(sizeof(struct heartbeat_msg_data) == 40, "heartbeat_msg_data");
 enum sim_op {
 	OP_NEGOTIATE,      /* wait for a guest and its negotiate reply */
 	OP_OPEN,           /* wait for a guest to open the device */
+	OP_DRAIN,          /* wait for the guest to read all we sent */
 	OP_SEND,           /* raw IC message */
 	OP_KVP_SET,
 	OP_KVP_GET,

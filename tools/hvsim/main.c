@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 			"channels without a monitor page before 6.10 (%s)", s->root.kernel.release,
 			s->type->name, sim_kernel_commit(SIM_K_NONMONITORED));
 
-	for (size_t i = 0; i < nacts && !rc; i++) {
+	for (size_t i = 0; i < nacts && !rc && !s->root.kernel.crashed; i++) {
 		rc = sim_action_run(s, &acts[i]);
 		fflush(stdout);
 	}
