@@ -22,6 +22,7 @@
 #include "hvuio/vmbus.h"
 #include "lib/common/compiler.h"
 #include "dev.h"
+#include "hvuio_private.h"
 #include "sysfs.h"
 
 /* Hyper-V allows 128 monitored channels (4 trigger groups of 32). */

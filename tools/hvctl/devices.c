@@ -13,9 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#ifdef HVCTL_JSON
 #include <json-c/json.h>
-#endif
 
 #include "hvctl.h"
 
@@ -109,7 +107,6 @@ static void print_device(const struct hvctl *ctx, const struct hv_vmbus_device *
 		print_channel(&d->channels[i], verbose);
 }
 
-#ifdef HVCTL_JSON
 /* -1 (not shown by the kernel) is null. */
 static struct json_object *json_opt(int64_t v)
 {
@@ -188,7 +185,6 @@ static int print_json(const struct hv_vmbus_list *list)
 	json_object_put(top);
 	return status;
 }
-#endif
 
 int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 {
@@ -215,12 +211,6 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hvctl_usage(stderr, "devices");
-#ifndef HVCTL_JSON
-	if (json) {
-		hvctl_err("built without json-c: --json is not available");
-		return HVCTL_EXIT_FAIL;
-	}
-#endif
 	/* An empty list would say nothing: say why there is none. */
 	snprintf(path, sizeof(path), "%s/sys/bus/vmbus", strcmp(ctx->root, "/") ? ctx->root : "");
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -234,11 +224,9 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	status = HVCTL_EXIT_OK;
 	if (verbose >= 1 && !json)
 		print_kernel(ctx);
-#ifdef HVCTL_JSON
 	if (json)
 		status = print_json(list);
 	else
-#endif
 	for (i = 0; i < list->count; i++) {
 		if (i)
 			putchar('\n');
