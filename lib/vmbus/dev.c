@@ -119,14 +119,13 @@ static void sub_irq_initial(struct hv_dev *dev)
 	const char *rel = k->release[0] ? k->release : "(unknown)";
 	int n = 0;
 
-	dev->sub_signal = k->subchannel_signal == 1;
 	switch (dev->sub_irq_mode) {
 	case HV_CHAN_SUB_IRQ_ON:
 		atomic_store(&dev->sub_irq, 1);
-		n = snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
-			     "sub-channel interrupts forced on (kernel %s%s)", rel,
-			     k->subchannel_events == 1 ? "" :
-			     ", which may lack d062463edf17 and crash on them");
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "sub-channel interrupts forced on (kernel %s%s)", rel,
+			 k->subchannel_events == 1 ? "" :
+			 ", which may lack d062463edf17 and crash on them");
 		return;
 	case HV_CHAN_SUB_IRQ_OFF:
 		atomic_store(&dev->sub_irq, 0);
@@ -140,7 +139,7 @@ static void sub_irq_initial(struct hv_dev *dev)
 		atomic_store(&dev->sub_irq, 1);
 		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
 			 "kernel %s has d062463edf17: sub-channels take interrupts%s", rel,
-			 dev->sub_signal ? " and write() signals them" :
+			 k->subchannel_signal == 1 ? " and write() signals them" :
 			 ", signalled through the interrupt page");
 		return;
 	}
@@ -211,8 +210,6 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 			 "sub-channels are polled", rel, err ? strerror(-err) : "timeout");
 		return;
 	}
-	/* The full fix signals on write() wherever the primary needs no monitor page. */
-	dev->sub_signal = fixed && dev->monitor_id < 0;
 	atomic_store(&dev->sub_irq, fixed);
 	snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
 		 fixed ? "kernel %s: a write of 0 masked the sub-channel, so it has "

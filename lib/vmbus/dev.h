@@ -36,6 +36,8 @@ struct hv_dev_ops {
 };
 
 extern const struct hv_dev_ops hv_dev_uio_ops;
+/* Does this errno of a 4-byte read or write of /dev/uioN mean the device is gone? */
+bool hv_dev_uio_errno_gone(int e);
 extern const struct hv_dev_ops hv_dev_sim_ops;
 
 struct hv_dev {
@@ -60,7 +62,6 @@ struct hv_dev {
 	struct hv_vmbus_kernel kernel;
 	enum hv_chan_sub_irq sub_irq_mode;
 	atomic_int sub_irq;     /* 1 interrupts, 0 polled, -1 not decided yet */
-	bool sub_signal;        /* write(1) reaches sub-channels */
 	char sub_irq_why[256];
 };
 

@@ -19,7 +19,7 @@
 
 #include "dev.h"
 
-static bool uio_errno_gone(int e)
+bool hv_dev_uio_errno_gone(int e)
 {
 	return e == EIO || e == EINVAL || e == ENODEV || e == ENXIO;
 }
@@ -67,7 +67,7 @@ static int uio_read_event(struct hv_dev *dev, uint32_t *value)
 		return -EIO;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return -EAGAIN;
-	return uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
 }
 
 static int uio_write(struct hv_dev *dev, uint32_t value)
@@ -81,7 +81,7 @@ static int uio_write(struct hv_dev *dev, uint32_t value)
 		return 0;
 	if (n >= 0)
 		return -EIO;
-	return uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
 }
 
 const struct hv_dev_ops hv_dev_uio_ops = {

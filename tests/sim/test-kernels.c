@@ -241,14 +241,21 @@ static void run_primary(const char *kernel, const struct sim_devtype *type, enum
 	env_fini(&e, false);
 }
 
-static void play_sub(struct env *e)
+/* Offer the sub-channel, then serve until the guest has opened it. */
+static bool host_offer_sub(struct env *e)
 {
 	e->sub = sim_dev_sub_offer(&e->d, SUB_RELID);
 	HOST_CHECK(e, e->sub != NULL);
 	atomic_store(&e->stage, 1);
-	if (!e->sub)
+	if (e->sub)
+		host_until(e, 2);
+	return e->sub != NULL;
+}
+
+static void play_sub(struct env *e)
+{
+	if (!host_offer_sub(e))
 		return;
-	host_until(e, 2);
 	host_echo(e, e->sub);
 	/* Exactly one signal per answer, each the sub-channel's own bit. */
 	HOST_CHECK(e, e->sub->bits == ROUNDS);
@@ -261,12 +268,8 @@ static void play_sub_forced(struct env *e)
 {
 	uint64_t v = 1;
 
-	e->sub = sim_dev_sub_offer(&e->d, SUB_RELID);
-	HOST_CHECK(e, e->sub != NULL);
-	atomic_store(&e->stage, 1);
-	if (!e->sub)
+	if (!host_offer_sub(e))
 		return;
-	host_until(e, 2);
 	e->send_err = sim_dev_chan_send(&e->d, e->sub, &v, sizeof(v));
 	atomic_store(&e->stage, 3);
 }
