@@ -49,12 +49,15 @@ struct hvkvpd {
 	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
+	bool kernel_said;            /* the kernel's uio_hv_generic was described in the log */
 };
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
 int hvkvpd_backend_choose(struct hvkvpd *d);
+/* One log line: what the kernel's uio_hv_generic does, and what the library makes of it. */
+void hvkvpd_backend_explain(const struct hvkvpd *d);
 int hvkvpd_backend_open(struct hvkvpd *d);
 /*
  * After the transport failed: close it and wait until it can be opened

@@ -383,6 +383,8 @@ int main(int argc, char **argv)
 		log_err("opening the %s backend (%s): %s", hvkvpd_backend_name(d.chosen),
 			d.chosen == HVKVPD_BACKEND_KERNEL ? d.kernel_device : d.root,
 			strerror(-err));
+		if (err == -ENXIO)
+			hvkvpd_backend_explain(&d);
 		goto out;
 	}
 	hvkvpd_notify("STATUS=serving the host");
