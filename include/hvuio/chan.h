@@ -111,7 +111,9 @@ void hv_chan_set_busy_poll(struct hv_chan *chan, bool on);
 /*
  * Wait until the channel has a packet to read: drains nothing itself, but
  * unmasks the interrupt, re-checks the ring, and only then sleeps on the
- * device. timeout_ms < 0 waits for ever. Returns 0 when there is data
+ * device; a sub-channel whose interrupts are off (hv_dev_sub_irq_get)
+ * stays masked and is looked at every millisecond instead.
+ * timeout_ms < 0 waits for ever. Returns 0 when there is data
  * (or when the ring is broken, which the next receive reports),
  * -ETIMEDOUT, -EINTR, -ENODEV.
  */
