@@ -90,7 +90,10 @@ int hv_chan_open(struct hv_dev *dev, struct hv_chan **ret);
  * A subchannel, from channels/<relid>/ring. -ENOENT if the host has not
  * offered it (yet), -EBADMSG if the file's size is not two rings of
  * whole pages, the errno of open or mmap otherwise. Open each subchannel
- * once.
+ * once. Its receive interrupt is masked at once; on a distribution
+ * kernel the first call may probe for d062463edf17 with a write of 0,
+ * which masks the primary channel for that moment (hv_chan(3), KERNELS):
+ * let no other thread sleep on the device meanwhile.
  */
 int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_chan **ret);
 void hv_chan_close(struct hv_chan *chan);
@@ -108,7 +111,9 @@ void hv_chan_set_busy_poll(struct hv_chan *chan, bool on);
 /*
  * Wait until the channel has a packet to read: drains nothing itself, but
  * unmasks the interrupt, re-checks the ring, and only then sleeps on the
- * device. timeout_ms < 0 waits for ever. Returns 0 when there is data
+ * device; a sub-channel whose interrupts are off (hv_dev_sub_irq_get)
+ * stays masked and is looked at every millisecond instead.
+ * timeout_ms < 0 waits for ever. Returns 0 when there is data
  * (or when the ring is broken, which the next receive reports),
  * -ETIMEDOUT, -EINTR, -ENODEV.
  */

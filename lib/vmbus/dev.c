@@ -176,7 +176,7 @@ static int64_t dev_now_ms(void)
 }
 
 /*
- * The probe of ring-uio.md V.4, made safe: a write of 0 sets the mask of
+ * The probe, made safe: a write of 0 sets the mask of
  * every channel to 1 on kernels with d062463edf17 (or its reduced
  * backport) and only the primary's before. Both masks are first set to
  * 2, which the host takes as masked too, so no channel is unmasked at
@@ -189,7 +189,7 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 	const char *rel = dev->kernel.release[0] ? dev->kernel.release : "(unknown)";
 	uint32_t old = atomic_load(pm);
 	int64_t end;
-	bool fixed;
+	bool answered, fixed;
 	int err;
 
 	if (atomic_load(&dev->sub_irq) != -1)
@@ -200,10 +200,11 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 	end = dev_now_ms() + SUB_PROBE_MS;
 	while (!err && atomic_load(pm) == 2 && dev_now_ms() < end)
 		sched_yield();
-	fixed = !err && atomic_load(pm) != 2 && atomic_load(sm) == 1;
+	answered = !err && atomic_load(pm) != 2;
+	fixed = answered && atomic_load(sm) == 1;
 	atomic_store(sm, 1);
 	atomic_store(pm, old);
-	if (err || atomic_load(pm) == 2) {
+	if (!answered) {
 		atomic_store(&dev->sub_irq, 0);
 		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
 			 "kernel %s: the probe for d062463edf17 got no answer (%s), so "

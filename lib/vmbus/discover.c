@@ -231,7 +231,9 @@ static int read_channels(struct hv_vmbus_device *dev, const char *dev_dir)
 		err = -errno;
 		goto out;
 	}
-	qsort(chans, n, sizeof(*chans), channel_cmp);
+	/* No channel yet (a device being laid out) leaves chans NULL, which qsort may not take. */
+	if (n)
+		qsort(chans, n, sizeof(*chans), channel_cmp);
 	dev->channels = chans;
 	dev->nchannels = n;
 	chans = NULL;

@@ -54,6 +54,11 @@ struct sim_kernel {
 
 /* "MAJOR.MINOR.PATCH[-suffix]"; -EINVAL for anything else. */
 int sim_kernel_parse(const char *release, struct sim_kernel *k);
+/*
+ * A distribution's backport the release does not show: every row of
+ * that commit (12 hex digits, as hvsim(8) lists them). -ENOENT if none.
+ */
+int sim_kernel_backport(struct sim_kernel *k, const char *commit);
 const char *sim_kernel_commit(enum sim_kernel_row row);
 /*
  * The guest kernel would oops here: "the guest kernel would crash here

@@ -103,6 +103,21 @@ int sim_kernel_parse(const char *release, struct sim_kernel *k)
 	return 0;
 }
 
+int sim_kernel_backport(struct sim_kernel *k, const char *commit)
+{
+	bool found = false;
+	int i;
+
+	/* A change may be several rows (d062463edf17: masks, then signals). */
+	for (i = 0; i < SIM_K_COUNT; i++) {
+		if (strcmp(rows[i].commit, commit))
+			continue;
+		k->has[i] = true;
+		found = true;
+	}
+	return found ? 0 : -ENOENT;
+}
+
 const char *sim_kernel_commit(enum sim_kernel_row row)
 {
 	return rows[row].commit;

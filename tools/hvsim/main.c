@@ -15,7 +15,7 @@
 
 static const char usage_text[] =
 	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat]\n"
-	"             [--kernel VERSION] [--json] [--hostile] [-v]\n";
+	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
 {
@@ -87,6 +87,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "kernel", required_argument, NULL, 'k' },
+		{ "backport", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "hostile", no_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -94,7 +95,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *root = NULL, *script = NULL, *device = "kvp", *kernel = NULL;
-	struct sim_kernel kcheck;
+	const char *backports[SIM_K_COUNT];
+	size_t nbackports = 0;
+	struct sim_kernel kcheck = { .release = "" };
 	struct sim_action *acts = NULL;
 	size_t nacts = 0;
 	double timeout = 5;
@@ -116,6 +119,14 @@ int main(int argc, char **argv)
 				return 3;
 			}
 			kernel = optarg;
+			break;
+		case 'B':
+			if (sim_kernel_backport(&kcheck, optarg) < 0 || nbackports == SIM_K_COUNT) {
+				sim_err("--backport: '%s' is none of the commits of hvsim(8), "
+					"KERNEL PROFILES", optarg);
+				return 3;
+			}
+			backports[nbackports++] = optarg;
 			break;
 		case 'j': break;
 		case 'H': hostile = true; break;
@@ -183,6 +194,8 @@ int main(int argc, char **argv)
 	}
 
 	err = sim_root_create(root, s->type, kernel, &s->root);
+	for (size_t i = 0; !err && i < nbackports; i++)
+		err = sim_kernel_backport(&s->root.kernel, backports[i]);
 	if (!err)
 		err = sim_root_offer(&s->root, 0);
 	if (!err && s->root.bound)
