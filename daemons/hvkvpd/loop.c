@@ -101,6 +101,12 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 			 "nothing more, until the host makes room");
 		return;
 	}
+	if (ev->error == -EPROTONOSUPPORT) {
+		log_warn("the host SET a value of a type hvkvpd does not convert (it takes "
+			 "REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD and REG_U64): refused, "
+			 "answered %s", st);
+		return;
+	}
 	if (ev->error || !r) {
 		if (ev->replied)
 			log_warn("host message not understood (%s): answered %s",
@@ -180,6 +186,25 @@ static int64_t loop_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* An Auto value computed only in part: said once per key, not per walk. */
+static void auto_errors_log(struct hvkvpd *d)
+{
+	static const char *const keys[] = {
+		"FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
+		"NetworkAddressIPv6", "OSBuildNumber", "OSName", "OSMajorVersion",
+		"OSMinorVersion", "OSVersion", "ProcessorArchitecture",
+	};
+	uint32_t index;
+	int err = hv_kvp_handler_auto_error_take(d->handler, &index);
+
+	if (err >= 0 || index >= 32 || (d->auto_logged & (1u << index)))
+		return;
+	d->auto_logged |= 1u << index;
+	log_warn("Auto value %s could not be computed in full (%s): the host is told what "
+		 "is known, as Linux's daemon does; this is said once",
+		 index < sizeof(keys) / sizeof(keys[0]) ? keys[index] : "?", strerror(-err));
+}
+
 static int serve(struct hvkvpd *d)
 {
 	uint64_t before = host_requests(d);
@@ -198,8 +223,12 @@ static int serve(struct hvkvpd *d)
 	}
 	if (err < 0)
 		log_warn("serving the host: %s", strerror(-err));
-	if (host_requests(d) != before)
+	if (host_requests(d) != before) {
 		d->linger_until_us = loop_now_us() + LINGER_US;
+		auto_errors_log(d);
+		/* A renamed host: its new name is resolved while we go on serving. */
+		hvkvpd_privsep_fqdn_refresh(d);
+	}
 	return 0;
 }
 
@@ -236,8 +265,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 	if (err != 0)
 		return err < 0 ? err : 0;
 	for (;;) {
-		struct pollfd pfd[3];
-		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1;
+		struct pollfd pfd[4];
+		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1, psi = -1;
 		bool terminate, lingering;
 
 		pfd[sigi = nfd++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -246,6 +275,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 		if (hv_kvp_pool_fd(d->store) >= 0)
 			pfd[sti = nfd++] = (struct pollfd){ .fd = hv_kvp_pool_fd(d->store),
 							     .events = POLLIN };
+		if (d->privsep_fd >= 0)
+			pfd[psi = nfd++] = (struct pollfd){ .fd = d->privsep_fd, .events = POLLIN };
 		if (d->compact_pending)
 			timeout = compact_wait_ms(d);
 		lingering = loop_now_us() < d->linger_until_us;
@@ -266,6 +297,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 		}
 		if (n == 0 && !lingering && d->compact_pending && compact_wait_ms(d) == 0)
 			compact_idle(d);
+		if (psi >= 0 && (pfd[psi].revents & (POLLIN | POLLHUP)))
+			hvkvpd_privsep_input(d);
 		if (sti >= 0 && (pfd[sti].revents & POLLIN)) {
 			err = hv_kvp_pool_refresh(d->store);
 			if (err < 0)

@@ -156,13 +156,6 @@ EXCEPTIONS = {
         "difference 2: Linux's daemon falls through its switch and answers success "
         "for an operation it does not know; hvkvpd answers an error status",
         check_unknown_op),
-    "enum-auto-9": (
-        "difference 11, ProcessorArchitecture: Linux's daemon answers uname's machine text, which the "
-        "host's tools do not map; hvkvpd answers the Windows number "
-        "(SYSTEM_INFO.wProcessorArchitecture, 9 for x86_64) as OpenBSD's hypervic.c "
-        "does (lib/kvp/auto.c)",
-        lambda lin, hv: (lin == (0, "ProcessorArchitecture", os.uname().machine) and
-                         hv[:2] == (0, "ProcessorArchitecture") and hv[2].isdigit())),
     "enum-index-huge": (
         "difference 12: Linux's daemon takes the host's index as a signed int, so 0xffffffff passes "
         "its bounds check as -1 and it answers whatever lies before its record array; "
