@@ -191,7 +191,7 @@ int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info *ip);
  * adapter GUID ("{...}" or bare, any case), looked up in sysfs (-ENODEV
  * when no interface has it, or it is not a GUID); the interface's MAC is
  * read (-EIO); every address, mask, gateway and DNS server is checked
- * (-EINVAL), unless DHCP is asked for; ifcfg-IF and IF.nmconnection are
+ * (-EINVAL), with DHCP too; ifcfg-IF and IF.nmconnection are
  * written in the state directory (-EOPNOTSUPP without one, or the errno
  * of writing); then the runner, or hv_kvp_info_ip_apply, runs the program
  * and its result is returned.

@@ -324,6 +324,13 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 		}
 		ip->addr_family |= v[i].family == AF_INET ? ADDR_FAMILY_IPV4 : ADDR_FAMILY_IPV6;
 	}
+	/*
+	 * Linux's daemon gathers gateways, DNS and DHCP state for each of
+	 * the interface's addresses (kvp_get_ipconfig_info): an interface
+	 * without one answers them empty.
+	 */
+	if (n == 0)
+		goto out;
 	err = kvp_gateways_get(sk, ifindex, &gws);
 	if (err < 0)
 		goto out;
@@ -436,7 +443,7 @@ static int words_add(char *buf, size_t size, const char *word)
  * The ifcfg file of Linux's kvp_set_ip_info and process_ip_string, line
  * for line: HWADDR, DEVICE, BOOTPROTO, then (without DHCP) IPADDRn /
  * IPV6ADDR[_n], NETMASKn / IPV6NETMASK[_n], GATEWAY[n] / IPV6_DEFAULTGW[_n]
- * and DNSn, in the host's order, IPv6 addresses in Linux's expanded form.
+ * and DNSn (with DHCP as well), in the host's order, IPv6 addresses in Linux's expanded form.
  * Unlike Linux, every item is checked before anything is written: an
  * address that does not parse, or a mask that is neither an IPv4 address
  * nor a prefix length, is -EINVAL and no file is written. The checked
@@ -455,9 +462,7 @@ static int ifcfg_build(const struct hv_kvp_ip_info *ip, struct hv_kvp_ip_apply *
 
 	text_add(t, "HWADDR=%s\nDEVICE=%s\nBOOTPROTO=%s\n", a->mac, a->ifname,
 		 ip->dhcp_enabled ? "dhcp" : "none");
-	/* Linux writes nothing more with DHCP, and reads none of the lists. */
-	if (ip->dhcp_enabled)
-		return t->err;
+	/* With DHCP too: Linux goes on to the lists (for the IPv6 ones, it says). */
 	for (type = 0; type < 4; type++) {
 		const char *p = lists[type];
 		int i = 0, j = 0;
@@ -596,15 +601,19 @@ static void nm_section(struct text *t, const char *name, bool dhcp, const char *
 
 /*
  * The NetworkManager keyfile Linux's daemon writes since 6.6 ("Support
- * for keyfile based connection profile"), with an [ipv4] and, when the
- * host sent IPv6 addresses, an [ipv6] section.
+ * for keyfile based connection profile"), with an [ipv4] section, an
+ * [ipv6] one, or both, as the host's addresses are.
  */
 static int nm_build(const struct hv_kvp_ip_apply *a, struct text *t)
 {
 	text_add(t, "\n[connection]\ninterface-name=%s\n\n[ethernet]\nmac-address=%s\n",
 		 a->ifname, a->mac);
-	nm_section(t, "ipv4", a->dhcp_enabled, a->ipv4, a->ipv4_gateways, a->dns, AF_INET);
-	if (a->ipv6[0] || a->ipv6_gateways[0])
+	bool v6 = a->ipv6[0] || a->ipv6_gateways[0];
+
+	if (!v6 || a->ipv4[0] || a->ipv4_gateways[0])
+		nm_section(t, "ipv4", a->dhcp_enabled, a->ipv4, a->ipv4_gateways, a->dns,
+			   AF_INET);
+	if (v6)
 		nm_section(t, "ipv6", a->dhcp_enabled, a->ipv6, a->ipv6_gateways, a->dns,
 			   AF_INET6);
 	return t->err;
@@ -738,7 +747,7 @@ HV_EXPORT int hv_kvp_info_ip_set(struct hv_kvp_info *info, const struct hv_kvp_i
 		goto out;
 	a->dhcp_enabled = ip->dhcp_enabled ? 1 : 0;
 	err = ifcfg_build(ip, a, &ifcfg);
-	if (err == 0 && !a->dhcp_enabled)
+	if (err == 0)
 		err = pairs_build(ip, a);
 	if (err == 0)
 		err = nm_build(a, &nm);
