@@ -78,6 +78,7 @@ static const char *const allowed[] = {
 	/* Threads and time. */
 	"futex", "set_robust_list", "rseq", "sched_yield", "gettid", "getpid",
 	"tgkill", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
+	"wait4",  /* the privileged helper, reaped at exit */
 	"restart_syscall", "clock_gettime", "clock_getres", "clock_nanosleep",
 	"nanosleep", "gettimeofday", "getrandom", "getuid", "geteuid", "getgid",
 	"getegid", "prlimit64", "getrlimit", "setrlimit",
@@ -93,7 +94,7 @@ static const char *const allowed[] = {
 	 * Sanitizer builds only: LeakSanitizer stops the world at exit from
 	 * a ptrace-ing clone, and the runtimes read their own limits.
 	 */
-	"clone", "ptrace", "wait4", "waitid", "prctl", "sched_getaffinity",
+	"clone", "ptrace", "waitid", "prctl", "sched_getaffinity",
 	"sigaltstack", "getppid", "getdents", "kill", "tkill", "process_vm_readv",
 #endif
 };
