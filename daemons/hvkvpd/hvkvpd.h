@@ -50,6 +50,7 @@ struct hvkvpd {
 	int64_t next_compact_ms;     /* no idle rewrite before this */
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
+	bool other_present;          /* auto: the other backend's device was there */
 	const char *ip_program;      /* what SET_IP_INFO runs, or NULL */
 	char ip_program_found[4096]; /* hv_set_ifconfig where the distribution put it */
 	int privsep_fd;              /* to the privileged helper, or -1 */
@@ -62,7 +63,20 @@ struct hvkvpd {
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
+/* How often a wait for a device looks again without an inotify event. */
+#define REOPEN_POLL_MS 1000
 int hvkvpd_backend_choose(struct hvkvpd *d);
+/*
+ * --backend auto, while serving: when the other backend's device appeared
+ * (the KVP device bound to uio_hv_generic while on /dev/vmbus/hv_kvp, or
+ * the reverse) and opens, answer what the current one still holds
+ * (observer told), close it and serve the new one; the move is logged
+ * once. A device that does not open yet is tried again at the next call.
+ * Returns 0.
+ */
+int hvkvpd_backend_follow(struct hvkvpd *d, hv_kvp_observer_fn *observer);
+/* An inotify descriptor on where devices appear (-1 if none), for poll(). */
+int hvkvpd_backend_watch(const struct hvkvpd *d);
 int hvkvpd_backend_open(struct hvkvpd *d);
 /*
  * After the transport failed: close it and wait until it can be opened

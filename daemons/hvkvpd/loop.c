@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hvuio/ic.h>
 
@@ -255,18 +256,47 @@ static void compact_idle(struct hvkvpd *d)
 	d->compact_pending = false;
 }
 
-int hvkvpd_loop(struct hvkvpd *d)
+/*
+ * --backend auto: a device appeared where we do not serve. Whatever the
+ * current one delivered is answered first; then we move (backend.c).
+ */
+static int handover(struct hvkvpd *d, int *wfd)
 {
+	enum hvkvpd_backend before = d->chosen;
+	char buf[4096];
 	int err;
 
+	while (*wfd >= 0 && read(*wfd, buf, sizeof(buf)) > 0)
+		;
+	err = serve(d);
+	if (err != 0)
+		return err;
+	err = hvkvpd_backend_follow(d, observe);
+	if (err != 0 || d->chosen == before)
+		return err;
+	log_transport(d);
+	/* Watch where the next move would show up; the new host may have written. */
+	if (*wfd >= 0)
+		close(*wfd);
+	*wfd = hvkvpd_backend_watch(d);
+	return serve(d);
+}
+
+int hvkvpd_loop(struct hvkvpd *d)
+{
+	int64_t last_look_ms = loop_now_ms();
+	int err, wfd = -1;
+
+	if (d->backend == HVKVPD_BACKEND_AUTO)
+		wfd = hvkvpd_backend_watch(d);
 	log_transport(d);
 	/* The host's first message may already wait: drain before any wait. */
 	err = serve(d);
 	if (err != 0)
-		return err < 0 ? err : 0;
+		goto out;
 	for (;;) {
-		struct pollfd pfd[4];
-		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1, psi = -1;
+		struct pollfd pfd[5];
+		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1, psi = -1, wi = -1;
 		bool terminate, lingering;
 
 		pfd[sigi = nfd++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -277,8 +307,13 @@ int hvkvpd_loop(struct hvkvpd *d)
 							     .events = POLLIN };
 		if (d->privsep_fd >= 0)
 			pfd[psi = nfd++] = (struct pollfd){ .fd = d->privsep_fd, .events = POLLIN };
+		if (wfd >= 0)
+			pfd[wi = nfd++] = (struct pollfd){ .fd = wfd, .events = POLLIN };
 		if (d->compact_pending)
 			timeout = compact_wait_ms(d);
+		/* A folder not there to watch yet: look again now and then. */
+		if (d->backend == HVKVPD_BACKEND_AUTO && (timeout < 0 || timeout > REOPEN_POLL_MS))
+			timeout = REOPEN_POLL_MS;
 		lingering = loop_now_us() < d->linger_until_us;
 		if (d->busy_poll || lingering)
 			timeout = 0;
@@ -288,12 +323,22 @@ int hvkvpd_loop(struct hvkvpd *d)
 				continue;
 			err = -errno;
 			log_err("poll: %s", strerror(errno));
-			return err;
+			goto out;
 		}
 		if (pfd[sigi].revents & POLLIN) {
 			hvkvpd_signal_take(d, &terminate);
-			if (terminate)
-				return 0;
+			if (terminate) {
+				err = 0;
+				goto out;
+			}
+		}
+		if (d->backend == HVKVPD_BACKEND_AUTO &&
+		    ((wi >= 0 && (pfd[wi].revents & POLLIN)) ||
+		     loop_now_ms() - last_look_ms >= REOPEN_POLL_MS)) {
+			last_look_ms = loop_now_ms();
+			err = handover(d, &wfd);
+			if (err != 0)
+				goto out;
 		}
 		if (n == 0 && !lingering && d->compact_pending && compact_wait_ms(d) == 0)
 			compact_idle(d);
@@ -308,7 +353,11 @@ int hvkvpd_loop(struct hvkvpd *d)
 		    (pfd[tri].revents & (POLLIN | POLLERR | POLLHUP))) {
 			err = serve(d);
 			if (err != 0)
-				return err < 0 ? err : 0;
+				goto out;
 		}
 	}
+out:
+	if (wfd >= 0)
+		close(wfd);
+	return err < 0 ? err : 0;
 }

@@ -600,6 +600,93 @@ def case_privsep(tmp):
           (hs["CapPrm"], runs))
 
 
+def case_handover(tmp):
+    """--backend auto follows the KVP device between backends without a
+    restart: the sim device appears while hvkvpd serves the kernel's
+    device, then goes away; later the kernel's device appears while hvkvpd
+    serves the sim device. Each move is logged once, every request is
+    answered on the device it came from."""
+    state, sock = os.path.join(tmp, "state"), os.path.join(tmp, "kdev")
+    root = os.path.join(tmp, "root")
+    log = open(os.path.join(tmp, "hvkvpd.log"), "a+")
+    ks = KernelSide(sock)
+    kvpd = spawn([HVKVPD, "--backend", "auto", "--root", root, "--kernel-device", sock,
+                  "--state-dir", state, "--socket", os.path.join(tmp, "socket"), "-n", "-d"],
+                 stdout=log, stderr=subprocess.STDOUT)
+    ks.accept()
+
+    def moves():
+        log.seek(0)
+        return [l for l in log.read().splitlines() if "KVP device moved" in l]
+
+    def kernel_ok(what):
+        r = ks.request(kmsg_set(0, "From" + what, "kernel"))
+        if r is None or struct.unpack_from("<I", r)[0] != HV_S_OK:
+            log.seek(0)
+            fail("%s: the kernel device was not answered:\n%s" % (what, log.read()))
+
+    kernel_ok("KernelFirst")
+    # The sim device appears (bound to uio_hv_generic): hvkvpd moves to it.
+    spath = os.path.join(tmp, "script1")
+    with open(spath, "w") as f:
+        f.write("kvp enumerate Auto 1\nexpect S_OK\nkvp set External FromSim yes\n"
+                "expect S_OK\nrescind\nwait 200\n")
+    sim_out = open(os.path.join(tmp, "hvsim1.out"), "a+")
+    sim = spawn([HVSIM, "--root", root, "--script", spath, "--json", "--timeout", "20"],
+                stdout=sim_out, stderr=subprocess.STDOUT)
+    if sim.wait(60) != 0:
+        sim_out.seek(0)
+        log.seek(0)
+        fail("hvsim (sim device appearing):\n%s\nhvkvpd:\n%s" % (sim_out.read(), log.read()))
+    sim_out.seek(0)
+    auto = [r for r in (json.loads(l) for l in sim_out.read().splitlines() if l.startswith("{"))
+            if r.get("reply") == "kvp"]
+    if not auto or auto[0].get("value") != "3.1":
+        fail("IntegrationServicesVersion on the sim device: %r" % auto[:1])
+    # It was rescinded: hvkvpd goes back to the kernel's device, still there.
+    ks.accept()
+    kernel_ok("KernelAgain")
+    wait_for(lambda: len(moves()) >= 2, 10, "the move back to the kernel device was not logged")
+
+    # Now the other way: hvkvpd serves a sim device, and the kernel device appears.
+    ks.close()
+    os.unlink(sock)
+    spath = os.path.join(tmp, "script2")
+    with open(spath, "w") as f:
+        f.write("kvp enumerate Auto 1\nexpect S_OK\nwait 20000\n")
+    sim_out2 = open(os.path.join(tmp, "hvsim2.out"), "a+")
+    shutil.rmtree(root)
+    sim = spawn([HVSIM, "--root", root, "--script", spath, "--json", "--timeout", "40"],
+                stdout=sim_out2, stderr=subprocess.STDOUT)
+    def sim_served():
+        with open(sim_out2.name) as f:
+            return any(json.loads(l).get("reply") == "kvp" for l in f if l.startswith("{"))
+    end = time.monotonic() + 20
+    while not sim_served():
+        if time.monotonic() > end:
+            log.seek(0)
+            with open(sim_out2.name) as f:
+                fail("the sim device offered after the kernel's went away was not served:\n"
+                     "hvsim: %s\nhvkvpd:\n%s" % (f.read(), log.read()))
+        time.sleep(0.02)
+    ks = KernelSide(sock)
+    ks.accept()
+    kernel_ok("KernelAppeared")
+    sim.kill()
+    sim.wait()
+    rc = stop(kvpd)
+    ks.close()
+    got = moves()
+    if rc != 0 or len(got) != 4:
+        log.seek(0)
+        fail("hvkvpd exited %d; moves logged %r:\n%s" % (rc, got, log.read()))
+    pool0 = dict(pool_file(state, 0))
+    if [k for k in ("FromKernelFirst", "FromSim", "FromKernelAgain", "FromKernelAppeared")
+            if k not in pool0]:
+        fail("pool 0 after the moves: %r" % pool0)
+    print("moves, each logged once:\n  " + "\n  ".join(got))
+
+
 CASES = {
     "pools": case_pools,
     "auto": case_auto,
@@ -615,6 +702,7 @@ CASES = {
     "value-types": case_value_types,
     "found-by-name": case_found_by_name,
     "privsep": case_privsep,
+    "handover": case_handover,
 }
 
 if __name__ == "__main__":
