@@ -372,6 +372,7 @@ int main(int argc, char **argv)
 	ccfg.restrict_read = d.restrict_read;
 	ccfg.store = d.store;
 	ccfg.info_root = hcfg.root;
+	ccfg.info = hv_kvp_handler_info(d.handler);
 	err = hvkvpd_clients_start(&ccfg, &d.clients, &what);
 	if (err < 0) {
 		log_err("client socket %s: %s: %s", d.socket_path, what, strerror(-err));

@@ -60,11 +60,20 @@
  *     channel) and stores what it finds.
  * 10. Channel only: an IC header whose icmsgsize claims more than arrived
  *     is answered HV_E_FAIL; Linux does not look at icmsgsize.
- * 11. (none: ProcessorArchitecture is uname's machine, as Linux sends it.)
+ * 11. The channel takes REG_EXPAND_SZ (2) and REG_QWORD (11), the
+ *     registry's types that hosts such as openvmm send, besides REG_SZ,
+ *     REG_U32 and REG_U64, converted as Linux's kernel converts the ones
+ *     it knows; Linux's kernel leaves their value empty.
  * 12. An ENUMERATE index at or past the end of a pool is HV_S_CONT,
  *     whatever its value. Linux's daemon compares the host's index as a
  *     signed int, so 0x80000000 and above pass its bounds check and it
  *     answers whatever lies before its record array.
+ * 13. GET_IP_INFO's DNS servers are the ones that answer (hv_kvp_info(3)),
+ *     never the 127.0.0.53 stub Linux's hv_get_dns_info copies from
+ *     resolv.conf, and its DHCP flag is read from the lease state, where
+ *     Linux runs hv_get_dhcp_info.
+ * 14. GET_IP_INFO finds the adapter by a MAC in lower case too; Linux
+ *     compares with sysfs's address upper-cased only.
  */
 #include <errno.h>
 #include <stdlib.h>

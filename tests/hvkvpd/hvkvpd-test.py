@@ -687,6 +687,46 @@ def case_handover(tmp):
     print("moves, each logged once:\n  " + "\n  ".join(got))
 
 
+def case_fqdn(tmp):
+    """FullyQualifiedDomainName as Linux's daemon computes it (getaddrinfo,
+    AI_CANONNAME), from inside the sandbox, and again after the host name
+    changed: the helper resolves it while hvkvpd goes on answering."""
+    need_root()
+    hosts = os.path.join(tmp, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n127.0.1.1 oldhost.example.test oldhost\n"
+                "127.0.1.2 newhost.example.test newhost\n")
+    state, sock = os.path.join(tmp, "state"), os.path.join(tmp, "kdev")
+    ks = KernelSide(sock)
+    inner = ("hostname oldhost && mount --bind %s /etc/hosts && exec %s --backend kernel "
+             "--kernel-device %s --state-dir %s --socket %s -n -d" %
+             (hosts, HVKVPD, sock, state, os.path.join(tmp, "socket")))
+    log = open(os.path.join(tmp, "hvkvpd.log"), "a+")
+    p = spawn(["unshare", "-m", "-u", "sh", "-c", inner], stdout=log, stderr=subprocess.STDOUT)
+    ks.accept()
+
+    def fqdn():
+        r = ks.request(kmsg_enumerate(2, 0))
+        return r[4 + 16 + KEY_FIELD:4 + 16 + KEY_FIELD + VALUE_FIELD].split(b"\0")[0].decode()
+    first = fqdn()
+    subprocess.run(["nsenter", "-u", "-t", str(p.pid), "hostname", "newhost"], check=True)
+    seen, end = [], time.monotonic() + 10
+    while not seen or seen[-1] != "newhost.example.test":
+        if time.monotonic() > end:
+            log.seek(0)
+            fail("after the rename the host was told %r:\n%s" % (seen, log.read()))
+        seen.append(fqdn())
+    rc = stop(p)
+    ks.close()
+    if first != "oldhost.example.test" or rc != 0:
+        fail("before the rename: %r; exit %d" % (first, rc))
+    # Never the stale name: the old one, the new plain one, then the new canonical one.
+    if any(v not in ("newhost", "newhost.example.test") for v in seen):
+        fail("answers after the rename: %r" % seen)
+    print("FullyQualifiedDomainName %s, then %s after the rename (%d requests)" %
+          (first, seen[-1], len(seen)))
+
+
 CASES = {
     "pools": case_pools,
     "auto": case_auto,
@@ -703,6 +743,7 @@ CASES = {
     "found-by-name": case_found_by_name,
     "privsep": case_privsep,
     "handover": case_handover,
+    "fqdn": case_fqdn,
 }
 
 if __name__ == "__main__":

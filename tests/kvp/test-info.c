@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -357,6 +358,7 @@ START_TEST(auto_fqdn)
 {
 	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], path[PATH_MAX + 16];
 	struct hv_kvp_info *info;
+	int i;
 
 	/*
 	 * Own host name, hosts file and resolver: the name resolves through
@@ -381,9 +383,33 @@ START_TEST(auto_fqdn)
 	ck_assert_int_eq(sethostname("hvkvp-fqdn-two", 14), 0);
 	get(info, HV_KVP_AUTO_FQDN, value);
 	ck_assert_str_eq(value, "hvkvp-fqdn-two");
+
+	/* A cache the caller keeps: never resolved on the request path. */
+	ck_assert_int_eq(hv_kvp_info_fqdn_resolve("hvkvp-fqdn-one", value, sizeof(value)), 0);
+	ck_assert_str_eq(value, "hvkvp-fqdn-one.example.test");
+	i = hv_kvp_info_fqdn_resolve("hvkvp-fqdn-two", value, sizeof(value));
+	ck_assert_msg(i == -ENOENT || i == -EAGAIN, "unresolvable: %d", i);
+	ck_assert_int_eq(hv_kvp_info_fqdn_resolve("hvkvp-fqdn-one", value, 4), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_info_fqdn_stale(info, path, sizeof(path)), 0);
+	ck_assert_int_eq(hv_kvp_info_fqdn_set(info, "hvkvp-fqdn-two", "cached.example.test"), 0);
+	get(info, HV_KVP_AUTO_FQDN, value);
+	ck_assert_str_eq(value, "cached.example.test");
+	ck_assert_int_eq(sethostname("hvkvp-fqdn-one", 14), 0);
+	ck_assert_int_eq(hv_kvp_info_fqdn_stale(info, path, sizeof(path)), 1);
+	ck_assert_str_eq(path, "hvkvp-fqdn-one");
+	/* Stale: the plain new name, although it would resolve, until the caller sets it. */
+	get(info, HV_KVP_AUTO_FQDN, value);
+	ck_assert_str_eq(value, "hvkvp-fqdn-one");
+	ck_assert_int_eq(hv_kvp_info_fqdn_set(info, "hvkvp-fqdn-one", NULL), 0);
+	ck_assert_int_eq(hv_kvp_info_fqdn_stale(info, path, sizeof(path)), 0);
+	get(info, HV_KVP_AUTO_FQDN, value);
+	ck_assert_str_eq(value, "hvkvp-fqdn-one");
+	ck_assert_int_eq(hv_kvp_info_fqdn_set(NULL, "h", NULL), -EINVAL);
+	ck_assert_int_eq(hv_kvp_info_fqdn_set(info, NULL, NULL), -EINVAL);
 	hv_kvp_info_free(info);
 }
 END_TEST
+
 
 /* ---- GET_IP_INFO ---- */
 
@@ -727,6 +753,58 @@ START_TEST(ip_set_invalid)
 }
 END_TEST
 
+/* hv_kvp_info_ip_apply takes only what hv_kvp_info_ip_set produces. */
+START_TEST(ip_apply_checks)
+{
+	char root[PATH_MAX], path[PATH_MAX + 16];
+	struct hv_kvp_ip_apply *a = calloc(1, sizeof(*a));
+	struct hv_kvp_info *info;
+	size_t i;
+	static const struct {
+		size_t off, size;
+		const char *text;
+	} bad[] = {
+		{ offsetof(struct hv_kvp_ip_apply, ifname), 16, "../etc" },
+		{ offsetof(struct hv_kvp_ip_apply, ifname), 16, "-rf" },
+		{ offsetof(struct hv_kvp_ip_apply, ifname), 16, "" },
+		{ offsetof(struct hv_kvp_ip_apply, mac), 18, "00:15:5D:0A:0B;0C" },
+		{ offsetof(struct hv_kvp_ip_apply, adapter_id), 39, "{x}" },
+		{ offsetof(struct hv_kvp_ip_apply, ipv4), 16, "10.0.0.1/8 $(id)" },
+		{ offsetof(struct hv_kvp_ip_apply, dns), 16, "10.0.0.1\n" },
+	};
+
+	ck_assert_ptr_nonnull(a);
+	info = set_root(root, sizeof(root), record_hook);
+	snprintf(path, sizeof(path), "%s/hook.out", root);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(a, 0, sizeof(*a));
+		strcpy(a->ifname, "hv0");
+		strcpy(a->mac, "00:15:5D:0A:0B:0C");
+		strcpy(a->adapter_id, GUID0);
+		memset((char *)a + bad[i].off, 0, bad[i].size);
+		memcpy((char *)a + bad[i].off, bad[i].text, strlen(bad[i].text));
+		ck_assert_msg(hv_kvp_info_ip_apply(info, a) == -EINVAL, "case %zu", i);
+	}
+	/* A field without its NUL. */
+	memset(a->ifname, 'a', sizeof(a->ifname));
+	ck_assert_int_eq(hv_kvp_info_ip_apply(info, a), -EINVAL);
+	a->dhcp_enabled = 2;
+	ck_assert_int_eq(hv_kvp_info_ip_apply(info, a), -EINVAL);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* A good one runs the hook. */
+	memset(a, 0, sizeof(*a));
+	strcpy(a->ifname, "hv0");
+	strcpy(a->mac, "00:15:5D:0A:0B:0C");
+	strcpy(a->adapter_id, GUID0);
+	strcpy(a->ipv4, "192.0.2.5/24");
+	a->dhcp_enabled = 1;
+	ck_assert_int_eq(hv_kvp_info_ip_apply(info, a), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	free(a);
+	hv_kvp_info_free(info);
+}
+END_TEST
+
 static long ms_now(void)
 {
 	struct timespec ts;
@@ -882,6 +960,7 @@ int main(void)
 	tcase_add_test(tc, ip_set_invalid);
 	tcase_add_test(tc, ip_set_hook_fails);
 	tcase_add_test(tc, ip_set_sample_hook);
+	tcase_add_test(tc, ip_apply_checks);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
