@@ -3,12 +3,14 @@
  * hv_kvp_info: what the guest tells the host about itself.
  *
  *  - The Auto pool (KVP_POOL_AUTO): ten keys in the order the host indexes
- *    them, their values computed on every call, so a changed host name or
- *    address is seen at once.
+ *    them, their values those Linux's hv_kvp_daemon computes, on every
+ *    call but the host name's resolution, which is cached.
  *  - GET_IP_INFO: the addresses, gateways, DNS servers and DHCP state of
- *    the adapter the host names by MAC address, read over route netlink.
+ *    the adapter the host names by MAC address, read over route netlink,
+ *    in Linux's string formats.
  *  - SET_IP_INFO: a static (or DHCP) configuration the host injects for
- *    the adapter it names by GUID, validated and handed to a hook program.
+ *    the adapter it names by GUID, checked, written as Linux's ifcfg file
+ *    and keyfile, and handed to hv_set_ifconfig or a hook program.
  *
  * Files (os-release, resolv.conf, the systemd state under run/, the sysfs
  * net class) are read under the root given to hv_kvp_info_new, never from

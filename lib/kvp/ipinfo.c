@@ -3,13 +3,13 @@
  * GET_IP_INFO and SET_IP_INFO.
  *
  * Linux's hv_kvp_daemon answers GET_IP_INFO with getifaddrs(), `ip route`
- * and two shell scripts (hv_get_dns_info, hv_get_dhcp_info), and
- * SET_IP_INFO by writing an ifcfg file and a NetworkManager keyfile and
- * running hv_set_ifconfig on them. We read everything over netlink and a
- * few files under the context's root, and give SET_IP_INFO to a hook
- * program through its argument and environment (hv_kvp_info(3)): every
- * address the host sent is parsed and printed again by inet_ntop before it
- * goes anywhere, so no host text reaches the hook or a shell.
+ * and two shell scripts (hv_get_dns_info, hv_get_dhcp_info); we read the
+ * same facts over netlink and from a few files under the context's root,
+ * and give them in its string formats. For SET_IP_INFO we write the ifcfg
+ * file and NetworkManager keyfile it writes and run its hv_set_ifconfig
+ * (or a hook) on them, in its order of checks; but every address the host
+ * sent is parsed and printed again by inet_ntop before it goes into a
+ * file, the environment or an argument, so no host text reaches a shell.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
