@@ -56,7 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kvptest import *  # noqa: E402,F401,F403
 
 HVKVPD, SHIM = sys.argv[1], sys.argv[2]
-LINUX_DAEMON = "/usr/sbin/hv_kvp_daemon"
 # Where Debian's hyperv-daemons keeps hv_get_dns_info and hv_get_dhcp_info
 # (its daemon's KVP_SCRIPTS_PATH, where it also looks for hv_set_ifconfig).
 SCRIPTS = "/usr/libexec/hypervkvpd"
@@ -343,24 +342,11 @@ def fixture(tmp, phase, kind, os_release, ifconfig):
 
 
 def start_daemon(kind, tmp, phase="main", os_release=OS_RELEASE["dotted"], ifconfig=False):
-    state = os.path.join(tmp, "%s-%s-state" % (phase, kind))
-    os.mkdir(state)
-    sock = os.path.join(tmp, "%s-%s.sock" % (phase, kind))
-    ks = KernelSide(sock)
-    log = open(os.path.join(tmp, "%s-%s.log" % (phase, kind)), "a+")
+    """start_kernel_daemon's, in the namespace fixture() prepares; with
+    the folder where the fake hv_set_ifconfig records."""
     mounts, record = fixture(tmp, phase, kind, os_release, ifconfig)
-    if kind == "linux":
-        inner = ("%s && %s && mount --bind %s /var/lib/hyperv && "
-                 "exec env LD_PRELOAD=%s HVKVPD_TEST_KDEV=%s %s -n" %
-                 (NETNS_SETUP, mounts, state, SHIM, sock, LINUX_DAEMON))
-    else:
-        inner = ("%s && %s && exec %s --backend kernel --kernel-device %s --state-dir %s "
-                 "--socket %s -n -d" % (NETNS_SETUP, mounts, HVKVPD, sock, state,
-                                        os.path.join(tmp, phase + "-client.sock")))
-    p = spawn(["unshare", "-m", "-n", "sh", "-c", inner],
-              stdout=log, stderr=subprocess.STDOUT)
-    ks.accept()
-    return p, ks, state, log, record
+    return start_kernel_daemon(kind, tmp, HVKVPD, SHIM, NETNS_SETUP + " && " + mounts, "-d",
+                               name="%s-%s" % (phase, kind)) + (record,)
 
 
 def snapshot(state):

@@ -212,7 +212,7 @@ struct sim {
 	int verbose;
 	bool have_reply;
 	uint32_t last_status;
-	struct ic_version fw_ver, msg_ver;   /* negotiated */
+	struct hv_ic_version fw_ver, msg_ver;   /* negotiated */
 	uint64_t hb_seq;
 };
 

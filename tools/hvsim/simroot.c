@@ -25,8 +25,8 @@
  * 1.0 and 3.0, and heartbeat 1.0, 3.0 and 3.1 (3.1 per Mile.HyperV's
  * headers, with the application state).
  */
-static const struct ic_version hb_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
-static const struct ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0), HV_IC_VER(3, 1) };
+static const struct hv_ic_version hb_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
+static const struct hv_ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0), HV_IC_VER(3, 1) };
 static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
 
 /*
@@ -36,9 +36,9 @@ static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
  */
 static const struct sim_devtype devtypes[] = {
 	{ "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, ICMSGTYPE_KVPEXCHANGE, NULL },
+	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL },
 	{ "heartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d",
-	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, ICMSGTYPE_HEARTBEAT, &hb_offer },
+	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer },
 };
 
 const struct hv_ic_versions *sim_devtype_offer(const struct sim_devtype *t)
