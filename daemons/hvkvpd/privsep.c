@@ -149,7 +149,8 @@ int hvkvpd_privsep_start(struct hvkvpd *d)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		fds_close(sv[1]);
-		if (hvkvpd_sandbox_helper(d->ip_program != NULL) < 0)
+		/* --no-sandbox: the helper keeps what it was given, as the daemon does. */
+		if (!d->no_sandbox && hvkvpd_sandbox_helper(d->ip_program != NULL) < 0)
 			_exit(HVKVPD_EXIT_FAILURE);
 		helper_serve(sv[1], info);
 		_exit(0);

@@ -17,9 +17,11 @@
  * a path in the environment. Network state is that of the calling
  * thread's network namespace.
  *
- * A struct hv_kvp_info holds only configuration; calls on one may run in
- * several threads at once, except hv_kvp_info_hook_set, which must not
- * run concurrently with hv_kvp_info_ip_set. Nothing is printed. Errors
+ * A struct hv_kvp_info holds configuration and the host name's cache;
+ * calls on one may run in several threads at once, except the *_set
+ * functions of SET_IP_INFO's program, state directory and runner, which
+ * must not run concurrently with hv_kvp_info_ip_set or
+ * hv_kvp_info_ip_apply. Nothing is printed. Errors
  * are negative errnos; hv_kvp_info_status turns one into the status
  * Linux's daemon sends the host. The full contract, the hook interface
  * included, is in hv_kvp_info(3).
