@@ -148,6 +148,7 @@ int hvkvpd_backend_follow(struct hvkvpd *d, hv_kvp_observer_fn *observer)
 	present = other_present(d);
 	if (!present || d->other_present) {
 		d->other_present = present;
+		d->follow_retry = false;
 		return 0;
 	}
 	if (from != HVKVPD_BACKEND_KERNEL)
@@ -164,8 +165,10 @@ int hvkvpd_backend_follow(struct hvkvpd *d, hv_kvp_observer_fn *observer)
 			  hvkvpd_backend_name(to), backend_where(d, to), strerror(-err));
 		d->transport = old;
 		d->chosen = from;
+		d->follow_retry = true;
 		return 0;
 	}
+	d->follow_retry = false;
 	/* What the old device delivered meanwhile is answered there. */
 	hv_kvp_transport_process(old, d->handler, observer, d);
 	hv_kvp_transport_close(old);
@@ -267,10 +270,27 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
 	return 1;
 }
 
+/* Watch `dir`, or the nearest folder above it that exists, for entries coming and going. */
+static void watch_add(int fd, const char *dir)
+{
+	char path[PATH_MAX];
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	while (inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE) < 0) {
+		slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return;
+		*slash = '\0';
+	}
+}
+
 /*
- * Where a device shows up: the kernel device's folder, the sysfs device
- * list, or with --backend auto both. A folder that does not exist yet is
- * not watched: the callers look again every REOPEN_POLL_MS.
+ * Where a device shows up: the kernel device's folder, the uio nodes in
+ * dev/ and the sysfs device list, or with --backend auto all of them. A
+ * folder that does not exist yet is watched through the nearest one above
+ * it: on an event the caller watches again. (sysfs itself sends no events
+ * for the kernel's changes; devtmpfs does, for the nodes.)
  */
 int hvkvpd_backend_watch(const struct hvkvpd *d)
 {
@@ -291,11 +311,13 @@ int hvkvpd_backend_watch(const struct hvkvpd *d)
 			*slash = '\0';
 		else
 			snprintf(path, sizeof(path), ".");
-		inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB);
+		watch_add(fd, path);
 	}
 	if (d->chosen != HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO) {
-		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", d->root);
-		inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE);
+		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", strcmp(d->root, "/") ? d->root : "");
+		watch_add(fd, path);
+		snprintf(path, sizeof(path), "%s/dev", strcmp(d->root, "/") ? d->root : "");
+		watch_add(fd, path);
 	}
 	return fd;
 }

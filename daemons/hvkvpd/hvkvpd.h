@@ -51,6 +51,7 @@ struct hvkvpd {
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
 	bool other_present;          /* auto: the other backend's device was there */
+	bool follow_retry;           /* auto: it appeared but did not open yet */
 	const char *ip_program;      /* what SET_IP_INFO runs, or NULL */
 	char ip_program_found[4096]; /* hv_set_ifconfig where the distribution put it */
 	int privsep_fd;              /* to the privileged helper, or -1 */

@@ -268,6 +268,10 @@ static int handover(struct hvkvpd *d, int *wfd)
 
 	while (*wfd >= 0 && read(*wfd, buf, sizeof(buf)) > 0)
 		;
+	/* Watch again first: a folder may have appeared; what comes after is an event. */
+	if (*wfd >= 0)
+		close(*wfd);
+	*wfd = hvkvpd_backend_watch(d);
 	err = serve(d);
 	if (err != 0)
 		return err;
@@ -275,10 +279,10 @@ static int handover(struct hvkvpd *d, int *wfd)
 	if (err != 0 || d->chosen == before)
 		return err;
 	log_transport(d);
-	/* Watch where the next move would show up; the new host may have written. */
 	if (*wfd >= 0)
 		close(*wfd);
 	*wfd = hvkvpd_backend_watch(d);
+	/* The new host may have written before we opened it. */
 	return serve(d);
 }
 
@@ -311,8 +315,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 			pfd[wi = nfd++] = (struct pollfd){ .fd = wfd, .events = POLLIN };
 		if (d->compact_pending)
 			timeout = compact_wait_ms(d);
-		/* A folder not there to watch yet: look again now and then. */
-		if (d->backend == HVKVPD_BACKEND_AUTO && (timeout < 0 || timeout > REOPEN_POLL_MS))
+		/* A device that appeared but did not open yet: try it again in a while. */
+		if (d->follow_retry && (timeout < 0 || timeout > REOPEN_POLL_MS))
 			timeout = REOPEN_POLL_MS;
 		lingering = loop_now_us() < d->linger_until_us;
 		if (d->busy_poll || lingering)
@@ -332,9 +336,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 				goto out;
 			}
 		}
-		if (d->backend == HVKVPD_BACKEND_AUTO &&
-		    ((wi >= 0 && (pfd[wi].revents & POLLIN)) ||
-		     loop_now_ms() - last_look_ms >= REOPEN_POLL_MS)) {
+		if ((wi >= 0 && (pfd[wi].revents & POLLIN)) ||
+		    (d->follow_retry && loop_now_ms() - last_look_ms >= REOPEN_POLL_MS)) {
 			last_look_ms = loop_now_ms();
 			err = handover(d, &wfd);
 			if (err != 0)
