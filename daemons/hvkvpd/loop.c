@@ -262,26 +262,28 @@ static void compact_idle(struct hvkvpd *d)
  */
 static int handover(struct hvkvpd *d, int *wfd)
 {
-	enum hvkvpd_backend before = d->chosen;
+	enum hvkvpd_backend before;
 	char buf[4096];
 	int err;
 
 	while (*wfd >= 0 && read(*wfd, buf, sizeof(buf)) > 0)
 		;
-	/* Watch again first: a folder may have appeared; what comes after is an event. */
+	/*
+	 * Watch again before looking: a folder may have appeared, and what
+	 * appears after the look is then an event (the watches cover every
+	 * place with --backend auto, whichever backend serves).
+	 */
 	if (*wfd >= 0)
 		close(*wfd);
 	*wfd = hvkvpd_backend_watch(d);
 	err = serve(d);
 	if (err != 0)
 		return err;
+	before = d->chosen;
 	err = hvkvpd_backend_follow(d, observe);
 	if (err != 0 || d->chosen == before)
 		return err;
 	log_transport(d);
-	if (*wfd >= 0)
-		close(*wfd);
-	*wfd = hvkvpd_backend_watch(d);
 	/* The new host may have written before we opened it. */
 	return serve(d);
 }

@@ -613,7 +613,16 @@ def case_handover(tmp):
     kvpd = spawn([HVKVPD, "--backend", "auto", "--root", root, "--kernel-device", sock,
                   "--state-dir", state, "--socket", os.path.join(tmp, "socket"), "-n", "-d"],
                  stdout=log, stderr=subprocess.STDOUT)
-    ks.accept()
+
+    def accept(ks, what):
+        try:
+            ks.accept()
+        except SystemExit:
+            log.seek(0)
+            print("%s; hvkvpd:\n%s" % (what, log.read()), file=sys.stderr)
+            raise
+
+    accept(ks, "at start")
 
     def moves():
         log.seek(0)
@@ -644,7 +653,7 @@ def case_handover(tmp):
     if not auto or auto[0].get("value") != "3.1":
         fail("IntegrationServicesVersion on the sim device: %r" % auto[:1])
     # It was rescinded: hvkvpd goes back to the kernel's device, still there.
-    ks.accept()
+    accept(ks, "after the rescind")
     kernel_ok("KernelAgain")
     wait_for(lambda: len(moves()) >= 2, 10, "the move back to the kernel device was not logged")
 
@@ -670,7 +679,7 @@ def case_handover(tmp):
                      "hvsim: %s\nhvkvpd:\n%s" % (f.read(), log.read()))
         time.sleep(0.02)
     ks = KernelSide(sock)
-    ks.accept()
+    accept(ks, "the kernel device appearing")
     kernel_ok("KernelAppeared")
     sim.kill()
     sim.wait()
