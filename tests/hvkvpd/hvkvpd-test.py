@@ -668,8 +668,10 @@ def case_handover(tmp):
     sim = spawn([HVSIM, "--root", root, "--script", spath, "--json", "--timeout", "40"],
                 stdout=sim_out2, stderr=subprocess.STDOUT)
     def sim_served():
+        # Whole lines only: hvsim may be writing the last one.
         with open(sim_out2.name) as f:
-            return any(json.loads(l).get("reply") == "kvp" for l in f if l.startswith("{"))
+            lines = f.read().split("\n")[:-1]
+        return any(json.loads(l).get("reply") == "kvp" for l in lines if l.startswith("{"))
     end = time.monotonic() + 20
     while not sim_served():
         if time.monotonic() > end:
