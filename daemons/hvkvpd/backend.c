@@ -22,8 +22,6 @@
 #include "hvkvpd.h"
 #include "log.h"
 
-/* How often a wait for the device looks again without an inotify event. */
-#define REOPEN_POLL_MS 1000
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b)
 {
@@ -89,6 +87,93 @@ static int kvp_device_find(const char *root, bool *sim, char *driver, size_t siz
 out:
 	hv_vmbus_list_free(list);
 	return err;
+}
+
+/*
+ * With --backend auto, the backend whose device is there now: the channel
+ * when the KVP device is bound to uio_hv_generic (or is a sim device),
+ * else the kernel's device. -ENODEV when neither is.
+ */
+static int auto_available(const struct hvkvpd *d, enum hvkvpd_backend *b)
+{
+	char driver[64];
+	struct stat st;
+	bool sim;
+
+	if (kvp_device_find(d->root, &sim, driver, sizeof(driver)) == 1) {
+		*b = sim ? HVKVPD_BACKEND_SIM : HVKVPD_BACKEND_UIO;
+		return 0;
+	}
+	if (stat(d->kernel_device, &st) == 0) {
+		*b = HVKVPD_BACKEND_KERNEL;
+		return 0;
+	}
+	return -ENODEV;
+}
+
+/* Whether the device of the backend we are not on is there. */
+static bool other_present(const struct hvkvpd *d)
+{
+	char driver[64];
+	struct stat st;
+	bool sim;
+
+	if (d->chosen == HVKVPD_BACKEND_KERNEL)
+		return kvp_device_find(d->root, &sim, driver, sizeof(driver)) == 1;
+	return stat(d->kernel_device, &st) == 0;
+}
+
+static const char *backend_where(const struct hvkvpd *d, enum hvkvpd_backend b)
+{
+	return b == HVKVPD_BACKEND_KERNEL ? d->kernel_device : d->root;
+}
+
+static void move_log(const struct hvkvpd *d, enum hvkvpd_backend from)
+{
+	log_notice("the KVP device moved from the %s backend (%s) to the %s backend (%s): "
+		   "serving the host there", hvkvpd_backend_name(from), backend_where(d, from),
+		   hvkvpd_backend_name(d->chosen), backend_where(d, d->chosen));
+}
+
+int hvkvpd_backend_follow(struct hvkvpd *d, hv_kvp_observer_fn *observer)
+{
+	enum hvkvpd_backend from = d->chosen, to;
+	struct hv_kvp_transport *old = d->transport;
+	bool present;
+	int err;
+
+	if (d->backend != HVKVPD_BACKEND_AUTO || !old)
+		return 0;
+	/* Only a device that appears moves us: one that was there all along did not. */
+	present = other_present(d);
+	if (!present || d->other_present) {
+		d->other_present = present;
+		d->follow_retry = false;
+		return 0;
+	}
+	if (from != HVKVPD_BACKEND_KERNEL)
+		to = HVKVPD_BACKEND_KERNEL;
+	else if (auto_available(d, &to) < 0 || to == HVKVPD_BACKEND_KERNEL)
+		return 0;
+	/* The new one first: until it opens, the old one goes on serving. */
+	d->transport = NULL;
+	d->chosen = to;
+	err = hvkvpd_backend_open(d);
+	if (err < 0) {
+		/* Not ready yet (a node before its driver): tried again on the next look. */
+		log_debug("the KVP device on the %s backend (%s) does not open yet: %s",
+			  hvkvpd_backend_name(to), backend_where(d, to), strerror(-err));
+		d->transport = old;
+		d->chosen = from;
+		d->follow_retry = true;
+		return 0;
+	}
+	d->follow_retry = false;
+	/* What the old device delivered meanwhile is answered there. */
+	hv_kvp_transport_process(old, d->handler, observer, d);
+	hv_kvp_transport_close(old);
+	move_log(d, from);
+	return 0;
 }
 
 int hvkvpd_backend_choose(struct hvkvpd *d)
@@ -161,6 +246,7 @@ int hvkvpd_backend_open(struct hvkvpd *d)
 		d->transport = NULL;
 		return err;
 	}
+	d->other_present = other_present(d);
 	if (d->chosen != HVKVPD_BACKEND_KERNEL && !d->kernel_said) {
 		hvkvpd_backend_explain(d);
 		d->kernel_said = true;
@@ -200,8 +286,29 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
 	return 1;
 }
 
-/* Where a returning device shows up. */
-static int watch_open(const struct hvkvpd *d)
+/* Watch `dir`, or the nearest folder above it that exists, for entries coming and going. */
+static void watch_add(int fd, const char *dir)
+{
+	char path[PATH_MAX];
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	while (inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE) < 0) {
+		slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return;
+		*slash = '\0';
+	}
+}
+
+/*
+ * Where a device shows up: the kernel device's folder, the uio nodes in
+ * dev/ and the sysfs device list, or with --backend auto all of them. A
+ * folder that does not exist yet is watched through the nearest one above
+ * it: on an event the caller watches again. (sysfs itself sends no events
+ * for the kernel's changes; devtmpfs does, for the nodes.)
+ */
+int hvkvpd_backend_watch(const struct hvkvpd *d)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -209,7 +316,7 @@ static int watch_open(const struct hvkvpd *d)
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (d->chosen == HVKVPD_BACKEND_KERNEL) {
+	if (d->chosen == HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO) {
 		char *slash;
 
 		snprintf(path, sizeof(path), "%s", d->kernel_device);
@@ -220,16 +327,45 @@ static int watch_open(const struct hvkvpd *d)
 			*slash = '\0';
 		else
 			snprintf(path, sizeof(path), ".");
-	} else {
-		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", d->root);
+		watch_add(fd, path);
 	}
-	/* A missing folder is fine: the periodic retry covers it. */
-	inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB);
+	if (d->chosen != HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO) {
+		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", strcmp(d->root, "/") ? d->root : "");
+		watch_add(fd, path);
+		snprintf(path, sizeof(path), "%s/dev", strcmp(d->root, "/") ? d->root : "");
+		watch_add(fd, path);
+	}
 	return fd;
+}
+
+/*
+ * One attempt: the same backend, or with --backend auto whichever device
+ * is there and opens, the channel first (a sim root whose host is gone
+ * keeps its device node, which then refuses us).
+ */
+static int reopen_once(struct hvkvpd *d)
+{
+	enum hvkvpd_backend b;
+	struct stat st;
+	int err;
+
+	if (d->backend != HVKVPD_BACKEND_AUTO)
+		return hvkvpd_backend_open(d);
+	err = auto_available(d, &b);
+	if (err < 0)
+		return err;
+	d->chosen = b;
+	err = hvkvpd_backend_open(d);
+	if (err < 0 && b != HVKVPD_BACKEND_KERNEL && stat(d->kernel_device, &st) == 0) {
+		d->chosen = HVKVPD_BACKEND_KERNEL;
+		err = hvkvpd_backend_open(d);
+	}
+	return err;
 }
 
 int hvkvpd_backend_reopen(struct hvkvpd *d)
 {
+	enum hvkvpd_backend from = d->chosen;
 	unsigned int attempts = 0;
 	int wfd, err = 0, last = 0;
 
@@ -244,7 +380,7 @@ int hvkvpd_backend_reopen(struct hvkvpd *d)
 		log_notice("the host rescinded the KVP device: channel closed, waiting for it "
 			   "to be offered again");
 	d->ring_broken = false;
-	wfd = watch_open(d);
+	wfd = hvkvpd_backend_watch(d);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = d->sigfd, .events = POLLIN },
@@ -254,7 +390,11 @@ int hvkvpd_backend_reopen(struct hvkvpd *d)
 		bool terminate;
 		int n;
 
-		err = hvkvpd_backend_open(d);
+		err = reopen_once(d);
+		if (err == 0 && d->chosen != from) {
+			move_log(d, from);
+			break;
+		}
 		if (err == 0) {
 			log_notice("%s: reopened after %u attempt%s",
 				   d->chosen == HVKVPD_BACKEND_KERNEL ? d->kernel_device : "KVP channel",

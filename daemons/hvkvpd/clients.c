@@ -95,6 +95,7 @@ struct list_state {
 struct hvkvpd_clients {
 	struct hv_kvp_store *store;
 	struct hv_kvp_info *info;
+	bool info_own;            /* made here, not the handler's */
 	struct vl_server *srv;
 	pthread_t thread;
 	bool running;
@@ -1162,10 +1163,15 @@ static int clients_open(const struct hvkvpd_clients_config *cfg, bool listen,
 		err = -ENOMEM;
 		goto fail;
 	}
-	err = hv_kvp_info_new(cfg->info_root, &cl->info);
-	if (err) {
-		*msg = "Auto pool values";
-		goto fail;
+	/* The handler's when given: the host name it keeps resolved is the same. */
+	cl->info = cfg->info;
+	if (!cl->info) {
+		err = hv_kvp_info_new(cfg->info_root, &cl->info);
+		if (err) {
+			*msg = "Auto pool values";
+			goto fail;
+		}
+		cl->info_own = true;
 	}
 	cl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (cl->evfd < 0) {
@@ -1272,7 +1278,8 @@ void hvkvpd_clients_stop(struct hvkvpd_clients *cl)
 	}
 	if (cl->evfd >= 0)
 		close(cl->evfd);
-	hv_kvp_info_free(cl->info);
+	if (cl->info_own)
+		hv_kvp_info_free(cl->info);
 	free(cl->queue);
 	pthread_cond_destroy(&cl->init_cond);
 	pthread_mutex_destroy(&cl->lock);

@@ -23,6 +23,7 @@ struct hvkvpd_clients_config {
 	unsigned int restrict_read;  /* bit N: pool N is read by writers only */
 	struct hv_kvp_store *store;
 	const char *info_root;       /* for the Auto values, as the handler's */
+	struct hv_kvp_info *info;    /* or the handler's own (shared, outlives us) */
 	/* Run first in the client thread; a failure stops the thread. May be NULL. */
 	int (*thread_init)(void);
 };

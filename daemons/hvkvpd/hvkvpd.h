@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hvuio/kvp_info.h>
 #include <hvuio/kvp_pool.h>
 #include <hvuio/kvp_service.h>
 
@@ -49,13 +50,35 @@ struct hvkvpd {
 	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
+	bool other_present;          /* auto: the other backend's device was there */
+	bool follow_retry;           /* auto: it appeared but did not open yet */
+	const char *ip_program;      /* what SET_IP_INFO runs, or NULL */
+	char ip_program_found[4096]; /* hv_set_ifconfig where the distribution put it */
+	int privsep_fd;              /* to the privileged helper, or -1 */
+	int privsep_pid;
+	bool fqdn_pending;           /* the helper is resolving the host name */
+	int fqdn_error;              /* its last failure, logged once */
+	uint32_t auto_logged;        /* Auto values whose failure was logged (bit = index) */
 	bool kernel_said;            /* the kernel's uio_hv_generic was described in the log */
 };
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
+/* How often a wait for a device looks again without an inotify event. */
+#define REOPEN_POLL_MS 1000
 int hvkvpd_backend_choose(struct hvkvpd *d);
+/*
+ * --backend auto, while serving: when the other backend's device appeared
+ * (the KVP device bound to uio_hv_generic while on /dev/vmbus/hv_kvp, or
+ * the reverse) and opens, answer what the current one still holds
+ * (observer told), close it and serve the new one; the move is logged
+ * once. A device that does not open yet is tried again at the next call.
+ * Returns 0.
+ */
+int hvkvpd_backend_follow(struct hvkvpd *d, hv_kvp_observer_fn *observer);
+/* An inotify descriptor on where devices appear (-1 if none), for poll(). */
+int hvkvpd_backend_watch(const struct hvkvpd *d);
 /* One log line: what the kernel's uio_hv_generic does, and what the library makes of it. */
 void hvkvpd_backend_explain(const struct hvkvpd *d);
 int hvkvpd_backend_open(struct hvkvpd *d);
@@ -70,14 +93,28 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate);
 
 /* sandbox.c */
 /*
- * Drop every capability (but the hook's, with --set-ip-hook), set
- * no_new_privs and, without a hook, load the seccomp filter. Call while
- * the process has one thread: capabilities and filters are per thread and
- * inherited only by threads started later. 0 or a negative errno (logged).
+ * Drop every capability, set no_new_privs and load the seccomp filter.
+ * Call while the process has one thread: capabilities and filters are per
+ * thread and inherited only by threads started later. 0 or a negative
+ * errno (logged).
  */
 int hvkvpd_sandbox_enter(const struct hvkvpd *d);
-/* The client thread's own: no capability, the filter. 0 or -errno (logged). */
-int hvkvpd_sandbox_thread(void);
+/*
+ * The privileged helper's limits: no_new_privs, and only the capabilities
+ * a SET_IP_INFO program needs (none without one). 0 or -errno (logged).
+ */
+int hvkvpd_sandbox_helper(bool program);
+
+/* privsep.c */
+/* Fork the helper (before the sandbox) and resolve the host name once. */
+int hvkvpd_privsep_start(struct hvkvpd *d);
+/* Its descriptor is readable: take its answer. */
+void hvkvpd_privsep_input(struct hvkvpd *d);
+/* Ask it to resolve the host name again if it changed (and none is pending). */
+void hvkvpd_privsep_fqdn_refresh(struct hvkvpd *d);
+/* hv_kvp_ip_runner_fn with ctx = the struct hvkvpd. */
+int hvkvpd_privsep_ip_apply(void *ctx, const struct hv_kvp_ip_apply *a);
+void hvkvpd_privsep_stop(struct hvkvpd *d);
 
 /* loop.c */
 int hvkvpd_loop(struct hvkvpd *d);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hvuio/ic.h>
 
@@ -99,6 +100,12 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 			 "nothing more, until the host makes room");
 		return;
 	}
+	if (ev->error == -EPROTONOSUPPORT) {
+		log_warn("the host SET a value of a type hvkvpd does not convert (it takes "
+			 "REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD and REG_U64): refused, "
+			 "answered %s", st);
+		return;
+	}
 	if (ev->error || !r) {
 		if (ev->replied)
 			log_warn("host message not understood (%s): answered %s",
@@ -174,6 +181,25 @@ static int64_t loop_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* An Auto value computed only in part: said once per key, not per walk. */
+static void auto_errors_log(struct hvkvpd *d)
+{
+	static const char *const keys[] = {
+		"FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
+		"NetworkAddressIPv6", "OSBuildNumber", "OSName", "OSMajorVersion",
+		"OSMinorVersion", "OSVersion", "ProcessorArchitecture",
+	};
+	uint32_t index;
+	int err = hv_kvp_handler_auto_error_take(d->handler, &index);
+
+	if (err >= 0 || index >= 32 || (d->auto_logged & (1u << index)))
+		return;
+	d->auto_logged |= 1u << index;
+	log_warn("Auto value %s could not be computed in full (%s): the host is told what "
+		 "is known, as Linux's daemon does; this is said once",
+		 index < sizeof(keys) / sizeof(keys[0]) ? keys[index] : "?", strerror(-err));
+}
+
 static int serve(struct hvkvpd *d)
 {
 	uint64_t before = host_requests(d);
@@ -192,8 +218,12 @@ static int serve(struct hvkvpd *d)
 	}
 	if (err < 0)
 		log_warn("serving the host: %s", strerror(-err));
-	if (host_requests(d) != before)
+	if (host_requests(d) != before) {
 		d->linger_until_us = loop_now_us() + LINGER_US;
+		auto_errors_log(d);
+		/* A renamed host: its new name is resolved while we go on serving. */
+		hvkvpd_privsep_fqdn_refresh(d);
+	}
 	return 0;
 }
 
@@ -225,18 +255,53 @@ static void pools_flush(struct hvkvpd *d)
 	d->pools_waiting = waiting;
 }
 
-int hvkvpd_loop(struct hvkvpd *d)
+/*
+ * --backend auto: a device appeared where we do not serve. Whatever the
+ * current one delivered is answered first; then we move (backend.c).
+ */
+static int handover(struct hvkvpd *d, int *wfd)
 {
+	enum hvkvpd_backend before;
+	char buf[4096];
 	int err;
 
+	while (*wfd >= 0 && read(*wfd, buf, sizeof(buf)) > 0)
+		;
+	/*
+	 * Watch again before looking: a folder may have appeared, and what
+	 * appears after the look is then an event (the watches cover every
+	 * place with --backend auto, whichever backend serves).
+	 */
+	if (*wfd >= 0)
+		close(*wfd);
+	*wfd = hvkvpd_backend_watch(d);
+	err = serve(d);
+	if (err != 0)
+		return err;
+	before = d->chosen;
+	err = hvkvpd_backend_follow(d, observe);
+	if (err != 0 || d->chosen == before)
+		return err;
+	log_transport(d);
+	/* The new host may have written before we opened it. */
+	return serve(d);
+}
+
+int hvkvpd_loop(struct hvkvpd *d)
+{
+	int64_t last_look_ms = loop_now_ms();
+	int err, wfd = -1;
+
+	if (d->backend == HVKVPD_BACKEND_AUTO)
+		wfd = hvkvpd_backend_watch(d);
 	log_transport(d);
 	/* The host's first message may already wait: drain before any wait. */
 	err = serve(d);
 	if (err != 0)
-		return err < 0 ? err : 0;
+		goto out;
 	for (;;) {
-		struct pollfd pfd[3];
-		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1;
+		struct pollfd pfd[5];
+		int n, timeout = -1, nfd = 0, sigi, tri, sti = -1, psi = -1, wi = -1;
 		bool terminate, lingering;
 
 		pfd[sigi = nfd++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -245,8 +310,15 @@ int hvkvpd_loop(struct hvkvpd *d)
 		if (hv_kvp_pool_fd(d->store) >= 0)
 			pfd[sti = nfd++] = (struct pollfd){ .fd = hv_kvp_pool_fd(d->store),
 							     .events = POLLIN };
+		if (d->privsep_fd >= 0)
+			pfd[psi = nfd++] = (struct pollfd){ .fd = d->privsep_fd, .events = POLLIN };
+		if (wfd >= 0)
+			pfd[wi = nfd++] = (struct pollfd){ .fd = wfd, .events = POLLIN };
 		if (d->pools_waiting)
 			timeout = LOCK_RETRY_MS;
+		/* A device that appeared but did not open yet: try it again in a while. */
+		if (d->follow_retry && (timeout < 0 || timeout > REOPEN_POLL_MS))
+			timeout = REOPEN_POLL_MS;
 		lingering = loop_now_us() < d->linger_until_us;
 		if (d->busy_poll || lingering)
 			timeout = 0;
@@ -256,13 +328,24 @@ int hvkvpd_loop(struct hvkvpd *d)
 				continue;
 			err = -errno;
 			log_err("poll: %s", strerror(errno));
-			return err;
+			goto out;
 		}
 		if (pfd[sigi].revents & POLLIN) {
 			hvkvpd_signal_take(d, &terminate);
-			if (terminate)
-				return 0;
+			if (terminate) {
+				err = 0;
+				goto out;
+			}
 		}
+		if ((wi >= 0 && (pfd[wi].revents & POLLIN)) ||
+		    (d->follow_retry && loop_now_ms() - last_look_ms >= REOPEN_POLL_MS)) {
+			last_look_ms = loop_now_ms();
+			err = handover(d, &wfd);
+			if (err != 0)
+				goto out;
+		}
+		if (psi >= 0 && (pfd[psi].revents & (POLLIN | POLLHUP)))
+			hvkvpd_privsep_input(d);
 		if (sti >= 0 && (pfd[sti].revents & POLLIN)) {
 			err = hv_kvp_pool_refresh(d->store);
 			if (err < 0)
@@ -272,8 +355,12 @@ int hvkvpd_loop(struct hvkvpd *d)
 		    (pfd[tri].revents & (POLLIN | POLLERR | POLLHUP))) {
 			err = serve(d);
 			if (err != 0)
-				return err < 0 ? err : 0;
+				goto out;
 		}
 		pools_flush(d);
 	}
+out:
+	if (wfd >= 0)
+		close(wfd);
+	return err < 0 ? err : 0;
 }

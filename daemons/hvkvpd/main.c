@@ -251,6 +251,42 @@ out:
 	return err;
 }
 
+/*
+ * What SET_IP_INFO runs: --set-ip-hook, else hv_set_ifconfig where the
+ * distribution installed it, as Linux's daemon runs it; the files go to
+ * the state directory either way. The privileged helper runs it.
+ */
+static int ip_program_setup(struct hvkvpd *d)
+{
+	struct hv_kvp_info *info = hv_kvp_handler_info(d->handler);
+	int err;
+
+	err = hv_kvp_info_runner_set(info, hvkvpd_privsep_ip_apply, d);
+	if (err < 0) {
+		log_err("SET_IP_INFO: %s", strerror(-err));
+		return err;
+	}
+	if (d->set_ip_hook) {
+		d->ip_program = d->set_ip_hook;
+	} else if (hv_kvp_info_ifconfig_find("/", d->ip_program_found,
+					     sizeof(d->ip_program_found)) == 0) {
+		err = hv_kvp_info_ifconfig_set(info, d->ip_program_found, 0);
+		if (err < 0) {
+			log_err("SET_IP_INFO: %s: %s", d->ip_program_found, strerror(-err));
+			return err;
+		}
+		d->ip_program = d->ip_program_found;
+	}
+	if (d->ip_program)
+		log_info("SET_IP_INFO runs %s%s", d->ip_program,
+			 d->set_ip_hook ? " (--set-ip-hook)" : " with the ifcfg and keyfile");
+	else
+		log_info("SET_IP_INFO: no hv_set_ifconfig installed and no --set-ip-hook: "
+			 "the host's IP configuration is written to %s and answered HV_E_FAIL, "
+			 "as Linux's daemon answers without the script", d->state_dir);
+	return 0;
+}
+
 static int signals_block(struct hvkvpd *d)
 {
 	sigset_t set;
@@ -275,6 +311,7 @@ int main(int argc, char **argv)
 		.state_dir = DEFAULT_STATE_DIR,
 		.socket_path = "/run/hvkvpd/socket",
 		.sigfd = -1,
+		.privsep_fd = -1,
 	};
 	struct hv_kvp_handler_config hcfg = { 0 };
 	struct hvkvpd_clients_config ccfg = { 0 };
@@ -326,15 +363,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	hcfg.set_ip_hook = d.set_ip_hook;
+	hcfg.state_dir = d.state_dir;
 	err = hv_kvp_handler_new(d.store, &hcfg, &d.handler);
 	if (err < 0) {
 		log_err("request handler: %s", strerror(-err));
 		goto out;
 	}
+	err = ip_program_setup(&d);
+	if (err < 0)
+		goto out;
 	if (!d.foreground && daemon(0, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		goto out;
 	}
+	/* After daemon(): the helper dies with its parent. Before the sandbox. */
+	err = hvkvpd_privsep_start(&d);
+	if (err < 0)
+		goto out;
 	log_info("hvkvpd %s: backend %s, pool files in %s, journal in %s, sync %s", HVUIO_VERSION,
 		 hvkvpd_backend_name(d.chosen), d.state_dir, d.journal_dir,
 		 d.sync_always ? "always" : "write");
@@ -348,8 +393,6 @@ int main(int argc, char **argv)
 		err = hvkvpd_sandbox_enter(&d);
 		if (err < 0)
 			goto out;
-		if (d.set_ip_hook)
-			ccfg.thread_init = hvkvpd_sandbox_thread;
 	}
 	/* After daemon(): a thread does not survive the fork. */
 	ccfg.socket_path = d.socket_path;
@@ -357,6 +400,7 @@ int main(int argc, char **argv)
 	ccfg.restrict_read = d.restrict_read;
 	ccfg.store = d.store;
 	ccfg.info_root = hcfg.root;
+	ccfg.info = hv_kvp_handler_info(d.handler);
 	err = hvkvpd_clients_start(&ccfg, &d.clients, &what);
 	if (err < 0) {
 		log_err("client socket %s: %s: %s", d.socket_path, what, strerror(-err));
@@ -397,6 +441,7 @@ out:
 	/* First: its thread reads the store and the Auto values. */
 	hvkvpd_clients_stop(d.clients);
 	hv_kvp_transport_close(d.transport);
+	hvkvpd_privsep_stop(&d);
 	hv_kvp_handler_free(d.handler);
 	/* Compacts: other programs see the host's deletes once we are gone. */
 	hv_kvp_pool_close(d.store);

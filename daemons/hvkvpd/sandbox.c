@@ -10,15 +10,15 @@
  * device after a rescind is therefore no different from the first open,
  * which is why the device is opened inside the sandbox.
  *
- * The SET_IP_INFO hook is the exception: it configures interfaces, which
- * needs CAP_NET_ADMIN (CAP_NET_RAW and CAP_NET_BIND_SERVICE for a DHCP
- * client), and it is a program of the administrator's that may make any
- * system call. A seccomp filter survives fork and execve, so the hook
- * cannot run under the daemon's filter. With a hook, the main thread
- * (which runs it) keeps those three capabilities in its bounding and
- * permitted sets, none effective, and no filter; the client thread, the
- * one that reads what local users send, still drops every capability and
- * filters itself. hvkvpd(8) says the same to administrators.
+ * The SET_IP_INFO program is the exception: it configures interfaces,
+ * which needs CAP_NET_ADMIN (CAP_NET_RAW and CAP_NET_BIND_SERVICE for a
+ * DHCP client), and it is a program of the administrator's that may make
+ * any system call; a seccomp filter survives fork and execve. So it runs
+ * in the privileged helper (privsep.c), forked before the sandbox closes,
+ * which keeps those three capabilities (none without a program) and no
+ * filter, and takes only checked requests; the daemon itself, main and
+ * client thread alike, keeps no capability and its filter. hvkvpd(8) says
+ * the same to administrators.
  */
 #include <errno.h>
 #include <linux/capability.h>
@@ -70,13 +70,15 @@ static const char *const allowed[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close",
 	"open", "openat", "stat", "fstat", "lstat", "newfstatat", "statx", "fstatfs",
 	"access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64",
-	"mkdir", "mkdirat", "unlink", "unlinkat", "fchmod", "ftruncate", "fsync",
+	"mkdir", "mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+	"fchmod", "ftruncate", "fsync",
 	"fdatasync", "flock", "fcntl", "dup", "dup3", "uname", "umask",
 	/* Memory: the rings, malloc, liburcu. */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "membarrier",
 	/* Threads and time. */
 	"futex", "set_robust_list", "rseq", "sched_yield", "gettid", "getpid",
 	"tgkill", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
+	"wait4",  /* the privileged helper, reaped at exit */
 	"restart_syscall", "clock_gettime", "clock_getres", "clock_nanosleep",
 	"nanosleep", "gettimeofday", "getrandom", "getuid", "geteuid", "getgid",
 	"getegid", "prlimit64", "getrlimit", "setrlimit",
@@ -92,7 +94,7 @@ static const char *const allowed[] = {
 	 * Sanitizer builds only: LeakSanitizer stops the world at exit from
 	 * a ptrace-ing clone, and the runtimes read their own limits.
 	 */
-	"clone", "ptrace", "wait4", "waitid", "prctl", "sched_getaffinity",
+	"clone", "ptrace", "waitid", "prctl", "sched_getaffinity",
 	"sigaltstack", "getppid", "getdents", "kill", "tkill", "process_vm_readv",
 #endif
 };
@@ -213,25 +215,16 @@ static int bounding_drop(uint64_t keep)
 	return 0;
 }
 
-int hvkvpd_sandbox_enter(const struct hvkvpd *d)
+/* Bounding set, permitted `keep`, effective `eff`, no ambient, no_new_privs. */
+static int caps_limit(uint64_t keep, uint64_t eff, const char *who)
 {
-	uint64_t keep = d->set_ip_hook ? HOOK_CAPS : 0;
 	int err;
 
-	/*
-	 * The sim backend (tests only) reaches hvsim's rings through
-	 * /proc/PID/fd of another process, which the kernel allows a caller
-	 * whose capabilities do not cover the target's only with
-	 * CAP_SYS_PTRACE (Linux's commoncap.c, cap_ptrace_access_check).
-	 */
-	if (d->chosen == HVKVPD_BACKEND_SIM)
-		keep |= CAP_BIT(CAP_SYS_PTRACE);
 	/* Started without some of them (not as root): keep only what we have. */
 	keep &= caps_permitted();
-
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		err = -errno;
-		log_err("sandbox: no_new_privs: %s", strerror(errno));
+		log_err("%s: no_new_privs: %s", who, strerror(errno));
 		return err;
 	}
 	/* Before dropping CAP_SETPCAP, which the bounding set needs. */
@@ -242,26 +235,39 @@ int hvkvpd_sandbox_enter(const struct hvkvpd *d)
 			err = -errno;
 	}
 	if (err == 0)
-		err = caps_set(keep, keep & ~HOOK_CAPS);
-	if (err < 0) {
-		log_err("sandbox: dropping capabilities: %s", strerror(-err));
+		err = caps_set(keep, keep & eff);
+	if (err < 0)
+		log_err("%s: dropping capabilities: %s", who, strerror(-err));
+	return err;
+}
+
+int hvkvpd_sandbox_enter(const struct hvkvpd *d)
+{
+	uint64_t keep = 0;
+	int err;
+
+	/*
+	 * The sim backend (tests only) reaches hvsim's rings through
+	 * /proc/PID/fd of another process, which the kernel allows a caller
+	 * whose capabilities do not cover the target's only with
+	 * CAP_SYS_PTRACE (Linux's commoncap.c, cap_ptrace_access_check).
+	 * With --backend auto and a sim root, a hand-over from the kernel
+	 * backend may open the sim device too; the real root never needs it.
+	 */
+	if (d->chosen == HVKVPD_BACKEND_SIM ||
+	    (d->backend == HVKVPD_BACKEND_AUTO && strcmp(d->root, "/") != 0))
+		keep |= CAP_BIT(CAP_SYS_PTRACE);
+	err = caps_limit(keep, keep, "sandbox");
+	if (err < 0)
 		return err;
-	}
-	if (d->set_ip_hook)
-		return 0;  /* the client thread filters itself: hvkvpd_sandbox_thread */
 	err = filter_load();
 	if (err < 0)
 		log_err("sandbox: seccomp filter: %s", strerror(-err));
 	return err;
 }
 
-int hvkvpd_sandbox_thread(void)
+int hvkvpd_sandbox_helper(bool program)
 {
-	int err = caps_set(0, 0);
-
-	if (err == 0)
-		err = filter_load();
-	if (err < 0)
-		log_err("sandbox: client thread: %s", strerror(-err));
-	return err;
+	/* Nothing effective: the program gets them by its execve, as root. */
+	return caps_limit(program ? HOOK_CAPS : 0, 0, "privileged helper");
 }

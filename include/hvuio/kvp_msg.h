@@ -39,10 +39,16 @@ extern "C" {
 #define HV_KVP_KEY_MAX_SIZE   512
 #define HV_KVP_VALUE_MAX_SIZE 2048
 
-/* Value types (value_type). The 64-bit type is 8, not the registry's 11. */
+/*
+ * Value types (value_type). Linux's 64-bit type is 8, not the registry's
+ * 11; hosts built on the registry's numbering (openvmm's kvp.rs) send
+ * REG_QWORD and REG_EXPAND_SZ, which the channel codec also takes.
+ */
 #define HV_KVP_REG_SZ  1
 #define HV_KVP_REG_U32 4
 #define HV_KVP_REG_U64 8
+#define HV_KVP_REG_EXPAND_SZ 2   /* a string, as HV_KVP_REG_SZ */
+#define HV_KVP_REG_QWORD     11  /* a 64-bit integer, as HV_KVP_REG_U64 */
 
 /* Operations (hv_kvp_hdr.operation). */
 #define HV_KVP_OP_GET         0
@@ -181,8 +187,9 @@ int hv_kvp_utf8_check(const char *s, size_t len);
  *                    IP-info string with no NUL in its array
  *   -ENOBUFS         a string whose UTF-8 form and NUL exceed the field
  *                    of struct hv_kvp_request (pool-file field sizes)
- *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32 or
- *                    HV_KVP_REG_U64
+ *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32,
+ *                    HV_KVP_REG_U64 (and on the channel HV_KVP_REG_EXPAND_SZ,
+ *                    HV_KVP_REG_QWORD)
  * On error *req is zeroed.
  */
 int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *req);
@@ -244,8 +251,8 @@ int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
  *                    disagrees with its NUL; integer text that is not
  *                    decimal digits
  *   -EOPNOTSUPP      an operation other than the six
- *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32 or
- *                    HV_KVP_REG_U64
+ *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32, HV_KVP_REG_U64,
+ *                    HV_KVP_REG_EXPAND_SZ or HV_KVP_REG_QWORD
  *   -ERANGE          an integer above the maximum of its type
  *   -EILSEQ          a string that is not valid UTF-8
  *   -ENOBUFS         a string that does not fit its UTF-16 field with its

@@ -69,8 +69,13 @@ typedef void hv_kvp_observer_fn(void *ctx, const struct hv_kvp_event *ev);
 struct hv_kvp_handler_config {
 	/* Root for etc/os-release, etc/resolv.conf, ... ("/" if NULL). */
 	const char *root;
-	/* Program run for SET_IP_INFO; NULL answers it with HV_IC_E_FAIL. */
+	/* Program run for SET_IP_INFO (hv_kvp_info_hook_set); NULL: none. */
 	const char *set_ip_hook;
+	/*
+	 * Where SET_IP_INFO writes its ifcfg and keyfile (the pool files'
+	 * directory, as Linux's daemon); NULL answers SET_IP_INFO HV_IC_E_FAIL.
+	 */
+	const char *state_dir;
 };
 
 /*
@@ -93,9 +98,9 @@ void hv_kvp_handler_free(struct hv_kvp_handler *handler);
  * otherwise), strings cut to what Linux's kernel passes to the host.
  * Returns the host status to send: HV_IC_S_OK; HV_IC_S_CONT (no such key, end
  * of enumeration, a SET or DELETE the store refused); HV_IC_E_FAIL (a pool
- * file that cannot be read again, an Auto value that cannot be computed,
- * GET_IP_INFO for an unknown MAC, SET_IP_INFO without a hook or whose
- * hook failed, a pool above 4, NULL arguments); HV_IC_GUID_NOTFOUND and
+ * file that cannot be read again,
+ * GET_IP_INFO for an unknown MAC, SET_IP_INFO without a program or whose
+ * program failed, a pool above 4, NULL arguments); HV_IC_GUID_NOTFOUND and
  * HV_IC_INVALIDARG (SET_IP_INFO: no such adapter, a malformed address);
  * HV_IC_ERROR_NOT_SUPPORTED (any other operation). One call at a time per
  * handler.
@@ -103,6 +108,17 @@ void hv_kvp_handler_free(struct hv_kvp_handler *handler);
 uint32_t hv_kvp_handler_run(struct hv_kvp_handler *handler,
 			    const struct hv_kvp_request *req,
 			    struct hv_kvp_request *reply);
+
+/*
+ * An Auto value the handler could compute only in part since the last
+ * call (it answered HV_IC_S_OK with what it had, as Linux's daemon does):
+ * its negative errno, with *index the Auto index; 0 when there was none.
+ * -EINVAL for NULL arguments.
+ */
+int hv_kvp_handler_auto_error_take(struct hv_kvp_handler *handler, uint32_t *index);
+
+/* The handler's hv_kvp_info (kvp_info.h), to configure; NULL for NULL. */
+struct hv_kvp_info *hv_kvp_handler_info(struct hv_kvp_handler *handler);
 
 /*
  * The KVP channel of the device under `root` ("/" for the real system,

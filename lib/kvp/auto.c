@@ -2,15 +2,20 @@
 /*
  * The Auto pool: ten keys whose index order the host fixes (Linux's
  * include/uapi/linux/hyperv.h lists the mapping Microsoft specified).
- * Each value is computed when asked: Linux's daemon caches the host name
- * at start-up and reports a stale one after a rename, and answers an error
- * text when resolution fails; we resolve on every call and fall back to
- * the plain host name.
+ * Values are those Linux's tools/hv/hv_kvp_daemon.c computes
+ * (kvp_get_os_info, kvp_get_domain_name, kvp_get_ip_info): the kernel's
+ * release and machine from uname(), os-release's NAME and VERSION_ID, the
+ * addresses of every interface that is not a loopback. They are computed
+ * on each call, except the host name's canonical name: resolving it may
+ * wait on DNS for seconds, so it is cached for the host name it was
+ * resolved for (hv_kvp_info_fqdn_set), and a caller that keeps it fresh
+ * does so off the request path.
  */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,25 +49,109 @@ HV_EXPORT uint32_t hv_kvp_info_auto_count(void)
 	return HV_KVP_AUTO_COUNT;
 }
 
-static int fqdn_get(char *value, size_t size)
+HV_EXPORT int hv_kvp_info_fqdn_resolve(const char *host, char *fqdn, size_t size)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = AI_CANONNAME };
+	/* As Linux's kvp_get_domain_name: IPv4 only, SOCK_STREAM, AI_CANONNAME. */
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_CANONNAME };
 	struct addrinfo *res = NULL;
-	char host[HOST_NAME_MAX + 1];
+	int r, err = 0;
 
-	if (gethostname(host, sizeof(host)) < 0)
-		return -errno;
-	host[sizeof(host) - 1] = '\0';
-	/* Linux's daemon asks for AF_INET only; a v6-only host has a name too. */
-	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res && res->ai_canonname &&
-	    res->ai_canonname[0] && strlen(res->ai_canonname) < size)
-		strcpy(value, res->ai_canonname);
-	else if (strlen(host) < size)
-		strcpy(value, host);
+	if (!host || !fqdn || !size)
+		return -EINVAL;
+	r = getaddrinfo(host, NULL, &hints, &res);
+	if (r == EAI_SYSTEM)
+		return errno ? -errno : -EIO;
+	if (r != 0)
+		return r == EAI_NONAME || r == EAI_NODATA ? -ENOENT :
+		       r == EAI_AGAIN ? -EAGAIN : r == EAI_MEMORY ? -ENOMEM : -EIO;
+	if (!res || !res->ai_canonname || !res->ai_canonname[0])
+		err = -ENOENT;
+	else if (strlen(res->ai_canonname) >= size)
+		err = -ENOBUFS;
 	else
-		value[0] = '\0';
-	if (res)
-		freeaddrinfo(res);
+		strcpy(fqdn, res->ai_canonname);
+	freeaddrinfo(res);
+	return err;
+}
+
+HV_EXPORT int hv_kvp_info_fqdn_set(struct hv_kvp_info *info, const char *host,
+				   const char *fqdn)
+{
+	if (!info || !host)
+		return -EINVAL;
+	if (!fqdn)
+		fqdn = host;
+	if (strlen(host) >= sizeof(info->fqdn_host) || strlen(fqdn) >= sizeof(info->fqdn))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&info->lock);
+	strcpy(info->fqdn_host, host);
+	strcpy(info->fqdn, fqdn);
+	info->fqdn_cached = true;
+	info->fqdn_external = true;
+	pthread_mutex_unlock(&info->lock);
+	return 0;
+}
+
+static int host_name_get(char *host, size_t size)
+{
+	if (gethostname(host, size) < 0)
+		return -errno;
+	host[size - 1] = '\0';
+	return 0;
+}
+
+HV_EXPORT int hv_kvp_info_fqdn_stale(struct hv_kvp_info *info, char *host, size_t size)
+{
+	int err, stale;
+
+	if (!info || !host || !size)
+		return -EINVAL;
+	err = host_name_get(host, size);
+	if (err < 0)
+		return err;
+	pthread_mutex_lock(&info->lock);
+	stale = !info->fqdn_cached || strcmp(info->fqdn_host, host) != 0;
+	pthread_mutex_unlock(&info->lock);
+	return stale;
+}
+
+/*
+ * The cached canonical name while the host name is the one it was
+ * resolved for. Otherwise: with a cache the caller keeps, the plain host
+ * name until the caller has resolved the new one; without, resolve now
+ * (as Linux's daemon does once) and cache. A name that does not resolve
+ * is answered as the plain host name.
+ */
+static int fqdn_get(struct hv_kvp_info *info, char *value, size_t size)
+{
+	char host[HOST_NAME_MAX + 1], fqdn[NI_MAXHOST];
+	bool hit, external;
+	int err;
+
+	err = host_name_get(host, sizeof(host));
+	if (err < 0)
+		return err;
+	pthread_mutex_lock(&info->lock);
+	hit = info->fqdn_cached && strcmp(info->fqdn_host, host) == 0;
+	external = info->fqdn_external;
+	if (hit)
+		snprintf(value, size, "%s", info->fqdn);
+	pthread_mutex_unlock(&info->lock);
+	if (hit)
+		return 0;
+	snprintf(value, size, "%s", host);
+	if (external)
+		return 0;
+	if (hv_kvp_info_fqdn_resolve(host, fqdn, sizeof(fqdn)) == 0)
+		snprintf(value, size, "%s", fqdn);
+	pthread_mutex_lock(&info->lock);
+	if (!info->fqdn_external) {
+		snprintf(info->fqdn_host, sizeof(info->fqdn_host), "%s", host);
+		snprintf(info->fqdn, sizeof(info->fqdn), "%s", value);
+		info->fqdn_cached = true;
+	}
+	pthread_mutex_unlock(&info->lock);
 	return 0;
 }
 
@@ -97,62 +186,38 @@ out:
 }
 
 /*
- * One value of an os-release assignment (os-release(5): shell-style, with
- * "..." allowing \" \\ \$ \` escapes, '...' taken literally, and a
- * backslash outside quotes escaping the next character). Writes at most
- * size-1 bytes; the rest of the line is ignored.
+ * Value of the last `key=` line of os-release text, read as Linux's
+ * kvp_get_os_info reads it: lines starting with '#' skipped, the name is
+ * everything before the first '=', and in the value every quote is
+ * dropped and a backslash takes the next character literally. -ENOENT
+ * when no line names the key.
  */
-static void os_release_value(const char *p, char *out, size_t size)
-{
-	size_t len = 0;
-	char quote = 0, c;
-
-	for (; *p && *p != '\n'; p++) {
-		c = *p;
-		if (quote == '\'') {
-			if (c == '\'') {
-				quote = 0;
-				continue;
-			}
-		} else if (quote == '"') {
-			if (c == '"') {
-				quote = 0;
-				continue;
-			}
-			if (c == '\\' && p[1] && strchr("\"\\$`", p[1]))
-				c = *++p;
-		} else if (c == '"' || c == '\'') {
-			quote = c;
-			continue;
-		} else if (c == '\\' && p[1] && p[1] != '\n') {
-			c = *++p;
-		} else if (c == ' ' || c == '\t' || c == '#') {
-			break;
-		}
-		if (len + 1 < size)
-			out[len++] = c;
-	}
-	out[len] = '\0';
-}
-
-/* Value of `key` in os-release text, or -ENOENT. */
 static int os_release_find(const char *text, const char *key, char *out, size_t size)
 {
-	size_t klen = strlen(key);
-	const char *p = text;
+	size_t klen = strlen(key), len;
+	const char *p = text, *eol;
+	int found = -ENOENT;
 
-	while (p && *p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			os_release_value(p + klen + 1, out, size);
-			return 0;
+	for (; p && *p; p = eol ? eol + 1 : NULL) {
+		eol = strchr(p, '\n');
+		if (*p == '#' || strncmp(p, key, klen) != 0 || p[klen] != '=')
+			continue;
+		found = 0;
+		len = 0;
+		for (p += klen + 1; *p && *p != '\n'; p++) {
+			if (*p == '\\') {
+				if (!p[1] || p[1] == '\n')
+					break;
+				p++;
+			} else if (*p == '"' || *p == '\'') {
+				continue;
+			}
+			if (len + 1 < size)
+				out[len++] = *p;
 		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
+		out[len] = '\0';
 	}
-	return -ENOENT;
+	return found;
 }
 
 /* /etc/os-release, else /usr/lib/os-release (os-release(5)), under root. */
@@ -178,7 +243,7 @@ static int os_release_read(struct hv_kvp_info *info, char **ret)
 static int os_value_get(struct hv_kvp_info *info, uint32_t index,
 			const struct utsname *u, char *value, size_t size)
 {
-	char *text = NULL, *dot;
+	char *text = NULL;
 	int err;
 
 	err = os_release_read(info, &text);
@@ -186,63 +251,20 @@ static int os_value_get(struct hv_kvp_info *info, uint32_t index,
 		return err;
 	if (index == HV_KVP_AUTO_OS_NAME) {
 		/* Linux's daemon falls back to the kernel's name as well. */
-		if (err < 0 || os_release_find(text, "NAME", value, size) < 0 || !value[0])
+		if (err < 0 || os_release_find(text, "NAME", value, size) < 0)
 			snprintf(value, size, "%s", u->sysname);
-		goto out;
-	}
-	/*
-	 * Linux's daemon puts the whole VERSION_ID in OSMajorVersion and leaves
-	 * OSMinorVersion empty; a Windows guest reports "10" and "0". We split
-	 * at the first dot so that "22.04" reads as 22 and 04, as the host's
-	 * key names mean; a VERSION_ID without a dot is all major.
-	 */
-	if (err < 0 || os_release_find(text, "VERSION_ID", value, size) < 0) {
-		value[0] = '\0';
-		goto out;
-	}
-	dot = strchr(value, '.');
-	if (index == HV_KVP_AUTO_OS_MAJOR) {
-		if (dot)
-			*dot = '\0';
-	} else if (dot) {
-		memmove(value, dot + 1, strlen(dot + 1) + 1);
+	} else if (index == HV_KVP_AUTO_OS_MAJOR) {
+		/*
+		 * The whole VERSION_ID ("22.04"), as Linux's daemon sends it;
+		 * OSMinorVersion stays empty, there too.
+		 */
+		if (err < 0 || os_release_find(text, "VERSION_ID", value, size) < 0)
+			value[0] = '\0';
 	} else {
 		value[0] = '\0';
 	}
-out:
 	free(text);
 	return 0;
-}
-
-/*
- * Windows numbering (SYSTEM_INFO.wProcessorArchitecture, winnt.h
- * PROCESSOR_ARCHITECTURE_*, as Microsoft's documentation lists them:
- * INTEL 0, MIPS 1, ALPHA 2, PPC 3, ARM 5, IA64 6, AMD64 9, ARM64 12,
- * UNKNOWN 0xffff). OpenBSD's hypervic.c sends "9" on amd64 and "0"
- * otherwise; Linux's daemon sends uname's machine text, which the host's
- * tools do not map.
- */
-static const char *arch_number(const char *machine)
-{
-	static const struct {
-		const char *prefix;
-		const char *number;
-	} map[] = {
-		{ "x86_64", "9" }, { "amd64", "9" },
-		{ "aarch64", "12" }, { "arm64", "12" },
-		{ "i386", "0" }, { "i486", "0" }, { "i586", "0" }, { "i686", "0" },
-		{ "arm", "5" },
-		{ "ia64", "6" },
-		{ "mips", "1" },
-		{ "alpha", "2" },
-		{ "ppc", "3" }, { "powerpc", "3" },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strncmp(machine, map[i].prefix, strlen(map[i].prefix)) == 0)
-			return map[i].number;
-	return "65535";
 }
 
 HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
@@ -260,15 +282,18 @@ HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
 		return -ENOENT;
 	if (key && strlen(auto_keys[index]) >= key_size)
 		return -ENOBUFS;
-	if (uname(&u) < 0)
-		return -errno;
 	buf[0] = '\0';
+	if (uname(&u) < 0) {
+		/* Nothing from the kernel: empty texts, the error returned. */
+		err = -errno;
+		memset(&u, 0, sizeof(u));
+	}
 	switch (index) {
 	case HV_KVP_AUTO_FQDN:
-		err = fqdn_get(buf, sizeof(buf));
+		err = fqdn_get(info, buf, sizeof(buf));
 		break;
 	case HV_KVP_AUTO_IC_VERSION:
-		snprintf(buf, sizeof(buf), "%s", HVUIO_VERSION);
+		snprintf(buf, sizeof(buf), "%s", HV_KVP_IC_VERSION);
 		break;
 	case HV_KVP_AUTO_IPV4:
 		err = addresses_get(AF_INET, buf, sizeof(buf));
@@ -292,16 +317,15 @@ HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
 			*dash = '\0';
 		break;
 	case HV_KVP_AUTO_PROCESSOR_ARCH:
-		snprintf(buf, sizeof(buf), "%s", arch_number(u.machine));
+		snprintf(buf, sizeof(buf), "%s", u.machine);
 		break;
 	}
-	if (err < 0)
-		return err;
+	/* What could be computed is the answer, even when the rest failed. */
 	kvp_text_fit(buf, sizeof(buf), HV_KVP_AUTO_VALUE_UNITS);
 	if (strlen(buf) >= value_size)
 		return -ENOBUFS;
 	strcpy(value, buf);
 	if (key)
 		strcpy(key, auto_keys[index]);
-	return 0;
+	return err;
 }

@@ -28,10 +28,11 @@
  *  4. A pool file that cannot be read again before a pool operation makes
  *     that request HV_IC_E_FAIL. Linux's daemon exits, and its kernel then
  *     answers HV_IC_E_FAIL after its timeout.
- *  5. Auto pool values are computed for each request (hv_kvp_info(3)):
- *     Linux caches the host name at start-up and answers the text of the
- *     resolver's error when it fails; a value that cannot be computed is
- *     HV_IC_E_FAIL here.
+ *  5. The host name's canonical name (FullyQualifiedDomainName) is
+ *     resolved as Linux resolves it, but again whenever the host name
+ *     changes (by the daemon, off the request path); when it does not
+ *     resolve the answer is the host name, where Linux answers the text
+ *     of the resolver's error.
  *  6. A record the Auto pool file holds under one of the ten Auto keys
  *     overrides the generated value in the ENUMERATE answer, so that local
  *     programs can correct a value. Linux's daemon never reads its Auto
@@ -43,10 +44,12 @@
  *     1022 for a value (the bounds kvp_respond_to_host gives it). We also
  *     cut a key read from a file to 511 bytes, which a 512-byte key field
  *     without NUL (cloud-init writes those) would otherwise exceed.
- *  8. SET_IP_INFO runs the hook given in the configuration with the
- *     request (hv_kvp_info(3)) instead of writing ifcfg and NetworkManager
- *     files and running hv_set_ifconfig; without a hook it is HV_IC_E_FAIL,
- *     what Linux answers when its script fails.
+ *  8. SET_IP_INFO writes the ifcfg file Linux's daemon writes and the
+ *     NetworkManager keyfile it writes since Linux 6.6, and runs
+ *     hv_set_ifconfig with both (or a hook given instead,
+ *     hv_kvp_info(3)); every item is checked before anything is written,
+ *     and a mask that is neither an IPv4 address nor a prefix length is
+ *     HV_IC_INVALIDARG, where Linux writes it into the file as it came.
  *  9. Messages the codecs refuse never reach the handler or the store: a
  *     body shorter than its operation's, a size that disagrees with its
  *     string or exceeds its field, invalid UTF-8 or an unpaired surrogate,
@@ -57,14 +60,20 @@
  *     channel) and stores what it finds.
  * 10. Channel only: an IC header whose icmsgsize claims more than arrived
  *     is answered HV_IC_E_FAIL; Linux does not look at icmsgsize.
- * 11. ProcessorArchitecture is the host's number for the architecture
- *     (SYSTEM_INFO.wProcessorArchitecture: 9 for x86_64, 12 for arm64), as
- *     OpenBSD's hypervic.c answers; Linux's daemon answers uname's machine
- *     text, which the host's tools do not map.
+ * 11. The channel takes REG_EXPAND_SZ (2) and REG_QWORD (11), the
+ *     registry's types that hosts such as openvmm send, besides REG_SZ,
+ *     REG_U32 and REG_U64, converted as Linux's kernel converts the ones
+ *     it knows; Linux's kernel leaves their value empty.
  * 12. An ENUMERATE index at or past the end of a pool is HV_IC_S_CONT,
  *     whatever its value. Linux's daemon compares the host's index as a
  *     signed int, so 0x80000000 and above pass its bounds check and it
  *     answers whatever lies before its record array.
+ * 13. GET_IP_INFO's DNS servers are the ones that answer (hv_kvp_info(3)),
+ *     never the 127.0.0.53 stub Linux's hv_get_dns_info copies from
+ *     resolv.conf, and its DHCP flag is read from the lease state, where
+ *     Linux runs hv_get_dhcp_info.
+ * 14. GET_IP_INFO finds the adapter by a MAC in lower case too; Linux
+ *     compares with sysfs's address upper-cased only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -84,6 +93,8 @@ struct hv_kvp_handler {
 	struct hv_kvp_store *store;
 	struct hv_kvp_info *info;
 	char ic_version[HV_KVP_KEY_MAX_SIZE];
+	int auto_error;          /* the last Auto value computed only in part, */
+	uint32_t auto_error_index;  /* and its index */
 	/* A record is 2.5 KiB: kept here rather than on the stack. */
 	struct hv_kvp_pool_record rec;
 	/* Room for a 2048-byte value field without NUL, as files may hold. */
@@ -106,11 +117,17 @@ HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
 	if (!h)
 		return -ENOMEM;
 	h->store = store;
+	strcpy(h->ic_version, HV_KVP_IC_VERSION);
 	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		hv_kvp_pool_iter_begin(store, i, &h->walk[i]);
 	err = hv_kvp_info_new(config ? config->root : NULL, &h->info);
 	if (err)
 		goto out;
+	if (config && config->state_dir) {
+		err = hv_kvp_info_state_dir_set(h->info, config->state_dir);
+		if (err)
+			goto out;
+	}
 	if (config && config->set_ip_hook) {
 		err = hv_kvp_info_hook_set(h->info, config->set_ip_hook, 0);
 		if (err)
@@ -133,13 +150,34 @@ HV_EXPORT void hv_kvp_handler_free(struct hv_kvp_handler *handler)
 
 int kvp_handler_ic_version_set(struct hv_kvp_handler *handler, const char *version)
 {
-	size_t n = version ? strlen(version) : 0;
+	size_t n;
 
+	/* The channel's, and a kernel that registered without one. */
+	if (!version || !version[0])
+		version = HV_KVP_IC_VERSION;
+	n = strlen(version);
 	if (n >= sizeof(handler->ic_version))
 		return -ENAMETOOLONG;
-	memcpy(handler->ic_version, version ? version : "", n);
-	handler->ic_version[n] = '\0';
+	memcpy(handler->ic_version, version, n + 1);
 	return 0;
+}
+
+HV_EXPORT int hv_kvp_handler_auto_error_take(struct hv_kvp_handler *handler,
+					     uint32_t *index)
+{
+	int err;
+
+	if (!handler || !index)
+		return -EINVAL;
+	err = handler->auto_error;
+	*index = handler->auto_error_index;
+	handler->auto_error = 0;
+	return err;
+}
+
+HV_EXPORT struct hv_kvp_info *hv_kvp_handler_info(struct hv_kvp_handler *handler)
+{
+	return handler ? handler->info : NULL;
 }
 
 /* Length of the UTF-8 sequence a lead byte announces, 0 for a stray byte. */
@@ -223,10 +261,18 @@ static uint32_t handler_enumerate_auto(struct hv_kvp_handler *h,
 		return HV_IC_S_CONT;
 	err = hv_kvp_info_auto_get(h->info, req->index, key, sizeof(key), h->value,
 				   sizeof(h->value));
-	if (err)
+	if (err == -ENOENT || err == -EINVAL || err == -ENOBUFS)
 		return hv_kvp_info_status(HV_KVP_OP_ENUMERATE, err);
+	/*
+	 * Computed in part: answered with what is known, as Linux's daemon
+	 * does, so that the host's walk goes on; the transport reports it.
+	 */
+	if (err) {
+		h->auto_error = err;
+		h->auto_error_index = req->index;
+	}
 	/* Linux's daemon: the version the kernel registered with (kernel transport). */
-	if (req->index == HV_KVP_AUTO_IC_VERSION && h->ic_version[0])
+	if (req->index == HV_KVP_AUTO_IC_VERSION)
 		strcpy(h->value, h->ic_version);
 	/* Difference 6: a local override in the Auto pool file. */
 	if (hv_kvp_pool_get(h->store, HV_KVP_POOL_AUTO, key, h->rec.value,

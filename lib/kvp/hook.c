@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Running the SET_IP_INFO hook. Linux's daemon runs hv_set_ifconfig with
+ * Running the SET_IP_INFO program. Linux's daemon runs hv_set_ifconfig with
  * system() and waits for ever; a hung script there stalls every later
  * request. We start the hook without a shell, in a process group of its
  * own, with default signal dispositions and standard input from

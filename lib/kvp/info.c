@@ -42,6 +42,7 @@ HV_EXPORT int hv_kvp_info_new(const char *root, struct hv_kvp_info **ret)
 	memcpy(info->root, root, len);
 	info->root[len] = '\0';
 	info->hook_timeout_ms = HV_KVP_INFO_HOOK_TIMEOUT_MS;
+	pthread_mutex_init(&info->lock, NULL);
 	*ret = info;
 	return 0;
 }
@@ -50,17 +51,19 @@ HV_EXPORT struct hv_kvp_info *hv_kvp_info_free(struct hv_kvp_info *info)
 {
 	if (info) {
 		free(info->hook);
+		free(info->ifconfig);
+		pthread_mutex_destroy(&info->lock);
 		free(info);
 	}
 	return NULL;
 }
 
-HV_EXPORT int hv_kvp_info_hook_set(struct hv_kvp_info *info, const char *path,
-				   unsigned int timeout_ms)
+static int program_set(char **slot, unsigned int *timeout, const char *path,
+		       unsigned int timeout_ms)
 {
 	char *copy = NULL;
 
-	if (!info || (path && path[0] != '/'))
+	if (path && path[0] != '/')
 		return -EINVAL;
 	if (path) {
 		if (strlen(path) >= PATH_MAX)
@@ -69,9 +72,49 @@ HV_EXPORT int hv_kvp_info_hook_set(struct hv_kvp_info *info, const char *path,
 		if (!copy)
 			return -ENOMEM;
 	}
-	free(info->hook);
-	info->hook = copy;
-	info->hook_timeout_ms = timeout_ms ? timeout_ms : HV_KVP_INFO_HOOK_TIMEOUT_MS;
+	free(*slot);
+	*slot = copy;
+	*timeout = timeout_ms ? timeout_ms : HV_KVP_INFO_HOOK_TIMEOUT_MS;
+	return 0;
+}
+
+HV_EXPORT int hv_kvp_info_hook_set(struct hv_kvp_info *info, const char *path,
+				   unsigned int timeout_ms)
+{
+	if (!info)
+		return -EINVAL;
+	return program_set(&info->hook, &info->hook_timeout_ms, path, timeout_ms);
+}
+
+HV_EXPORT int hv_kvp_info_ifconfig_set(struct hv_kvp_info *info, const char *path,
+				       unsigned int timeout_ms)
+{
+	if (!info)
+		return -EINVAL;
+	return program_set(&info->ifconfig, &info->hook_timeout_ms, path, timeout_ms);
+}
+
+HV_EXPORT int hv_kvp_info_state_dir_set(struct hv_kvp_info *info, const char *dir)
+{
+	if (!info)
+		return -EINVAL;
+	if (!dir) {
+		info->state_dir[0] = '\0';
+		return 0;
+	}
+	if (strlen(dir) >= sizeof(info->state_dir) - 64)
+		return -ENAMETOOLONG;
+	strcpy(info->state_dir, dir);
+	return 0;
+}
+
+HV_EXPORT int hv_kvp_info_runner_set(struct hv_kvp_info *info, hv_kvp_ip_runner_fn *fn,
+				     void *ctx)
+{
+	if (!info)
+		return -EINVAL;
+	info->runner = fn;
+	info->runner_ctx = ctx;
 	return 0;
 }
 
@@ -87,7 +130,7 @@ HV_EXPORT uint32_t hv_kvp_info_status(uint8_t op, int err)
 		 * HV_IC_GUID_NOTFOUND, an unparsable address HV_IC_INVALIDARG. */
 		if (err == -ENODEV)
 			return HV_IC_GUID_NOTFOUND;
-		if (err == -EINVAL || err == -EBADMSG)
+		if (err == -EINVAL)
 			return HV_IC_INVALIDARG;
 		return HV_IC_E_FAIL;
 	default:
@@ -168,17 +211,21 @@ void kvp_list_init(struct kvp_list *l, char *buf, size_t size, size_t units_max)
 
 int kvp_list_add(struct kvp_list *l, const char *item)
 {
-	size_t n = strlen(item), u = kvp_utf16_units(item), sep = l->count ? 1 : 0;
+	size_t n = strlen(item), u = kvp_utf16_units(item);
+	size_t sep = l->trailing || l->count ? 1 : 0;
 
 	if (l->full || l->len + sep + n + 1 > l->size ||
 	    l->units + sep + u > l->units_max) {
 		l->full = true;
 		return -ENOSPC;
 	}
-	if (sep)
+	if (sep && !l->trailing)
 		l->buf[l->len++] = ';';
-	memcpy(l->buf + l->len, item, n + 1);
+	memcpy(l->buf + l->len, item, n);
 	l->len += n;
+	if (l->trailing)
+		l->buf[l->len++] = ';';
+	l->buf[l->len] = '\0';
 	l->units += sep + u;
 	l->count++;
 	return 0;

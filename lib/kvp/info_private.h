@@ -4,16 +4,29 @@
 #define HVUIO_KVP_INFO_PRIVATE_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "hvuio/kvp_info.h"
 
 struct nl_sock;
 
 struct hv_kvp_info {
 	char root[PATH_MAX];     /* no trailing '/'; "" is "/" */
+	char state_dir[PATH_MAX];  /* "" when none */
 	char *hook;              /* absolute path, or NULL */
+	char *ifconfig;          /* hv_set_ifconfig, or NULL */
 	unsigned int hook_timeout_ms;
+	hv_kvp_ip_runner_fn *runner;
+	void *runner_ctx;
+	/* The FQDN cache; several threads may ask for Auto values. */
+	pthread_mutex_t lock;
+	bool fqdn_cached;
+	bool fqdn_external;      /* kept by the caller: never resolved on a request */
+	char fqdn_host[HOST_NAME_MAX + 1];
+	char fqdn[1025];         /* NI_MAXHOST */
 };
 
 /* root + "/" + the formatted relative path. 0 or -ENAMETOOLONG. */
@@ -39,6 +52,8 @@ struct kvp_list {
 	size_t units;
 	size_t count;
 	bool full;
+	/* Every item followed by ';' (Linux's gateway and DNS lists), not only joined. */
+	bool trailing;
 };
 
 void kvp_list_init(struct kvp_list *l, char *buf, size_t size, size_t units_max);

@@ -157,6 +157,8 @@ int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
 	req->value_type = w->value_type;
 	switch (w->value_type) {
 	case HV_KVP_REG_SZ:
+	case HV_KVP_REG_EXPAND_SZ:
+		/* Stored as it came: no variable in it is expanded. */
 		return kvp_sized_string_get(w->value, sizeof(w->value), w->value_size,
 					    req->value, sizeof(req->value), &req->value_len);
 	/*
@@ -169,6 +171,7 @@ int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
 		req->value_len = (size_t)n;
 		return 0;
 	case HV_KVP_REG_U64:
+	case HV_KVP_REG_QWORD:
 		n = snprintf(req->value, sizeof(req->value), "%" PRIu64, w->value_u64);
 		req->value_len = (size_t)n;
 		return 0;

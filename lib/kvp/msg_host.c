@@ -78,11 +78,12 @@ static int build_value(struct hv_kvp_exchg_msg_value *w, const struct hv_kvp_req
 		return -EINVAL;
 	switch (req->value_type) {
 	case HV_KVP_REG_SZ:
+	case HV_KVP_REG_EXPAND_SZ:
 		r = kvp_utf16_put(req->value, req->value_len, sizeof(req->value), w->value,
 				  sizeof(w->value), &size);
 		if (r < 0)
 			return r;
-		w->value_type = HV_KVP_REG_SZ;
+		w->value_type = req->value_type;
 		w->value_size = size;
 		return 0;
 	case HV_KVP_REG_U32:
@@ -94,10 +95,11 @@ static int build_value(struct hv_kvp_exchg_msg_value *w, const struct hv_kvp_req
 		w->value_size = sizeof(uint32_t);
 		return 0;
 	case HV_KVP_REG_U64:
+	case HV_KVP_REG_QWORD:
 		r = parse_decimal(req->value, req->value_len, UINT64_MAX, &x);
 		if (r < 0)
 			return r;
-		w->value_type = HV_KVP_REG_U64;
+		w->value_type = req->value_type;
 		w->value_u64 = x;
 		w->value_size = sizeof(uint64_t);
 		return 0;

@@ -139,8 +139,12 @@ int kvp_addrs_get(struct nl_sock *sk, int ifindex, struct kvp_addr **ret, size_t
 		if (ifindex ? idx != ifindex :
 		    idx <= 0 || ((size_t)idx < 64 * 64 && (loop[idx / 64] >> (idx % 64) & 1)))
 			continue;
-		/* Host-scope addresses (127/8, ::1) say nothing to the host. */
-		if (rtnl_addr_get_scope(ra) == RT_SCOPE_HOST || !local)
+		/*
+		 * Every address of the interface, host and link scope too:
+		 * Linux's daemon (getifaddrs) leaves out only the loopback
+		 * interfaces, not scopes.
+		 */
+		if (!local)
 			continue;
 		len = nl_addr_get_len(local);
 		if (len != (family == AF_INET ? 4u : 16u))
@@ -196,8 +200,7 @@ static bool link_has_addr(struct nl_cache *addrs, int ifindex)
 	for (obj = nl_cache_get_first(addrs); obj; obj = nl_cache_get_next(obj)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)obj;
 
-		if (rtnl_addr_get_ifindex(ra) == ifindex &&
-		    rtnl_addr_get_scope(ra) != RT_SCOPE_HOST)
+		if (rtnl_addr_get_ifindex(ra) == ifindex)
 			return true;
 	}
 	return false;

@@ -202,8 +202,11 @@ class Daemon:
 class Hvctl:
     """hvctl with the socket and state directory of one daemon."""
 
-    def __init__(self, sock, state, prefix=()):
-        self.base = [*prefix, HVCTL, "--socket", sock, "--state-dir", state]
+    def __init__(self, sock, state, prefix=(), root=None):
+        # An empty root by default: no other KVP daemon of this machine's
+        # (hyperv-daemons may be installed) makes status warn.
+        self.base = [*prefix, HVCTL, "--root", root or EMPTY_ROOT, "--socket", sock,
+                     "--state-dir", state]
 
     def __call__(self, *args, stdin=None, raw=False):
         """(exit status, standard output as bytes, standard error as text)."""
@@ -891,7 +894,54 @@ def case_permissions(tmp):
     d.stop()
 
 
+def case_peers(tmp):
+    """hvctl status warns of another KVP daemon, running or installed and
+    not masked, and names the unit to mask; hvkvpd itself is not one."""
+    fake = os.path.join(tmp, "fake")
+
+    def put(rel, text="", link=None):
+        path = os.path.join(fake, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if link:
+            os.symlink(link, path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    put("proc/4242/comm", "hv_kvp_daemon\n")
+    put("proc/4242/cgroup", "0::/system.slice/hv-kvp-daemon.service\n")
+    # hvkvpd started as the unit starts it: argv[0] hypervkvpd, comm hvkvpd.
+    put("proc/77/comm", "hvkvpd\n")
+    put("proc/77/cmdline", "hypervkvpd\0--foreground\0")
+    put("lib/systemd/system/hv-kvp-daemon.service", "[Service]\n")
+    put("usr/lib/systemd/system/hypervkvpd.service", "[Service]\n")
+    put("usr/lib/systemd/system/hv_kvp_daemon.service", "[Service]\n")
+    put("etc/systemd/system/hv_kvp_daemon.service", link="/dev/null")
+    hv = Hvctl(os.path.join(tmp, "no-socket"), os.path.join(tmp, "no-state"), root=fake)
+    rc, o, e = hv("status")
+    lines = [l for l in e.splitlines() if l.startswith("hvctl: warning:")]
+    check("peers: warnings", [(("pid 4242, hv-kvp-daemon.service" in l and
+                                l.endswith("systemctl mask --now hv-kvp-daemon.service")) or
+                               ("hypervkvpd.service" in l and "not masked" in l and
+                                l.endswith("systemctl mask hypervkvpd.service")))
+                              for l in lines], [True, True])
+    # Masked as the README says: no warning left.
+    os.remove(os.path.join(fake, "proc/4242/comm"))
+    put("etc/systemd/system/hypervkvpd.service", link="/dev/null")
+    put("etc/systemd/system/hv-kvp-daemon.service", link="/dev/null")
+    rc, o, e = hv("status")
+    check("peers: after masking", [l for l in e.splitlines() if "warning" in l], [])
+    # This machine: Debian's hyperv-daemons is what the differential test runs.
+    if os.path.exists("/lib/systemd/system/hv-kvp-daemon.service") and \
+            not os.path.islink("/etc/systemd/system/hv-kvp-daemon.service"):
+        rc, o, e = Hvctl(os.path.join(tmp, "no-socket"), os.path.join(tmp, "no-state"),
+                         root="/")("status")
+        check("peers: this machine's hyperv-daemons",
+              "systemctl mask hv-kvp-daemon.service" in e, True)
+    print("peers: %d warnings, none once masked" % len(lines))
+
+
 CASES = {
+    "peers": case_peers,
     "commands": case_commands,
     "watch": case_watch,
     "fallback": case_fallback,
@@ -902,6 +952,8 @@ if __name__ == "__main__":
     CASE, HVCTL, HVSIM, HVKVPD = sys.argv[1:5]
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hvctl-test-") as tmpdir:
+        EMPTY_ROOT = os.path.join(tmpdir, "empty-root")
+        os.mkdir(EMPTY_ROOT)
         try:
             CASES[CASE](tmpdir)
         finally:

@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -160,7 +161,10 @@ def case_auto(tmp):
     if [k for k, v in walk] != AUTO_KEYS:
         fail("host walk of Auto: %r" % walk)
     vals = dict(walk)
-    if not vals["ProcessorArchitecture"] or vals["OSBuildNumber"] != os.uname().release:
+    # As Linux's daemon: uname's machine, and the kernel driver's version on the channel too.
+    if (vals["ProcessorArchitecture"] != os.uname().machine or
+            vals["OSBuildNumber"] != os.uname().release or
+            vals["IntegrationServicesVersion"] != "3.1"):
         fail("Auto values: %r" % vals)
     print("Auto: %s" % "; ".join("%s=%s" % kv for kv in walk))
 
@@ -421,6 +425,312 @@ def case_busy_poll(tmp):
     print("busy-poll: 200 sets and a 200-record walk in %.2f s" % (time.monotonic() - t0))
 
 
+def case_value_types(tmp):
+    """REG_QWORD (11) and REG_EXPAND_SZ (2), as openvmm's host sends them,
+    and Linux's REG_U32 and REG_U64: stored and served as Linux's kernel
+    would store their text."""
+    state = os.path.join(tmp, "state")
+    script = ('kvp set External Q qword:18446744073709551615\nexpect S_OK\n'
+              'kvp set External E "expand:%SystemRoot%\\\\system32"\nexpect S_OK\n'
+              'kvp set External D u32:4294967295\nexpect S_OK\n'
+              'kvp set External U u64:42\nexpect S_OK\n'
+              'kvp enumerate External\n')
+    run = Run(tmp, "types", script, state)
+    run.finish()
+    want = [("Q", "18446744073709551615"), ("E", "%SystemRoot%\\system32"),
+            ("D", "4294967295"), ("U", "42")]
+    if pool_file(state, 0) != want:
+        fail(".kvp_pool_0 holds %r, not %r" % (pool_file(state, 0), want))
+    if enumerated(run, 0) != want:
+        fail("the host enumerated %r, not %r" % (enumerated(run, 0), want))
+    print("value types stored and served as text: %r" % want)
+
+
+def unit_command():
+    """ExecStart of the systemd unit: the program, its argv[0], arguments."""
+    unit = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(MANPAGE))),
+                        "systemd", "hvkvpd.service.in")
+    with open(unit) as f:
+        line = [l for l in f if l.startswith("ExecStart=")][0]
+    words = line.split("=", 1)[1].split()
+    if not words[0].startswith("@"):
+        fail("the unit does not set argv[0] (ExecStart=@PATH NAME ...): %s" % line)
+    return words[1], words[2:]
+
+
+FIND_DAEMON = r'''
+import json, os, subprocess, sys, time
+from azurelinuxagent.common.rdma import RDMAHandler
+exe, sock, log = sys.argv[1], sys.argv[2], sys.argv[3]
+# From the environment: on our own command line ps -ef would find the name.
+argv = json.loads(os.environ.pop("HVTEST_ARGV"))
+before = RDMAHandler.is_kvp_daemon_running()
+p = subprocess.Popen(argv, executable=exe, stdout=open(log, "a"), stderr=subprocess.STDOUT)
+end = time.monotonic() + 20
+while not os.path.exists(sock) and p.poll() is None and time.monotonic() < end:
+    time.sleep(0.02)
+ps = subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout
+after = RDMAHandler.is_kvp_daemon_running()
+p.terminate()
+print(json.dumps({"before": before, "after": after, "ps": ps, "rc": p.wait()}))
+'''
+
+
+def case_found_by_name(tmp):
+    """Started as the unit starts it, hvkvpd is what `ps -ef` shows as a
+    KVP daemon, and WALinuxAgent's own RDMAHandler.is_kvp_daemon_running()
+    finds it (in a PID namespace of the test's: nobody else's daemons)."""
+    need_root()
+    apt_install("waagent")
+    argv0, args = unit_command()
+    root = os.path.join(tmp, "root")
+    spath = os.path.join(tmp, "script")
+    with open(spath, "w") as f:
+        f.write("wait 15000\n")
+    sim = spawn([HVSIM, "--root", root, "--script", spath, "--timeout", "30"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: os.path.exists(os.path.join(root, "dev", "uio0")), 10,
+             "hvsim did not create its sim root")
+    sock, log = os.path.join(tmp, "socket"), os.path.join(tmp, "hvkvpd.log")
+    argv = [argv0] + args + ["--root", root, "--state-dir", os.path.join(tmp, "state"),
+                             "--socket", sock]
+    r = subprocess.run(["unshare", "-p", "-f", "--mount-proc", DEBIAN_PYTHON, "-c",
+                        FIND_DAEMON, HVKVPD, sock, log],
+                       env=dict(os.environ, HVTEST_ARGV=json.dumps(argv)),
+                       capture_output=True, text=True, timeout=60)
+    sim.kill()
+    sim.wait()
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        fail("the check did not run (exit %d): %s %s" % (r.returncode, r.stdout, r.stderr))
+    lines = [l for l in out["ps"].splitlines() if argv0 in l]
+    if out["before"] or not out["after"] or not lines or out["rc"] != 0:
+        with open(log) as f:
+            fail("is_kvp_daemon_running before %r, after %r; hvkvpd exited %r; ps -ef:\n%s\n"
+                 "hvkvpd:\n%s" % (out["before"], out["after"], out["rc"], out["ps"], f.read()))
+    print("ps -ef: %s\nRDMAHandler.is_kvp_daemon_running(): %r before, %r with hvkvpd" %
+          (lines[0], out["before"], out["after"]))
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def kmsg_ip_set(adapter, addrs, masks, gws="", dns="", dhcp=0):
+    def field(text, size):
+        return text.encode().ljust(size, b"\0")
+    return kmsg(5, 0, field(adapter, 256) + bytes([3, dhcp]) + field(addrs, 2048) +
+                field(masks, 2048) + field(gws, 1024) + field(dns, 2048))
+
+
+def case_privsep(tmp):
+    """With a SET_IP_INFO program configured, hvkvpd holds no capability and
+    runs under its seccomp filter; its helper keeps only the program's
+    capabilities, runs only that program, and only for checked requests."""
+    need_root()
+    mac, guid = "02:00:5e:00:53:21", "{4bc4e1f0-9c53-4d4b-a0e4-6e9b3c2f5a71}"
+    net = os.path.join(tmp, "net", "hvp0")
+    os.makedirs(os.path.join(net, "device"))
+    with open(os.path.join(net, "address"), "w") as f:
+        f.write(mac + "\n")
+    with open(os.path.join(net, "device", "device_id"), "w") as f:
+        f.write(guid + "\n")
+    hook, ran = os.path.join(tmp, "hook"), os.path.join(tmp, "ran")
+    with open(hook, "w") as f:
+        f.write('#!/bin/sh\necho "$0 $* $HVKVP_IPV4_ADDRESSES $(grep CapEff /proc/self/status)"'
+                ' >> %s\n' % ran)
+    os.chmod(hook, 0o755)
+    state, sock = os.path.join(tmp, "state"), os.path.join(tmp, "kdev")
+    ks = KernelSide(sock)
+    inner = ("ip link set lo up && ip link add hvp0 address %s type veth peer name hvp1 && "
+             "mount --bind %s /sys/class/net && exec %s --backend kernel --kernel-device %s "
+             "--state-dir %s --socket %s -n -d --set-ip-hook %s" %
+             (mac, os.path.dirname(net), HVKVPD, sock, state, os.path.join(tmp, "socket"), hook))
+    log = open(os.path.join(tmp, "hvkvpd.log"), "a+")
+    p = spawn(["unshare", "-m", "-n", "sh", "-c", inner], stdout=log, stderr=subprocess.STDOUT)
+    ks.accept()
+    st = proc_status(p.pid)
+    caps = {k: int(st[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    if any(caps.values()) or st["Seccomp"] != "2" or st["NoNewPrivs"] != "1":
+        fail("hvkvpd: %r, Seccomp %s, NoNewPrivs %s" % (caps, st["Seccomp"], st["NoNewPrivs"]))
+    with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+        helpers = [int(x) for x in f.read().split()]
+    if len(helpers) != 1:
+        fail("hvkvpd has %d child processes, not one helper" % len(helpers))
+    hs = proc_status(helpers[0])
+    net_caps = (1 << 10) | (1 << 12) | (1 << 13)  # NET_BIND_SERVICE, NET_ADMIN, NET_RAW
+    if int(hs["CapPrm"], 16) != net_caps or int(hs["CapEff"], 16) or int(hs["CapBnd"], 16) != net_caps:
+        fail("helper: CapPrm %s CapEff %s CapBnd %s" % (hs["CapPrm"], hs["CapEff"], hs["CapBnd"]))
+    ok = ks.request(kmsg_ip_set(guid, "192.0.2.50;2001:db8::50", "255.255.255.0;64", "192.0.2.1"))
+    bad = ks.request(kmsg_ip_set(guid, "192.0.2.51", "24$(touch %s/pwned)" % tmp))
+    err_ok, err_bad = struct.unpack_from("<I", ok)[0], struct.unpack_from("<I", bad)[0]
+    # The daemon still answers (its loop, not the helper, holds the device).
+    alive = ks.request(kmsg_enumerate(2, 9))
+    rc = stop(p)
+    ks.close()
+    with open(ran) as f:
+        runs = f.read().splitlines()
+    if err_ok != HV_S_OK or err_bad != 0x80070057 or os.path.exists(os.path.join(tmp, "pwned")):
+        fail("SET_IP_INFO answered 0x%08x and 0x%08x; runs %r" % (err_ok, err_bad, runs))
+    want = "%s hvp0 192.0.2.50/24 CapEff:\t%016x" % (hook, net_caps)
+    if runs != [want]:
+        fail("the helper ran %r, not [%r]" % (runs, want))
+    with open(os.path.join(state, "ifcfg-hvp0")) as f:
+        ifcfg = f.read()
+    if not ifcfg.startswith("HWADDR=%s\nDEVICE=hvp0\nBOOTPROTO=none\nIPADDR0=192.0.2.50\n" %
+                            mac.upper()):
+        fail("ifcfg-hvp0:\n" + ifcfg)
+    if alive is None or struct.unpack_from("<I", alive)[0] != HV_S_OK or rc != 0:
+        fail("after SET_IP_INFO: %s, exit %r" %
+             ("no answer" if alive is None else "status 0x%08x" % struct.unpack_from("<I", alive)[0],
+              rc))
+    # hvkvpd reaped it on its way out.
+    if os.path.exists("/proc/%d" % helpers[0]):
+        fail("the helper %d outlived hvkvpd" % helpers[0])
+    print("hvkvpd: no capability, Seccomp 2; helper: CapPrm %s, no filter; it ran %r" %
+          (hs["CapPrm"], runs))
+
+
+def case_handover(tmp):
+    """--backend auto follows the KVP device between backends without a
+    restart: the sim device appears while hvkvpd serves the kernel's
+    device, then goes away; later the kernel's device appears while hvkvpd
+    serves the sim device. Each move is logged once, every request is
+    answered on the device it came from."""
+    state, sock = os.path.join(tmp, "state"), os.path.join(tmp, "kdev")
+    root = os.path.join(tmp, "root")
+    log = open(os.path.join(tmp, "hvkvpd.log"), "a+")
+    ks = KernelSide(sock)
+    kvpd = spawn([HVKVPD, "--backend", "auto", "--root", root, "--kernel-device", sock,
+                  "--state-dir", state, "--socket", os.path.join(tmp, "socket"), "-n", "-d"],
+                 stdout=log, stderr=subprocess.STDOUT)
+
+    def accept(ks, what):
+        try:
+            ks.accept()
+        except SystemExit:
+            log.seek(0)
+            print("%s; hvkvpd:\n%s" % (what, log.read()), file=sys.stderr)
+            raise
+
+    accept(ks, "at start")
+
+    def moves():
+        log.seek(0)
+        return [l for l in log.read().splitlines() if "KVP device moved" in l]
+
+    def kernel_ok(what):
+        r = ks.request(kmsg_set(0, "From" + what, "kernel"))
+        if r is None or struct.unpack_from("<I", r)[0] != HV_S_OK:
+            log.seek(0)
+            fail("%s: the kernel device was not answered:\n%s" % (what, log.read()))
+
+    kernel_ok("KernelFirst")
+    # The sim device appears (bound to uio_hv_generic): hvkvpd moves to it.
+    spath = os.path.join(tmp, "script1")
+    with open(spath, "w") as f:
+        f.write("kvp enumerate Auto 1\nexpect S_OK\nkvp set External FromSim yes\n"
+                "expect S_OK\nrescind\nwait 200\n")
+    sim_out = open(os.path.join(tmp, "hvsim1.out"), "a+")
+    sim = spawn([HVSIM, "--root", root, "--script", spath, "--json", "--timeout", "20"],
+                stdout=sim_out, stderr=subprocess.STDOUT)
+    if sim.wait(60) != 0:
+        sim_out.seek(0)
+        log.seek(0)
+        fail("hvsim (sim device appearing):\n%s\nhvkvpd:\n%s" % (sim_out.read(), log.read()))
+    sim_out.seek(0)
+    auto = [r for r in (json.loads(l) for l in sim_out.read().splitlines() if l.startswith("{"))
+            if r.get("reply") == "kvp"]
+    if not auto or auto[0].get("value") != "3.1":
+        fail("IntegrationServicesVersion on the sim device: %r" % auto[:1])
+    # It was rescinded: hvkvpd goes back to the kernel's device, still there.
+    accept(ks, "after the rescind")
+    kernel_ok("KernelAgain")
+    wait_for(lambda: len(moves()) >= 2, 10, "the move back to the kernel device was not logged")
+
+    # Now the other way: hvkvpd serves a sim device, and the kernel device appears.
+    ks.close()
+    os.unlink(sock)
+    spath = os.path.join(tmp, "script2")
+    with open(spath, "w") as f:
+        f.write("kvp enumerate Auto 1\nexpect S_OK\nwait 20000\n")
+    sim_out2 = open(os.path.join(tmp, "hvsim2.out"), "a+")
+    shutil.rmtree(root)
+    sim = spawn([HVSIM, "--root", root, "--script", spath, "--json", "--timeout", "40"],
+                stdout=sim_out2, stderr=subprocess.STDOUT)
+    def sim_served():
+        # Whole lines only: hvsim may be writing the last one.
+        with open(sim_out2.name) as f:
+            lines = f.read().split("\n")[:-1]
+        return any(json.loads(l).get("reply") == "kvp" for l in lines if l.startswith("{"))
+    end = time.monotonic() + 20
+    while not sim_served():
+        if time.monotonic() > end:
+            log.seek(0)
+            with open(sim_out2.name) as f:
+                fail("the sim device offered after the kernel's went away was not served:\n"
+                     "hvsim: %s\nhvkvpd:\n%s" % (f.read(), log.read()))
+        time.sleep(0.02)
+    ks = KernelSide(sock)
+    accept(ks, "the kernel device appearing")
+    kernel_ok("KernelAppeared")
+    sim.kill()
+    sim.wait()
+    rc = stop(kvpd)
+    ks.close()
+    got = moves()
+    if rc != 0 or len(got) != 4:
+        log.seek(0)
+        fail("hvkvpd exited %d; moves logged %r:\n%s" % (rc, got, log.read()))
+    pool0 = dict(pool_file(state, 0))
+    if [k for k in ("FromKernelFirst", "FromSim", "FromKernelAgain", "FromKernelAppeared")
+            if k not in pool0]:
+        fail("pool 0 after the moves: %r" % pool0)
+    print("moves, each logged once:\n  " + "\n  ".join(got))
+
+
+def case_fqdn(tmp):
+    """FullyQualifiedDomainName as Linux's daemon computes it (getaddrinfo,
+    AI_CANONNAME), from inside the sandbox, and again after the host name
+    changed: the helper resolves it while hvkvpd goes on answering."""
+    need_root()
+    hosts = os.path.join(tmp, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n127.0.1.1 oldhost.example.test oldhost\n"
+                "127.0.1.2 newhost.example.test newhost\n")
+    state, sock = os.path.join(tmp, "state"), os.path.join(tmp, "kdev")
+    ks = KernelSide(sock)
+    inner = ("hostname oldhost && mount --bind %s /etc/hosts && exec %s --backend kernel "
+             "--kernel-device %s --state-dir %s --socket %s -n -d" %
+             (hosts, HVKVPD, sock, state, os.path.join(tmp, "socket")))
+    log = open(os.path.join(tmp, "hvkvpd.log"), "a+")
+    p = spawn(["unshare", "-m", "-u", "sh", "-c", inner], stdout=log, stderr=subprocess.STDOUT)
+    ks.accept()
+
+    def fqdn():
+        r = ks.request(kmsg_enumerate(2, 0))
+        return r[4 + 16 + KEY_FIELD:4 + 16 + KEY_FIELD + VALUE_FIELD].split(b"\0")[0].decode()
+    first = fqdn()
+    subprocess.run(["nsenter", "-u", "-t", str(p.pid), "hostname", "newhost"], check=True)
+    seen, end = [], time.monotonic() + 10
+    while not seen or seen[-1] != "newhost.example.test":
+        if time.monotonic() > end:
+            log.seek(0)
+            fail("after the rename the host was told %r:\n%s" % (seen, log.read()))
+        seen.append(fqdn())
+    rc = stop(p)
+    ks.close()
+    if first != "oldhost.example.test" or rc != 0:
+        fail("before the rename: %r; exit %d" % (first, rc))
+    # Never the stale name: the old one, the new plain one, then the new canonical one.
+    if any(v not in ("newhost", "newhost.example.test") for v in seen):
+        fail("answers after the rename: %r" % seen)
+    print("FullyQualifiedDomainName %s, then %s after the rename (%d requests)" %
+          (first, seen[-1], len(seen)))
+
+
 CASES = {
     "pools": case_pools,
     "auto": case_auto,
@@ -433,6 +743,11 @@ CASES = {
     "waagent": case_waagent,
     "options": case_options,
     "busy-poll": case_busy_poll,
+    "value-types": case_value_types,
+    "found-by-name": case_found_by_name,
+    "privsep": case_privsep,
+    "handover": case_handover,
+    "fqdn": case_fqdn,
 }
 
 if __name__ == "__main__":

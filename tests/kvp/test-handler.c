@@ -57,7 +57,8 @@ static void mkdir_p(const char *path)
 
 static void handler_open(const char *hook)
 {
-	struct hv_kvp_handler_config cfg = { .root = fx.root, .set_ip_hook = hook };
+	struct hv_kvp_handler_config cfg = { .root = fx.root, .set_ip_hook = hook,
+					     .state_dir = fx.dir };
 
 	hv_kvp_handler_free(fx.handler);
 	fx.handler = NULL;
@@ -386,11 +387,15 @@ START_TEST(ip_info)
 	ck_assert_str_eq(fx.reply.ip.ip_addr, "");
 	ck_assert_uint_eq(run_ip(HV_KVP_OP_GET_IP_INFO, "02:00:5E:10:FE:99", "", ""), HV_IC_E_FAIL);
 
-	/* SET_IP_INFO: a malformed GUID or address, then no such adapter. */
+	/*
+	 * SET_IP_INFO: the adapter is looked up first, as Linux's daemon
+	 * does: a malformed GUID, or a bad address for an adapter that does
+	 * not exist, is HV_GUID_NOTFOUND.
+	 */
 	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, "no-guid", "10.0.0.2", "255.0.0.0"),
-			  HV_IC_INVALIDARG);
+			  HV_IC_GUID_NOTFOUND);
 	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.300", "255.0.0.0"),
-			  HV_IC_INVALIDARG);
+			  HV_IC_GUID_NOTFOUND);
 	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"),
 			  HV_IC_GUID_NOTFOUND);
 
@@ -399,6 +404,10 @@ START_TEST(ip_info)
 	mkdir_p(path);
 	snprintf(path, sizeof(path), "%s/sys/class/net/lo/device/device_id", fx.root);
 	write_file(path, GUID "\n");
+	snprintf(path, sizeof(path), "%s/sys/class/net/lo/address", fx.root);
+	write_file(path, "00:00:00:00:00:00\n");
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.300", "255.0.0.0"),
+			  HV_IC_INVALIDARG);
 	/* No hook: what Linux answers when its script fails. */
 	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_IC_E_FAIL);
 	handler_open("/bin/false");

@@ -284,7 +284,7 @@ START_TEST(build_errors)
 	r.operation = HV_KVP_OP_SET;
 
 	/* Value types and integer text. */
-	r.value_type = 11;   /* the registry's REG_QWORD */
+	r.value_type = 7;    /* REG_MULTI_SZ */
 	BUILD_FAILS(-EPROTONOSUPPORT);
 	req_value(&r, HV_KVP_REG_U32, "4294967296");
 	BUILD_FAILS(-ERANGE);
@@ -633,7 +633,7 @@ START_TEST(reply_strict)
 	MUTATE(poke32(q, E_KEY_SIZE, 4), -EMSGSIZE);          /* cut inside the key */
 	MUTATE(poke32(q, E_KEY_SIZE, 10); poke16(q, E_KEY + 8, 'x'), -EMSGSIZE);
 	MUTATE(poke32(q, E_KEY_SIZE, 10), 0);                  /* zero units after it */
-	MUTATE(poke32(q, E_TYPE, 11), -EPROTONOSUPPORT);
+	MUTATE(poke32(q, E_TYPE, 7), -EPROTONOSUPPORT);       /* REG_MULTI_SZ */
 	/* A value whose UTF-8 is longer than the struct's field. */
 	MUTATE(for (size_t i = 0; i < 1023; i++) poke16(q, E_VALUE + 2 * i, 0x20ac);
 	       poke32(q, E_VALUE_SIZE, 2048), -ENOBUFS);

@@ -403,12 +403,21 @@ START_TEST(vm_set_integers)
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
 	ck_assert_str_eq(req.value, "0");
 
-	/* REG_EXPAND_SZ (2), REG_MULTI_SZ (7), the registry's QWORD (11). */
-	poke32(p, V_TYPE, 2);
-	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), -EPROTONOSUPPORT);
+	/* The registry's QWORD (11), as openvmm sends 64-bit values: as HV_KVP_REG_U64. */
+	poke32(p, V_TYPE, HV_KVP_REG_QWORD);
+	poke64(p, V_VALUE, 1234567890123ull);
+	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
+	ck_assert_uint_eq(req.value_type, HV_KVP_REG_QWORD);
+	ck_assert_str_eq(req.value, "1234567890123");
+	/* REG_EXPAND_SZ (2): a string, stored as it came ("%PATH%" not expanded). */
+	poke32(p, V_TYPE, HV_KVP_REG_EXPAND_SZ);
+	poke32(p, V_VALUE_SIZE, (uint32_t)poke_ascii16(p, V_VALUE, "%PATH%") + 2);
+	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
+	ck_assert_str_eq(req.value, "%PATH%");
+	/* REG_MULTI_SZ (7), REG_BINARY (3): refused. */
 	poke32(p, V_TYPE, 7);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), -EPROTONOSUPPORT);
-	poke32(p, V_TYPE, 11);
+	poke32(p, V_TYPE, 3);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), -EPROTONOSUPPORT);
 	ck_assert_str_eq(req.key, "");
 	free(p);

@@ -6,9 +6,9 @@ set -eu
 service=$1 socket=$2 hvkvpd=$3
 tmp=$(mktemp -d /tmp/hvuio-units-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-sed "s|^ExecStart=[^ ]*/hvkvpd |ExecStart=$hvkvpd |" "$service" > "$tmp/hvkvpd.service"
+sed "s|^ExecStart=\(@\{0,1\}\)[^ ]*/hvkvpd |ExecStart=\1$hvkvpd |" "$service" > "$tmp/hvkvpd.service"
 cp "$socket" "$tmp/hvkvpd.socket"
-grep -q "^ExecStart=$hvkvpd " "$tmp/hvkvpd.service" || { echo "FAIL: no ExecStart to substitute" >&2; exit 1; }
+grep -q "^ExecStart=@\{0,1\}$hvkvpd " "$tmp/hvkvpd.service" || { echo "FAIL: no ExecStart to substitute" >&2; exit 1; }
 cd "$tmp"
 if ! systemd-analyze verify --man=no ./hvkvpd.service ./hvkvpd.socket > verify.out 2>&1 ||
 	[ -s verify.out ]; then

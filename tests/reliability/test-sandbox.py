@@ -108,25 +108,29 @@ def case_privileges(tmp):
           "device reopened, client Set and pool file written")
     ks.close()
 
-    # With a hook: the main thread keeps the hook's capabilities, none effective,
-    # and no filter; the client thread has neither.
+    # With a hook: both threads of hvkvpd as without one; only its privileged
+    # helper, a child process, keeps the hook's capabilities (none effective)
+    # and no filter.
     d, ks, p, log = kernel_daemon(tmp, "hook", ["--set-ip-hook", "/bin/true"])
     ks.accept()
     wait_for(lambda: len(tasks(p.pid)) == 2, 5, "no client thread")
-    main = status(p.pid)
-    if (main["CapPrm"], main["CapEff"], main["CapBnd"], main["CapInh"]) != (HOOK_CAPS, 0,
-                                                                           HOOK_CAPS, 0):
-        fail("main thread with a hook: %s" % main)
-    if main["NoNewPrivs"] != "1" or main["Seccomp"] != "0":
-        fail("main thread with a hook: NoNewPrivs %s Seccomp %s" %
-             (main["NoNewPrivs"], main["Seccomp"]))
-    other = [status(p.pid, t) for t in tasks(p.pid) if t != p.pid][0]
-    if other["CapPrm"] or other["CapEff"] or other["Seccomp"] != "2":
-        fail("client thread with a hook: %s" % other)
+    for t in tasks(p.pid):
+        s = status(p.pid, t)
+        if (s["CapPrm"], s["CapEff"], s["CapBnd"], s["CapInh"], s["CapAmb"]) != (0, 0, 0, 0, 0) \
+                or s["NoNewPrivs"] != "1" or s["Seccomp"] != "2":
+            fail("thread %d with a hook: %s" % (t, s))
+    with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+        helper = [int(x) for x in f.read().split()]
+    if len(helper) != 1:
+        fail("with a hook: %d child processes, not one helper" % len(helper))
+    h = status(helper[0])
+    if (h["CapPrm"], h["CapEff"], h["CapBnd"], h["CapInh"]) != (HOOK_CAPS, 0, HOOK_CAPS, 0) or \
+            h["NoNewPrivs"] != "1" or h["Seccomp"] != "0":
+        fail("the helper with a hook: %s" % h)
     stop(p)
     ks.close()
-    print("with --set-ip-hook: main thread CapPrm %#x (CapEff 0, no filter), client thread "
-          "CapPrm 0 and Seccomp 2" % HOOK_CAPS)
+    print("with --set-ip-hook: hvkvpd's threads CapPrm 0 and Seccomp 2; its helper CapPrm "
+          "%#x (CapEff 0, no filter)" % HOOK_CAPS)
 
     # The sim backend keeps CAP_SYS_PTRACE for hvsim's /proc/PID/fd rings only.
     dm = Daemon(tmp, vt.host_script("kvp set External e 1", "wait 60000"), name="sim")

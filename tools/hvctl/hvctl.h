@@ -7,6 +7,7 @@
 #define HVCTL_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "hvuio/vmbus.h"
@@ -59,6 +60,13 @@ int hvctl_delete(struct hvctl *ctx, int argc, char **argv);
 int hvctl_keys_list(struct hvctl *ctx, int argc, char **argv);
 int hvctl_watch(struct hvctl *ctx, int argc, char **argv);
 int hvctl_status(struct hvctl *ctx, int argc, char **argv);
+/*
+ * peers.c: warn on standard error when another KVP daemon (Linux's
+ * hv_kvp_daemon, hypervkvpd) runs or is installed and not masked under
+ * ctx->root, naming the unit to mask. Returns how many warnings.
+ */
+int hvctl_peers_warn(const struct hvctl *ctx);
+
 /* hostctl(8)'s form: hvctl [options] Pool/Key [value]; argv[0] is Pool/Key. */
 int hvctl_hostctl(struct hvctl *ctx, int argc, char **argv);
 

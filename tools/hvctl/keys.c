@@ -1166,6 +1166,8 @@ int hvctl_status(struct hvctl *ctx, int argc, char **argv)
 	err = connect_to(ctx, CALL_TIMEOUT_MS, &vl);
 	if (err < 0 && !not_running(err))
 		return connect_err(ctx, err);
+	/* Before anything else: two daemons explain any odd state that follows. */
+	hvctl_peers_warn(ctx);
 	if (err < 0) {
 		fallback_say(ctx);
 		return status_files(ctx);

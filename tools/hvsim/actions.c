@@ -565,21 +565,29 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 			char *end;
 			int n;
 
-			if (!strncmp(val, "u32:", 4) || !strncmp(val, "u64:", 4)) {
+			/* qword: and expand: are the registry's types openvmm sends. */
+			bool qword = !strncmp(val, "qword:", 6);
+
+			if (!strncmp(val, "u32:", 4) || !strncmp(val, "u64:", 4) || qword) {
 				bool is32 = val[1] == '3';
+				const char *num = val + (qword ? 6 : 4);
 
 				errno = 0;
-				x = strtoull(val + 4, &end, 0);
-				if (errno || *end || !val[4] || (is32 && x > UINT32_MAX)) {
+				x = strtoull(num, &end, 0);
+				if (errno || *end || !*num || (is32 && x > UINT32_MAX)) {
 					sim_err("line %u: bad integer value '%s'", a->line, val);
 					return EXIT_SETUP;
 				}
 				/* The codec takes integers as the decimal text Linux makes of them. */
-				req->value_type = is32 ? HV_KVP_REG_U32 : HV_KVP_REG_U64;
+				req->value_type = qword ? HV_KVP_REG_QWORD : is32 ? HV_KVP_REG_U32 : HV_KVP_REG_U64;
 				n = snprintf(req->value, sizeof(req->value), "%llu", x);
 				req->value_len = (size_t)n;
 			} else {
 				req->value_type = HV_KVP_REG_SZ;
+				if (!strncmp(val, "expand:", 7)) {
+					req->value_type = HV_KVP_REG_EXPAND_SZ;
+					val += 7;
+				}
 				if (encode_field(a, "value", val, HV_KVP_VALUE_MAX_SIZE / 2,
 						 req->value, sizeof(req->value),
 						 &req->value_len) < 0)
