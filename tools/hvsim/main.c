@@ -11,7 +11,7 @@
 #include "hvsim.h"
 
 static const char usage_text[] =
-	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat]\n"
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
 	"             [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 	}
 	s->type = sim_devtype_find(device);
 	if (!s->type) {
-		sim_err("--device: '%s' is neither kvp nor heartbeat", device);
+		sim_err("--device: '%s' is not kvp, heartbeat or fcopy", device);
 		free(s);
 		return 3;
 	}

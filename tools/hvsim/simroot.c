@@ -30,15 +30,31 @@ static const struct ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0), HV
 static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
 
 /*
+ * fcopy: framework 1.0 and 3.0 as for every IC, and the one message
+ * version there is, 1.1 (fcopy-protocol facts: Mile.HyperV's
+ * IC_GUESTIFACE_VERSION_11; what Linux accepts).
+ */
+static const struct ic_version fcopy_msg[] = { HV_IC_VER(1, 1) };
+static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
+
+/*
  * GUIDs from Linux's include/linux/hyperv.h (classes) and the instance
  * ids Hyper-V gives these devices; relids 7 and 8 are what lsvmbus shows
  * for Heartbeat and Data Exchange on a Hyper-V guest.
  */
 static const struct sim_devtype devtypes[] = {
 	{ "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, ICMSGTYPE_KVPEXCHANGE, NULL },
+	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, ICMSGTYPE_KVPEXCHANGE, NULL, 0 },
 	{ "heartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d",
-	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, ICMSGTYPE_HEARTBEAT, &hb_offer },
+	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, ICMSGTYPE_HEARTBEAT, &hb_offer, 0 },
+	/*
+	 * Guest services: Linux's vmbus_devs[] gives it a 16 KiB ring
+	 * (pref_ring_size), which uio_hv_generic pads with the header page
+	 * since "Align ring size to system page" (6.16).
+	 */
+	{ "fcopy", "34d14be3-dee4-41c8-9ae7-6b174977c192",
+	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, ICMSGTYPE_FCOPY, &fcopy_offer,
+	  16 * 1024 },
 };
 
 const struct hv_ic_versions *sim_devtype_offer(const struct sim_devtype *t)
@@ -344,12 +360,13 @@ int sim_root_offer(struct sim_root *sr, int uio_index)
 
 	sr->uio_index = uio_index;
 	/*
-	 * VMBUS_RING_SIZE(2 MiB) per direction: 2 MiB of data after a
-	 * header page, as uio_hv_generic allocates since the 2025 "Align
-	 * ring size to system page" change; int and monitor pages are one
-	 * Hyper-V page each.
+	 * VMBUS_RING_SIZE(data) per direction: the device's data bytes (2 MiB
+	 * unless its type says otherwise) after a header page, as
+	 * uio_hv_generic allocates since the 2025 "Align ring size to system
+	 * page" change; int and monitor pages are one Hyper-V page each.
 	 */
-	sr->map_size[0] = 2 * (2u * 1024 * 1024 + page);
+	sr->map_size[0] = 2 * ((sr->type->ring_data ? sr->type->ring_data :
+				2u * 1024 * 1024) + page);
 	sr->map_size[1] = 4096;
 	sr->map_size[2] = 4096;
 	for (i = 0; i < SIM_NMAPS; i++) {
