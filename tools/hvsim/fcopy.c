@@ -38,6 +38,7 @@ enum fc_kind {
 	FC_COMPLETE,
 	FC_CANCEL,
 	FC_OP,
+	FC_AWAIT_CLOSE,     /* wait until the guest closes the device */
 	FC_H_WRITE,         /* size field and bytes sent as given */
 	FC_H_UNTERMINATED,  /* a name field without its NUL */
 	FC_H_SURROGATE,     /* an unpaired surrogate in the file name */
@@ -45,7 +46,7 @@ enum fc_kind {
 };
 
 static const char *const kind_names[] = {
-	"copy", "start", "write", "complete", "cancel", "op",
+	"copy", "start", "write", "complete", "cancel", "op", "await-close",
 	"fcopy-write", "fcopy-unterminated", "fcopy-surrogate", "fcopy-short",
 };
 
@@ -165,6 +166,12 @@ int sim_fcopy_parse(char **w, int n, struct sim_action *a, char *err, size_t err
 			FAIL("usage: fcopy %s", k);
 		return 0;
 	}
+	if (!strcmp(k, "await-close")) {
+		a->variant = FC_AWAIT_CLOSE;
+		if (n != 2)
+			FAIL("usage: fcopy await-close");
+		return 0;
+	}
 	if (!strcmp(k, "op")) {
 		a->variant = FC_OP;
 		if (n != 3 || parse_num(w[2], UINT32_MAX, &a->n) < 0)
@@ -174,12 +181,17 @@ int sim_fcopy_parse(char **w, int n, struct sim_action *a, char *err, size_t err
 	FAIL("unknown fcopy message '%s'", k);
 }
 
-/* "/d/e/x" -> "/d/e/" and "x"; "/d/e/" -> "/d/e/" and the source's name. */
+/*
+ * "/d/e/x" -> "/d/e/" and "x"; "/d/e/" -> "/d/e/" and the source's name.
+ * A Windows separator splits as well: the host may send either.
+ */
 static int split_dest(const char *dest, const char *src, char **dir, char **name)
 {
-	const char *slash = strrchr(dest, '/');
+	const char *slash = strrchr(dest, '/'), *bs = strrchr(dest, '\\');
 	const char *base;
 
+	if (bs && (!slash || bs > slash))
+		slash = bs;
 	if (!slash) {
 		*dir = strdup("");
 		*name = strdup(dest);
@@ -363,6 +375,24 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 	}
 	if (a->variant == FC_COPY)
 		return run_copy(s, a);
+	if (a->variant == FC_AWAIT_CLOSE) {
+		int waited = 0;
+
+		while (s->dev.conn_fd >= 0 && waited < s->dev.timeout_ms) {
+			err = sim_dev_idle(&s->dev, 10);
+			if (err < 0) {
+				sim_err("line %u: %s", a->line, strerror(-err));
+				return EXIT_SETUP;
+			}
+			waited += 10;
+		}
+		if (s->dev.conn_fd >= 0) {
+			sim_err("line %u: the guest kept the device open for %d ms", a->line,
+				s->dev.timeout_ms);
+			return EXIT_GUEST;
+		}
+		return 0;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return EXIT_SETUP;
