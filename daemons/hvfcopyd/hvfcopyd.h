@@ -36,6 +36,7 @@ struct fc_copy {
 	uint32_t flags;
 	uint64_t file_size;
 	uint64_t end;              /* highest offset + size written */
+	uint64_t flushed;          /* writeback started up to here */
 	uint64_t fragments;
 	int64_t start_us;
 	/* An overwritten file's owner and mode, kept by the new one. */
