@@ -315,8 +315,11 @@ def case_kill(tmp):
     os.mkdir(dst)
     src = make(os.path.join(tmp, "src"), pattern(50000))
     run = Run(tmp, "run", partial_copy_script(dst, src) % "fcopy await-close")
-    wait_for(lambda: any(os.path.getsize(os.path.join(dst, f)) == FRAGMENT
-                         for f in temporaries(dst)), 20, "the first fragment was not written")
+    # Killed once the host has the answer to the WRITE (hvsim prints it then).
+    wait_for(lambda: Run.text(run.sim_out).count('"reply":"fcopy"') >= 2, 20,
+             "the first fragment was not answered")
+    if [os.path.getsize(os.path.join(dst, f)) for f in temporaries(dst)] != [FRAGMENT]:
+        fail("the answered fragment is not in a temporary file: %s" % os.listdir(dst))
     run.daemon.send_signal(signal.SIGKILL)
     run.daemon.wait()
     if os.path.exists(dst + "/partial"):

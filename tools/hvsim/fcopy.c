@@ -376,9 +376,11 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 	if (a->variant == FC_COPY)
 		return run_copy(s, a);
 	if (a->variant == FC_AWAIT_CLOSE) {
+		/* Counted, not looked at: a guest may be back before we look. */
+		uint64_t closes = s->dev.guest_closes;
 		int waited = 0;
 
-		while (s->dev.conn_fd >= 0 && waited < s->dev.timeout_ms) {
+		while (s->dev.guest_closes == closes && waited < s->dev.timeout_ms) {
 			err = sim_dev_idle(&s->dev, 10);
 			if (err < 0) {
 				sim_err("line %u: %s", a->line, strerror(-err));
@@ -386,7 +388,7 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 			}
 			waited += 10;
 		}
-		if (s->dev.conn_fd >= 0) {
+		if (s->dev.guest_closes == closes) {
 			sim_err("line %u: the guest kept the device open for %d ms", a->line,
 				s->dev.timeout_ms);
 			return EXIT_GUEST;
