@@ -21,10 +21,9 @@
 #define DEFAULT_LINGER_US 200
 
 static const char usage_text[] =
-	"usage: hvfcopyd [-n] [-d] [--backend auto|uio|kernel|sim] [--root DIR]\n"
-	"                [--kernel-device PATH] [--state-dir DIR] [--allow DIR]...\n"
-	"                [--mode OCTAL] [--linger-us N]\n"
-	"       hvfcopyd --help | --version\n";
+	"usage: hvfcopyd [-dhnV] [--allow DIR] [--backend auto | uio | kernel | sim]\n"
+	"                [--kernel-device PATH] [--linger-us N] [--mode OCTAL] [--root DIR]\n"
+	"                [--state-dir DIR]\n";
 
 static int parse_uint(const char *s, int base, unsigned long max, unsigned long *v)
 {
@@ -75,7 +74,7 @@ static int parse_args(struct hvfcopyd *d, int argc, char **argv, bool *debug)
 	unsigned long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "ndh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ndhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!strcmp(optarg, "auto"))
