@@ -84,8 +84,12 @@ static int record_write(const struct hvfcopyd *d, const char *dir, const char *t
 	f = fopen(newp, "we");
 	if (!f)
 		return -errno;
+	/*
+	 * Not synced: a killed daemon leaves the page cache behind, and after
+	 * a crash of the machine the temporary file may be gone too.
+	 */
 	fprintf(f, "%s\n%s\n", dir, tmp);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+	if (fflush(f) != 0)
 		err = -errno;
 	if (fclose(f) != 0 && !err)
 		err = -errno;
@@ -564,8 +568,9 @@ static uint32_t complete(struct hvfcopyd *d)
 		log_warn("syncing the directory of %s: %s", quoted(c->path, q, sizeof(q)),
 			 strerror(errno));
 	secs = (double)(fc_now_us() - c->start_us) / 1e6;
-	log_info("copy finished: %s, %" PRIu64 " bytes in %" PRIu64 " fragments, %.3f s",
-		 quoted(c->path, q, sizeof(q)), c->file_size, c->fragments, secs);
+	log_info("copy finished: %s, %" PRIu64 " bytes in %" PRIu64 " fragment%s, %.3f s",
+		 quoted(c->path, q, sizeof(q)), c->file_size, c->fragments,
+		 c->fragments == 1 ? "" : "s", secs);
 	copy_reset(c);
 	return HV_S_OK;
 }
