@@ -436,6 +436,21 @@ static uint32_t start(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 		what = "cannot set the file's owner or mode";
 		goto refuse_errno;
 	}
+	/* Room for the whole file now: a full disk is said before any data moves. */
+	if (c->file_size && fallocate(c->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)c->file_size) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS) {
+		err = errno;
+		copy_discard(d);
+		if (err == ENOSPC || err == EDQUOT) {
+			log_warn("copy refused: %s: no room for %" PRIu64 " bytes",
+				 quoted(c->path, q, sizeof(q)), c->file_size);
+			copy_reset(c);
+			return HV_ERROR_DISK_FULL;
+		}
+		err = -err;
+		what = "cannot reserve the file's space";
+		goto refuse_errno;
+	}
 	c->open = true;
 	c->start_us = fc_now_us();
 	snprintf(flagtxt, sizeof(flagtxt), "%s%s%s",
@@ -464,10 +479,47 @@ static uint32_t errno_status(int err)
 	return err == ENOSPC || err == EDQUOT ? HV_ERROR_DISK_FULL : HV_E_FAIL;
 }
 
-static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *req)
+/* Write what was gathered; the status for the host. */
+static uint32_t gather_flush(struct hvfcopyd *d)
 {
 	struct fc_copy *c = &d->copy;
 	size_t done = 0;
+
+	while (done < c->pending) {
+		ssize_t n = pwrite(c->fd, d->gather + done, c->pending - done,
+				   (off_t)(c->pending_at + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : ENOSPC;
+
+			c->pending = 0;
+			return copy_fail(d, errno_status(e), "writing", e);
+		}
+		done += (size_t)n;
+	}
+	c->pending_at += c->pending;
+	c->pending = 0;
+	if (c->pending_at - c->flushed >= FLUSH_EVERY) {
+		/* Only a hint to the kernel: the fsync at COMPLETE is what counts. */
+		sync_file_range(c->fd, (off_t)c->flushed, (off_t)(c->pending_at - c->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		c->flushed = c->pending_at;
+	}
+	return HV_S_OK;
+}
+
+/*
+ * The host sends fragments in order and waits for each answer: gathering
+ * them into one write per FC_GATHER_SIZE keeps the answer to most of them
+ * down to a copy. The START reserved the file's blocks, so a full disk is
+ * found there, not while gathering.
+ */
+static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *req)
+{
+	struct fc_copy *c = &d->copy;
+	uint32_t status;
 
 	if (!c->open) {
 		log_warn("WRITE without a copy open: refused");
@@ -479,28 +531,19 @@ static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *re
 		return copy_fail(d, HV_E_FAIL, "a WRITE went back to an earlier offset", 0);
 	if (req->offset > c->file_size || req->size > c->file_size - req->offset)
 		return copy_fail(d, HV_E_FAIL, "a WRITE went past the file size the START gave", 0);
-	while (done < req->size) {
-		ssize_t n = pwrite(c->fd, req->data + done, req->size - done,
-				   (off_t)(req->offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : ENOSPC;
-
-			return copy_fail(d, errno_status(e), "writing", e);
-		}
-		done += (size_t)n;
+	if (c->pending && (req->offset != c->pending_at + c->pending ||
+			   c->pending + req->size > FC_GATHER_SIZE)) {
+		status = gather_flush(d);
+		if (status != HV_S_OK)
+			return status;
 	}
+	if (!c->pending)
+		c->pending_at = req->offset;
+	memcpy(d->gather + c->pending, req->data, req->size);
+	c->pending += req->size;
 	c->end = req->offset + req->size;
 	c->fragments++;
-	if (c->end - c->flushed >= FLUSH_EVERY) {
-		/* Only a hint to the kernel: the fsync at COMPLETE is what counts. */
-		sync_file_range(c->fd, (off_t)c->flushed, (off_t)(c->end - c->flushed),
-				SYNC_FILE_RANGE_WRITE);
-		c->flushed = c->end;
-	}
-	return HV_S_OK;
+	return c->pending == FC_GATHER_SIZE ? gather_flush(d) : HV_S_OK;
 }
 
 /* Put the finished file in place; without OVER_WRITE never over one that appeared. */
@@ -523,6 +566,7 @@ static uint32_t complete(struct hvfcopyd *d)
 {
 	struct fc_copy *c = &d->copy;
 	char q[3 * PATH_MAX];
+	uint32_t status;
 	double secs;
 	int err;
 
@@ -533,6 +577,11 @@ static uint32_t complete(struct hvfcopyd *d)
 	if (c->failed) {
 		copy_reset(c);
 		return HV_E_FAIL;
+	}
+	status = gather_flush(d);
+	if (status != HV_S_OK) {
+		copy_reset(c);
+		return status;
 	}
 	if (c->end != c->file_size) {
 		copy_fail(d, HV_E_FAIL, "COMPLETE before all the bytes the START announced", 0);

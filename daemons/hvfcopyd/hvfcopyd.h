@@ -23,6 +23,8 @@ enum hvfcopyd_backend {
 };
 
 #define HVFCOPYD_MAX_ALLOW 16
+/* Contiguous fragments are written in pieces of up to this many bytes. */
+#define FC_GATHER_SIZE (1u << 20)
 
 /* The one copy the host may have open (copy.c). */
 struct fc_copy {
@@ -37,6 +39,9 @@ struct fc_copy {
 	uint64_t file_size;
 	uint64_t end;              /* highest offset + size written */
 	uint64_t flushed;          /* writeback started up to here */
+	/* Fragments gathered into one write: buffered bytes for offset pending_at. */
+	uint64_t pending_at;
+	size_t pending;
 	uint64_t fragments;
 	int64_t start_us;
 	/* An overwritten file's owner and mode, kept by the new one. */
@@ -68,6 +73,7 @@ struct hvfcopyd {
 	uint8_t *buf;              /* private copies of received messages */
 	size_t buf_size;
 	struct fc_copy copy;
+	uint8_t *gather;           /* FC_GATHER_SIZE bytes for struct fc_copy.pending */
 	uint64_t messages;
 };
 

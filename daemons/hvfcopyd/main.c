@@ -219,6 +219,11 @@ int main(int argc, char **argv)
 	if (parse_args(&d, argc, argv, &debug) < 0)
 		return HVFCOPYD_EXIT_USAGE;
 	log_init(d.foreground, debug);
+	d.gather = malloc(FC_GATHER_SIZE);
+	if (!d.gather) {
+		log_err("no memory for the write buffer");
+		return HVFCOPYD_EXIT_FAILURE;
+	}
 	d.sigfd = signals_open();
 	if (d.sigfd < 0) {
 		log_err("signalfd: %s", strerror(errno));
@@ -253,6 +258,7 @@ out:
 	fc_copy_abort(&d, "hvfcopyd is stopping");
 	hvfcopyd_backend_close(&d);
 	free(d.buf);
+	free(d.gather);
 	close(d.sigfd);
 	return rc;
 }
