@@ -22,7 +22,7 @@
 #include <hvuio/vmbus.h>
 
 #include "hvfcopyd.h"
-#include "log.h"
+#include "daemons/hvkvpd/log.h"
 
 /* How often a wait for the device looks again without an inotify event. */
 #define REOPEN_POLL_MS 1000

@@ -28,7 +28,7 @@
 #include <hvuio/vmbus.h>
 
 #include "hvfcopyd.h"
-#include "log.h"
+#include "daemons/hvkvpd/log.h"
 
 /* Packets taken per batch; the host keeps one transaction outstanding. */
 #define BATCH 8

@@ -33,7 +33,7 @@
 #include <hvuio/ic.h>
 
 #include "hvfcopyd.h"
-#include "log.h"
+#include "daemons/hvkvpd/log.h"
 
 /* Temporary files are named so: a recovery never removes anything else. */
 #define TMP_PREFIX ".hvfcopyd-"
@@ -59,10 +59,48 @@ int64_t fc_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static char *quoted(const char *path, char *buf, size_t size)
+/*
+ * A host-chosen path made safe for one log line: in double quotes, with a
+ * quote, backslash, control byte or DEL as \", \\ or \xHH; UTF-8 text is
+ * kept (the codec passes only valid UTF-8). Cut with "..." if it would
+ * not fit.
+ */
+static char *quoted(const char *src, char *dst, size_t size)
 {
-	return log_path(path, buf, size);
+	size_t n = 0;
+
+	if (size < 8) {
+		if (size)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[n++] = '"';
+	for (const unsigned char *s = (const unsigned char *)src; *s; s++) {
+		char esc[5];
+		size_t k;
+
+		if (*s == '"' || *s == '\\') {
+			esc[0] = '\\'; esc[1] = (char)*s; k = 2;
+		} else if (*s < 0x20 || *s == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *s);
+			k = 4;
+		} else {
+			esc[0] = (char)*s; k = 1;
+		}
+		/* Room for this, the closing quote, "..." and the NUL. */
+		if (n + k + 5 > size) {
+			memcpy(dst + n, "\"...", 4);
+			dst[n + 4] = '\0';
+			return dst;
+		}
+		memcpy(dst + n, esc, k);
+		n += k;
+	}
+	dst[n++] = '"';
+	dst[n] = '\0';
+	return dst;
 }
+
 
 /* ---- the record that lets a restart remove what a killed run left ---- */
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "hvfcopyd.h"
-#include "log.h"
+#include "daemons/hvkvpd/log.h"
 
 /* Larger than any message the kernel sends (a WRITE, 6196 bytes). */
 #define KBUF_SIZE 8192

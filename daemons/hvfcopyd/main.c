@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "hvfcopyd.h"
-#include "log.h"
+#include "daemons/hvkvpd/log.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/hvfcopyd"
 /* Long enough to catch the host's next fragment, short enough to cost nothing idle. */
