@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,9 +167,18 @@ static int reply(struct hvfcopyd *d, const uint8_t *payload, size_t len, uint64_
 		err = hv_chan_send(d->chan, payload, len, trans_id, 0);
 		if (err != -EAGAIN)
 			break;
-		err = hv_chan_wait(d->chan, 1000);
-		if (err && err != -ETIMEDOUT && err != -EINTR)
-			break;
+		/* The host's interrupt for room is a device event like any other. */
+		{
+			struct pollfd p = { .fd = hv_dev_fd(d->dev), .events = POLLIN };
+
+			if (poll(&p, 1, 1000) < 0 && errno != EINTR) {
+				err = -errno;
+				break;
+			}
+			err = hv_dev_ack(d->dev, NULL);
+			if (err == -ENODEV)
+				break;
+		}
 	}
 	hv_ring_set_pending_send_size(tx, 0);
 	if (err == -EBADMSG) {
