@@ -41,7 +41,7 @@ static int daemon_status(int fd, const void *msg, size_t len, uint32_t *status)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
-	*status = HV_E_FAIL;
+	*status = HV_IC_E_FAIL;
 	if (send(fd, msg, len, 0) != (ssize_t)len)
 		return -1;
 	if (poll(&p, 1, UTIL_TIMEOUT_MS) <= 0)
@@ -55,25 +55,25 @@ static int relay(struct hv_chan *chan, int dfd, const struct hv_chan_pkt *pkt)
 	uint8_t *p = (uint8_t *)buf + (pkt->payload - (const uint8_t *)buf);
 	size_t len = pkt->payload_len, reply_len = len, klen;
 	struct hv_fcopy_request req;
-	struct icmsg_hdr hdr;
+	struct hv_ic_hdr hdr;
 	uint32_t status;
 	const void *kmsg;
 
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return 0;
-	memcpy(&hdr, p + sizeof(struct vmbuspipe_hdr), sizeof(hdr));
-	if (hdr.icmsgtype == ICMSGTYPE_NEGOTIATE) {
-		hv_ic_guest_versions_get(ICMSGTYPE_FCOPY, &versions);
+	memcpy(&hdr, p + sizeof(struct hv_ic_pipe_hdr), sizeof(hdr));
+	if (hdr.icmsgtype == HV_IC_MSGTYPE_NEGOTIATE) {
+		hv_ic_guest_versions_get(HV_IC_MSGTYPE_FCOPY, &versions);
 		hv_ic_version_negotiate(p, sizeof(buf) - (size_t)(p - (uint8_t *)buf), len,
 					versions, NULL, NULL, &reply_len);
 		return hv_chan_send(chan, p, reply_len, pkt->trans_id, 0);
 	}
 	/* The driver drops other types and messages without an fcopy header. */
-	if (hdr.icmsgtype != ICMSGTYPE_FCOPY || len < ICMSG_HDR + sizeof(struct hv_fcopy_wire_hdr))
+	if (hdr.icmsgtype != HV_IC_MSGTYPE_FCOPY || len < HV_IC_DATA_OFFSET + sizeof(struct hv_fcopy_wire_hdr))
 		return 0;
-	kmsg = p + ICMSG_HDR;
+	kmsg = p + HV_IC_DATA_OFFSET;
 	klen = len;
-	switch (hv_fcopy_msg_parse(p + ICMSG_HDR, len - ICMSG_HDR, HV_FCOPY_LAYOUT_CHANNEL, &req)
+	switch (hv_fcopy_msg_parse(p + HV_IC_DATA_OFFSET, len - HV_IC_DATA_OFFSET, HV_FCOPY_LAYOUT_CHANNEL, &req)
 		? UINT32_MAX : req.operation) {
 	case HV_FCOPY_OP_START:
 		hv_fcopy_msg_start_build(&kstart, sizeof(kstart), HV_FCOPY_LAYOUT_KERNEL,

@@ -2,7 +2,7 @@
 /*
  * hv-fcopy-null-guest: the fastest guest the fcopy protocol allows, for
  * bench/fcopy. It opens the sim (or uio) fcopy device with libhvuio,
- * negotiates as hvfcopyd does, and answers every fcopy message HV_S_OK
+ * negotiates as hvfcopyd does, and answers every fcopy message HV_IC_S_OK
  * at once, writing nothing; it busy-polls the ring with its interrupt
  * masked, so the host never waits for a wake-up. Since the host sends a
  * fragment only after the answer to the one before, this bounds the
@@ -28,17 +28,17 @@ static int answer(struct hv_chan *chan, const struct hv_chan_pkt *pkt)
 	const struct hv_ic_versions *versions;
 	size_t len = pkt->payload_len, reply_len = len;
 	uint8_t *p = (uint8_t *)buf + (pkt->payload - (const uint8_t *)buf);
-	struct icmsg_hdr hdr;
+	struct hv_ic_hdr hdr;
 
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return 0;
-	memcpy(&hdr, p + sizeof(struct vmbuspipe_hdr), sizeof(hdr));
-	if (hdr.icmsgtype == ICMSGTYPE_NEGOTIATE) {
-		hv_ic_guest_versions_get(ICMSGTYPE_FCOPY, &versions);
+	memcpy(&hdr, p + sizeof(struct hv_ic_pipe_hdr), sizeof(hdr));
+	if (hdr.icmsgtype == HV_IC_MSGTYPE_NEGOTIATE) {
+		hv_ic_guest_versions_get(HV_IC_MSGTYPE_FCOPY, &versions);
 		hv_ic_version_negotiate(p, sizeof(buf) - (size_t)(p - (uint8_t *)buf), len,
 					versions, NULL, NULL, &reply_len);
 	} else {
-		hv_ic_response_prepare(p, len, HV_S_OK);
+		hv_ic_response_prepare(p, len, HV_IC_S_OK);
 	}
 	return hv_chan_send(chan, p, reply_len, pkt->trans_id, 0);
 }

@@ -73,7 +73,7 @@ int bk_proc_rss(pid_t pid, uint64_t *rss_kb, uint64_t *hwm_kb);
 struct bk_host {
 	struct sim_root sr;
 	struct sim_dev dev;
-	struct ic_version fw, msg;
+	struct hv_ic_version fw, msg;
 	uint8_t tid;
 	/* Spin on the guest-to-host ring instead of waiting for its signal. */
 	bool spin;

@@ -17,7 +17,7 @@ static int on_connect(struct sim_dev *d, void *arg)
 	size_t len;
 	int err;
 
-	err = hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &offer);
+	err = hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &offer);
 	if (err < 0)
 		return err;
 	err = hv_ic_negotiate_request_build(h->req, sizeof(h->req), offer, 0, &len);
@@ -82,7 +82,7 @@ int bk_host_wait_ready(struct bk_host *h, int timeout_ms)
 	err = host_recv(h, &len, timeout_ms);
 	if (err < 0)
 		return err;
-	hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &offer);
+	hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &offer);
 	err = hv_ic_negotiate_reply_parse(h->reply, len, offer, &h->fw, &h->msg);
 	if (err < 0)
 		return err;
@@ -119,7 +119,7 @@ int bk_host_request_fn(void *ctx, uint8_t op, const char *key, const char *value
 
 	memset(&req, 0, offsetof(struct hv_kvp_request, key));
 	req.operation = op;
-	req.pool = KVP_POOL_EXTERNAL;
+	req.pool = HV_KVP_POOL_EXTERNAL;
 	req.index = index;
 	req.key[0] = '\0';
 	req.value[0] = '\0';
@@ -128,7 +128,7 @@ int bk_host_request_fn(void *ctx, uint8_t op, const char *key, const char *value
 		memcpy(req.key, key, req.key_len + 1);
 	}
 	if (value) {
-		req.value_type = REG_SZ;
+		req.value_type = HV_KVP_REG_SZ;
 		req.value_len = strlen(value);
 		memcpy(req.value, value, req.value_len + 1);
 	}
@@ -136,7 +136,7 @@ int bk_host_request_fn(void *ctx, uint8_t op, const char *key, const char *value
 	if (err < 0)
 		return err;
 	if (value_out && value_size) {
-		size_t n = *status == HV_S_OK ? strnlen(res.value, sizeof(res.value)) : 0;
+		size_t n = *status == HV_IC_S_OK ? strnlen(res.value, sizeof(res.value)) : 0;
 
 		if (n >= value_size)
 			n = value_size - 1;

@@ -27,7 +27,7 @@
 
 #define KMSG_BODY      4
 #define EXCHG_KEY      (KMSG_BODY + 12)
-#define EXCHG_VALUE    (EXCHG_KEY + HV_KVP_EXCHANGE_MAX_KEY_SIZE)
+#define EXCHG_VALUE    (EXCHG_KEY + HV_KVP_KEY_MAX_SIZE)
 #define ENUM_VALUE     (EXCHG_VALUE + 4)
 
 void bk_kdev_listen(struct bk_kdev *k, const char *path)
@@ -77,11 +77,11 @@ int bk_kdev_accept(struct bk_kdev *k, int timeout_ms)
 	if (err < 0)
 		return err;
 	n = recv(k->fd, k->msg, sizeof(k->msg), 0);
-	if (n != HV_KVP_KMSG_SIZE || k->msg[0] != KVP_OP_REGISTER1)
+	if (n != HV_KVP_KMSG_SIZE || k->msg[0] != HV_KVP_OP_REGISTER1)
 		return -EPROTO;
 	/* kvp_register(): REGISTER1 back, HV_DRV_VERSION in the body. */
 	memset(k->msg, 0, HV_KVP_KMSG_SIZE);
-	k->msg[0] = KVP_OP_REGISTER1;
+	k->msg[0] = HV_KVP_OP_REGISTER1;
 	memcpy(k->msg + KMSG_BODY, "3.1", 4);
 	if (send(k->fd, k->msg, HV_KVP_KMSG_SIZE, MSG_NOSIGNAL) != HV_KVP_KMSG_SIZE)
 		return -errno;
@@ -115,27 +115,27 @@ int bk_kdev_request_fn(void *ctx, uint8_t op, const char *key, const char *value
 	ssize_t n;
 	int err;
 
-	if (kl >= HV_KVP_EXCHANGE_MAX_KEY_SIZE || vl >= HV_KVP_EXCHANGE_MAX_VALUE_SIZE)
+	if (kl >= HV_KVP_KEY_MAX_SIZE || vl >= HV_KVP_VALUE_MAX_SIZE)
 		return -EINVAL;
 	memset(m, 0, HV_KVP_KMSG_SIZE);
 	m[0] = op;
-	m[1] = KVP_POOL_EXTERNAL;
+	m[1] = HV_KVP_POOL_EXTERNAL;
 	switch (op) {
-	case KVP_OP_SET:
-	case KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_GET:
 		/* kvp_send_key(): UTF-8, sizes with the NUL; a GET has no value. */
-		put32(m + KMSG_BODY, REG_SZ);
+		put32(m + KMSG_BODY, HV_KVP_REG_SZ);
 		put32(m + KMSG_BODY + 4, (uint32_t)kl + 1);
-		put32(m + KMSG_BODY + 8, op == KVP_OP_SET ? (uint32_t)vl + 1 : 0);
+		put32(m + KMSG_BODY + 8, op == HV_KVP_OP_SET ? (uint32_t)vl + 1 : 0);
 		memcpy(m + EXCHG_KEY, key, kl);
-		if (op == KVP_OP_SET)
+		if (op == HV_KVP_OP_SET)
 			memcpy(m + EXCHG_VALUE, value, vl);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		put32(m + KMSG_BODY, (uint32_t)kl + 1);
 		memcpy(m + KMSG_BODY + 4, key, kl);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		put32(m + KMSG_BODY, index);
 		break;
 	default:
@@ -173,8 +173,8 @@ int bk_kdev_request_fn(void *ctx, uint8_t op, const char *key, const char *value
 		const char *v = (const char *)m + ENUM_VALUE;
 		size_t len = 0;
 
-		if (*status == HV_S_OK && (op == KVP_OP_GET || op == KVP_OP_ENUMERATE))
-			len = strnlen(v, HV_KVP_EXCHANGE_MAX_VALUE_SIZE);
+		if (*status == HV_IC_S_OK && (op == HV_KVP_OP_GET || op == HV_KVP_OP_ENUMERATE))
+			len = strnlen(v, HV_KVP_VALUE_MAX_SIZE);
 		if (len >= value_size)
 			len = value_size - 1;
 		memcpy(value_out, v, len);

@@ -89,7 +89,7 @@ static void run_start(struct run *r, const char *name, unsigned int n, bool sync
 	bk_mkdirs(r->state);
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.keys = n;
-	r->st.file_bytes = bk_pool_file_write(r->state, KVP_POOL_EXTERNAL, n);
+	r->st.file_bytes = bk_pool_file_write(r->state, HV_KVP_POOL_EXTERNAL, n);
 	bk_host_open(&r->host, r->root);
 	/* The last run's dirty pages are not written back during this one. */
 	sync();
@@ -122,14 +122,14 @@ static void run_start(struct run *r, const char *name, unsigned int n, bool sync
 		       name, strerror(-err), r->log);
 	/* The first answer to the host: the pools are served. */
 	{
-		char key[64], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], want[128];
+		char key[64], value[HV_KVP_VALUE_MAX_SIZE], want[128];
 		uint32_t status;
 
 		bk_key(key, sizeof(key), n - 1);
-		err = bk_host_request_fn(&r->host, KVP_OP_GET, key, NULL, 0, &status,
+		err = bk_host_request_fn(&r->host, HV_KVP_OP_GET, key, NULL, 0, &status,
 					 value, sizeof(value));
 		bk_value(want, sizeof(want), n - 1);
-		if (err < 0 || status != HV_S_OK || strcmp(value, want))
+		if (err < 0 || status != HV_IC_S_OK || strcmp(value, want))
 			bk_die("%s: the first GET failed (%d, 0x%08x, '%s')", name, err,
 			       status, value);
 	}
@@ -150,7 +150,7 @@ static void run_stop(struct run *r)
 static void latency(struct run *r, int mode)
 {
 	double *v = calloc(opt.lat_samples, sizeof(double));
-	char key[64], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[64], value[HV_KVP_VALUE_MAX_SIZE];
 
 	if (!v)
 		bk_die("out of memory");
@@ -159,8 +159,8 @@ static void latency(struct run *r, int mode)
 		double t0 = bk_now();
 
 		bk_key(key, sizeof(key), (unsigned int)(((uint64_t)i * 104729) % r->st.keys));
-		if (bk_host_request_fn(&r->host, KVP_OP_GET, key, NULL, 0, &status,
-				       value, sizeof(value)) < 0 || status != HV_S_OK)
+		if (bk_host_request_fn(&r->host, HV_KVP_OP_GET, key, NULL, 0, &status,
+				       value, sizeof(value)) < 0 || status != HV_IC_S_OK)
 			bk_die("latency: GET %s failed", key);
 		v[i] = bk_now() - t0;
 	}
@@ -289,7 +289,7 @@ static void part_kernel(void)
 			snprintf(csock, sizeof(csock), "%s/socket", dir);
 			snprintf(log, sizeof(log), "%s/daemon.log", dir);
 			bk_mkdirs(state);
-			bk_pool_file_write(state, KVP_POOL_EXTERNAL, n);
+			bk_pool_file_write(state, HV_KVP_POOL_EXTERNAL, n);
 			bk_kdev_listen(k, sock);
 			/* Linux's daemon leaves a lot to write back: not on our time. */
 			sync();
@@ -364,8 +364,8 @@ static void *busy_host_main(void *arg)
 		/* Keys of its own: the clients' GETs check the values they read. */
 		bk_key(key, sizeof(key), b->n + i % 64);
 		snprintf(value, sizeof(value), "busy %u", i);
-		b->err = bk_host_request_fn(b->host, KVP_OP_SET, key, value, 0, &status, NULL, 0);
-		if (b->err < 0 || status != HV_S_OK) {
+		b->err = bk_host_request_fn(b->host, HV_KVP_OP_SET, key, value, 0, &status, NULL, 0);
+		if (b->err < 0 || status != HV_IC_S_OK) {
 			if (!b->err)
 				b->err = -EPROTO;
 			break;

@@ -48,7 +48,7 @@ struct mix {
 	const char *who;
 	bk_request_fn *fn;
 	void *ctx;
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char value[HV_KVP_VALUE_MAX_SIZE];
 };
 
 /* One request; dies unless the daemon answers `want`. */
@@ -86,13 +86,13 @@ void bk_mix_run(const char *who, bk_request_fn *fn, void *ctx, unsigned int n,
 		for (unsigned int i = 0; i < k; i++) {
 			bk_key(key, sizeof(key), next + i);
 			bk_value(value, sizeof(value), next + i);
-			one(&m, KVP_OP_SET, key, value, 0, HV_S_OK);
+			one(&m, HV_KVP_OP_SET, key, value, 0, HV_IC_S_OK);
 		}
 		t[BK_SET] += bk_now() - t0;
 		t0 = bk_now();
 		for (unsigned int i = 0; i < k; i++) {
 			bk_key(key, sizeof(key), next + i);
-			one(&m, KVP_OP_DELETE, key, NULL, 0, HV_S_OK);
+			one(&m, HV_KVP_OP_DELETE, key, NULL, 0, HV_IC_S_OK);
 		}
 		t[BK_DELETE] += bk_now() - t0;
 		next += k;
@@ -106,7 +106,7 @@ void bk_mix_run(const char *who, bk_request_fn *fn, void *ctx, unsigned int n,
 
 		bk_key(key, sizeof(key), j);
 		snprintf(value, sizeof(value), "updated %u", i);
-		one(&m, KVP_OP_SET, key, value, 0, HV_S_OK);
+		one(&m, HV_KVP_OP_SET, key, value, 0, HV_IC_S_OK);
 	}
 	t[BK_UPDATE] = bk_now() - t0;
 	/* And back, so that GETs find the values the files were written with. */
@@ -115,7 +115,7 @@ void bk_mix_run(const char *who, bk_request_fn *fn, void *ctx, unsigned int n,
 
 		bk_key(key, sizeof(key), j);
 		bk_value(value, sizeof(value), j);
-		one(&m, KVP_OP_SET, key, value, 0, HV_S_OK);
+		one(&m, HV_KVP_OP_SET, key, value, 0, HV_IC_S_OK);
 	}
 
 	/* Spread over the pool: no cache of the last records helps. */
@@ -130,7 +130,7 @@ void bk_mix_run(const char *who, bk_request_fn *fn, void *ctx, unsigned int n,
 		double s = keep_rtt ? bk_now() : 0;
 
 		bk_key(key, sizeof(key), j);
-		one(&m, KVP_OP_GET, key, NULL, 0, HV_S_OK);
+		one(&m, HV_KVP_OP_GET, key, NULL, 0, HV_IC_S_OK);
 		if (keep_rtt)
 			r->get_rtt[i] = bk_now() - s;
 		if (check_get_value) {
@@ -148,7 +148,7 @@ void bk_mix_run(const char *who, bk_request_fn *fn, void *ctx, unsigned int n,
 	/* The host's enumeration: 0, 1, 2, ... */
 	t0 = bk_now();
 	for (unsigned int i = 0; i < ops; i++) {
-		one(&m, KVP_OP_ENUMERATE, NULL, NULL, i % n, HV_S_OK);
+		one(&m, HV_KVP_OP_ENUMERATE, NULL, NULL, i % n, HV_IC_S_OK);
 		bk_value(want, sizeof(want), i % n);
 		if (strcmp(m.value, want))
 			bk_die("%s: ENUMERATE %u answered '%s', not '%s'", who, i % n, m.value, want);

@@ -148,9 +148,9 @@ uint64_t bk_pool_file_write(const char *dir, unsigned int pool, unsigned int n)
 		for (unsigned int j = 0; j < m; j++) {
 			uint8_t *rec = buf + (size_t)j * HV_KVP_POOL_RECORD_SIZE;
 
-			bk_key((char *)rec, HV_KVP_EXCHANGE_MAX_KEY_SIZE, i + j);
-			bk_value((char *)rec + HV_KVP_EXCHANGE_MAX_KEY_SIZE,
-				 HV_KVP_EXCHANGE_MAX_VALUE_SIZE, i + j);
+			bk_key((char *)rec, HV_KVP_KEY_MAX_SIZE, i + j);
+			bk_value((char *)rec + HV_KVP_KEY_MAX_SIZE,
+				 HV_KVP_VALUE_MAX_SIZE, i + j);
 		}
 		if (write(fd, buf, len) != (ssize_t)len)
 			bk_die("writing %s: %s", path, strerror(errno));

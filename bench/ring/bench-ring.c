@@ -294,7 +294,7 @@ static uint32_t host_room_wanted(struct hv_ring *ring, uint32_t need)
 static void host_ours(struct side *sd, struct hv_ring *ring, struct sender *snd,
 		      uint8_t *payload)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	struct iovec iov = { .iov_base = payload, .iov_len = sd->size };
 	uint32_t need = ALIGN8(HV_RING_DESC_SIZE + sd->size) + HV_RING_TRAILER_SIZE;
 	unsigned int i;
@@ -324,7 +324,7 @@ static void host_ours(struct side *sd, struct hv_ring *ring, struct sender *snd,
 static void host_perpkt(struct side *sd, struct hv_ring *ring, struct sender *snd,
 			uint8_t *payload)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	struct iovec iov = { .iov_base = payload, .iov_len = sd->size };
 	uint32_t need = ALIGN8(HV_RING_DESC_SIZE + sd->size) + HV_RING_TRAILER_SIZE;
 	unsigned int i;

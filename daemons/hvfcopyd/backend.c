@@ -41,14 +41,20 @@ const char *hvfcopyd_backend_name(enum hvfcopyd_backend b)
 	}
 }
 
-/* 1 when the fcopy device is bound to uio_hv_generic, 0 if not (driver named), or -errno. */
-static int device_find(const char *root, char *driver, size_t size)
+/*
+ * 1 when the fcopy device is bound to uio_hv_generic (*sim: its node is a
+ * sim device's socket, hvsim(8)), 0 if not (driver named), or -errno.
+ */
+static int device_find(const char *root, bool *sim, char *driver, size_t size)
 {
 	struct hv_vmbus_list *list = NULL;
 	const struct hv_vmbus_device *dev;
+	char node[PATH_MAX];
+	struct stat st;
 	int err;
 
 	driver[0] = '\0';
+	*sim = false;
 	err = hv_vmbus_list_new(root, &list);
 	if (err == -ENOENT)
 		return 0;
@@ -59,6 +65,8 @@ static int device_find(const char *root, char *driver, size_t size)
 	if (dev) {
 		snprintf(driver, size, "%s", dev->driver);
 		err = strcmp(dev->driver, "uio_hv_generic") == 0 && dev->uio_index >= 0;
+		snprintf(node, sizeof(node), "%s/dev/uio%d", root, dev->uio_index);
+		*sim = err && stat(node, &st) == 0 && S_ISSOCK(st.st_mode);
 	}
 	hv_vmbus_list_free(list);
 	return err;
@@ -68,6 +76,7 @@ int hvfcopyd_backend_choose(struct hvfcopyd *d)
 {
 	char driver[64];
 	struct stat st;
+	bool sim;
 	int err;
 
 	if (d->backend != HVFCOPYD_BACKEND_AUTO) {
@@ -75,14 +84,13 @@ int hvfcopyd_backend_choose(struct hvfcopyd *d)
 		d->chosen = d->backend;
 		return 0;
 	}
-	err = device_find(d->root, driver, sizeof(driver));
+	err = device_find(d->root, &sim, driver, sizeof(driver));
 	if (err < 0) {
 		log_err("cannot read %s/sys/bus/vmbus/devices: %s", d->root, strerror(-err));
 		return err;
 	}
 	if (err == 1) {
-		/* uio or sim: which one, the open tells (hv_dev_is_sim). */
-		d->chosen = HVFCOPYD_BACKEND_UIO;
+		d->chosen = sim ? HVFCOPYD_BACKEND_SIM : HVFCOPYD_BACKEND_UIO;
 		return 0;
 	}
 	if (stat(d->kernel_device, &st) == 0) {
@@ -104,19 +112,9 @@ int hvfcopyd_backend_choose(struct hvfcopyd *d)
 
 int hvfcopyd_backend_open(struct hvfcopyd *d)
 {
-	int err;
-
 	if (d->chosen == HVFCOPYD_BACKEND_KERNEL)
 		return fc_kernel_open(d);
-	err = fc_chan_open(d);
-	if (err == 0 && d->backend == HVFCOPYD_BACKEND_AUTO)
-		d->chosen = hv_dev_is_sim(d->dev) ? HVFCOPYD_BACKEND_SIM : HVFCOPYD_BACKEND_UIO;
-	if (err == 0 && d->chosen != (hv_dev_is_sim(d->dev) ? HVFCOPYD_BACKEND_SIM :
-				      HVFCOPYD_BACKEND_UIO))
-		log_warn("the fcopy device under %s is %s, not what --backend %s expects",
-			 d->root, hv_dev_is_sim(d->dev) ? "a sim device" : "a real uio device",
-			 hvfcopyd_backend_name(d->chosen));
-	return err;
+	return fc_chan_open(d);
 }
 
 void hvfcopyd_backend_close(struct hvfcopyd *d)

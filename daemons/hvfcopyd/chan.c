@@ -49,7 +49,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-_Static_assert(SLOT_SIZE >= ICMSG_HDR + sizeof(struct hv_fcopy_wire_write),
+_Static_assert(SLOT_SIZE >= HV_IC_DATA_OFFSET + sizeof(struct hv_fcopy_wire_write),
 	       "a slot holds the largest fcopy message");
 
 int fc_chan_open(struct hvfcopyd *d)
@@ -102,11 +102,11 @@ void fc_chan_close(struct hvfcopyd *d)
 static uint32_t negotiate(struct hvfcopyd *d, uint8_t *payload, size_t *len)
 {
 	const struct hv_ic_versions *versions;
-	struct ic_version fw, msg;
+	struct hv_ic_version fw, msg;
 	size_t reply_len = *len;
 	int err;
 
-	err = hv_ic_guest_versions_get(ICMSGTYPE_FCOPY, &versions);
+	err = hv_ic_guest_versions_get(HV_IC_MSGTYPE_FCOPY, &versions);
 	if (!err)
 		err = hv_ic_version_negotiate(payload, SLOT_SIZE, *len, versions, &fw, &msg,
 					      &reply_len);
@@ -118,33 +118,33 @@ static uint32_t negotiate(struct hvfcopyd *d, uint8_t *payload, size_t *len)
 		log_warn("the host's version negotiation failed: %s", strerror(-err));
 	}
 	*len = reply_len;
-	return err ? HV_E_FAIL : HV_S_OK;
+	return err ? HV_IC_E_FAIL : HV_IC_S_OK;
 }
 
 /* One message in its slot: decide, and turn it into its answer in place. */
 static void message(struct hvfcopyd *d, uint8_t *payload, size_t *len)
 {
 	struct hv_fcopy_request req;
-	struct icmsg_hdr hdr;
+	struct hv_ic_hdr hdr;
 	struct hv_ic_msg ic;
 	uint32_t status;
 	int err;
 
-	memcpy(&hdr, payload + sizeof(struct vmbuspipe_hdr), sizeof(hdr));
-	if (hdr.icmsgtype == ICMSGTYPE_NEGOTIATE) {
+	memcpy(&hdr, payload + sizeof(struct hv_ic_pipe_hdr), sizeof(hdr));
+	if (hdr.icmsgtype == HV_IC_MSGTYPE_NEGOTIATE) {
 		negotiate(d, payload, len);
 		return;
 	}
 	d->messages++;
-	if (hdr.icmsgtype != ICMSGTYPE_FCOPY) {
+	if (hdr.icmsgtype != HV_IC_MSGTYPE_FCOPY) {
 		log_warn("IC message type %u on the fcopy channel: refused", hdr.icmsgtype);
-		status = HV_E_FAIL;
+		status = HV_IC_E_FAIL;
 	} else if ((err = hv_ic_msg_parse(payload, *len, &ic)) < 0) {
 		log_warn("an fcopy message whose IC header claims more than arrived: refused");
-		status = HV_E_FAIL;
+		status = HV_IC_E_FAIL;
 	} else {
 		/* Linux reads no icmsgsize: the message is what arrived after the headers. */
-		err = hv_fcopy_msg_parse(payload + ICMSG_HDR, ic.avail, HV_FCOPY_LAYOUT_CHANNEL,
+		err = hv_fcopy_msg_parse(payload + HV_IC_DATA_OFFSET, ic.avail, HV_FCOPY_LAYOUT_CHANNEL,
 					 &req);
 		status = err ? fc_copy_refuse(d, &req, err) : fc_copy_handle(d, &req);
 	}
@@ -201,7 +201,7 @@ static int take_batch(struct hvfcopyd *d, size_t *lens, uint64_t *ids, unsigned 
 	for (unsigned int i = 0; i < n; i++) {
 		uint32_t plen = pkts[i].payload_len;
 
-		if (pkts[i].type != VM_PKT_DATA_INBAND || plen > SLOT_SIZE) {
+		if (pkts[i].type != HV_RING_PKT_DATA_INBAND || plen > SLOT_SIZE) {
 			log_warn("dropped a packet of type %u and %" PRIu32 " bytes",
 				 pkts[i].type, plen);
 			continue;
@@ -259,7 +259,7 @@ int fc_chan_serve(struct hvfcopyd *d)
 		for (unsigned int i = 0; i < count; i++) {
 			uint8_t *payload = d->buf + i * SLOT_SIZE;
 
-			if (lens[i] < ICMSG_HDR) {
+			if (lens[i] < HV_IC_DATA_OFFSET) {
 				log_warn("dropped a packet of %zu bytes, shorter than the IC header",
 					 lens[i]);
 				continue;

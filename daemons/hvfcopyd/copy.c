@@ -386,7 +386,7 @@ static uint32_t start(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 		fc_copy_abort(d, "the host started another copy");
 		if (healthy) {
 			log_warn("START while a copy was open: refused");
-			return HV_E_FAIL;
+			return HV_IC_E_FAIL;
 		}
 	}
 	copy_reset(c);
@@ -432,7 +432,7 @@ static uint32_t start(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 			log_notice("copy refused: %s exists (no OVER_WRITE)",
 				   quoted(c->path, q, sizeof(q)));
 			copy_reset(c);
-			return HV_ERROR_ALREADY_EXISTS;
+			return HV_IC_ERROR_ALREADY_EXISTS;
 		}
 		if (!S_ISREG(st.st_mode)) {
 			what = S_ISLNK(st.st_mode) ? "the target is a symbolic link" :
@@ -483,7 +483,7 @@ static uint32_t start(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 			log_warn("copy refused: %s: no room for %" PRIu64 " bytes",
 				 quoted(c->path, q, sizeof(q)), c->file_size);
 			copy_reset(c);
-			return HV_ERROR_DISK_FULL;
+			return HV_IC_ERROR_DISK_FULL;
 		}
 		err = -err;
 		what = "cannot reserve the file's space";
@@ -497,24 +497,24 @@ static uint32_t start(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 		 req->flags & HV_FCOPY_FLAG_CREATE_PATH ? "create-path" : "");
 	log_info("copy started: %s, %" PRIu64 " bytes%s%s", quoted(c->path, q, sizeof(q)),
 		 c->file_size, flagtxt[0] ? ", " : "", flagtxt);
-	return HV_S_OK;
+	return HV_IC_S_OK;
 
 refuse_errno:
 	log_warn("copy refused: %s: %s: %s", quoted(c->path, q, sizeof(q)), what,
 		 strerror(-err));
 	copy_reset(c);
-	return HV_E_FAIL;
+	return HV_IC_E_FAIL;
 refuse:
 	log_warn("copy refused: %s: %s", quoted(c->path, q, sizeof(q)), what);
 	copy_reset(c);
-	return HV_E_FAIL;
+	return HV_IC_E_FAIL;
 }
 
 /* ---- WRITE, COMPLETE, CANCEL ---- */
 
 static uint32_t errno_status(int err)
 {
-	return err == ENOSPC || err == EDQUOT ? HV_ERROR_DISK_FULL : HV_E_FAIL;
+	return err == ENOSPC || err == EDQUOT ? HV_IC_ERROR_DISK_FULL : HV_IC_E_FAIL;
 }
 
 /* Write what was gathered; the status for the host. */
@@ -545,7 +545,7 @@ static uint32_t gather_flush(struct hvfcopyd *d)
 				SYNC_FILE_RANGE_WRITE);
 		c->flushed = c->pending_at;
 	}
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 /*
@@ -561,18 +561,18 @@ static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *re
 
 	if (!c->open) {
 		log_warn("WRITE without a copy open: refused");
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	}
 	if (c->failed)
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	if (req->offset < c->end)
-		return copy_fail(d, HV_E_FAIL, "a WRITE went back to an earlier offset", 0);
+		return copy_fail(d, HV_IC_E_FAIL, "a WRITE went back to an earlier offset", 0);
 	if (req->offset > c->file_size || req->size > c->file_size - req->offset)
-		return copy_fail(d, HV_E_FAIL, "a WRITE went past the file size the START gave", 0);
+		return copy_fail(d, HV_IC_E_FAIL, "a WRITE went past the file size the START gave", 0);
 	if (c->pending && (req->offset != c->pending_at + c->pending ||
 			   c->pending + req->size > FC_GATHER_SIZE)) {
 		status = gather_flush(d);
-		if (status != HV_S_OK)
+		if (status != HV_IC_S_OK)
 			return status;
 	}
 	if (!c->pending)
@@ -581,7 +581,7 @@ static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *re
 	c->pending += req->size;
 	c->end = req->offset + req->size;
 	c->fragments++;
-	return c->pending == FC_GATHER_SIZE ? gather_flush(d) : HV_S_OK;
+	return c->pending == FC_GATHER_SIZE ? gather_flush(d) : HV_IC_S_OK;
 }
 
 /* Put the finished file in place; without OVER_WRITE never over one that appeared. */
@@ -610,21 +610,21 @@ static uint32_t complete(struct hvfcopyd *d)
 
 	if (!c->open) {
 		log_warn("COMPLETE without a copy open: refused");
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	}
 	if (c->failed) {
 		copy_reset(c);
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	}
 	status = gather_flush(d);
-	if (status != HV_S_OK) {
+	if (status != HV_IC_S_OK) {
 		copy_reset(c);
 		return status;
 	}
 	if (c->end != c->file_size) {
-		copy_fail(d, HV_E_FAIL, "COMPLETE before all the bytes the START announced", 0);
+		copy_fail(d, HV_IC_E_FAIL, "COMPLETE before all the bytes the START announced", 0);
 		copy_reset(c);
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	}
 	if (fsync(c->fd) < 0) {
 		err = errno;
@@ -641,12 +641,12 @@ static uint32_t complete(struct hvfcopyd *d)
 			   quoted(c->path, q, sizeof(q)));
 		copy_discard(d);
 		copy_reset(c);
-		return HV_ERROR_ALREADY_EXISTS;
+		return HV_IC_ERROR_ALREADY_EXISTS;
 	}
 	if (err < 0) {
-		copy_fail(d, HV_E_FAIL, "renaming into place", -err);
+		copy_fail(d, HV_IC_E_FAIL, "renaming into place", -err);
 		copy_reset(c);
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	}
 	c->tmp[0] = '\0';
 	record_clear(d);
@@ -659,7 +659,7 @@ static uint32_t complete(struct hvfcopyd *d)
 		 quoted(c->path, q, sizeof(q)), c->file_size, c->fragments,
 		 c->fragments == 1 ? "" : "s", secs);
 	copy_reset(c);
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 static uint32_t cancel(struct hvfcopyd *d)
@@ -674,7 +674,7 @@ static uint32_t cancel(struct hvfcopyd *d)
 		copy_reset(&d->copy);
 	}
 	/* As Linux's hv_fcopy_daemon: a CANCEL with nothing open is fine. */
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 uint32_t fc_copy_handle(struct hvfcopyd *d, const struct hv_fcopy_request *req)
@@ -690,7 +690,7 @@ uint32_t fc_copy_handle(struct hvfcopyd *d, const struct hv_fcopy_request *req)
 		return cancel(d);
 	}
 	log_warn("unknown fcopy operation %" PRIu32 ": refused", req->operation);
-	return HV_E_FAIL;
+	return HV_IC_E_FAIL;
 }
 
 uint32_t fc_copy_refuse(struct hvfcopyd *d, const struct hv_fcopy_request *req, int err)
@@ -710,5 +710,5 @@ uint32_t fc_copy_refuse(struct hvfcopyd *d, const struct hv_fcopy_request *req, 
 	if (d->copy.open && (req->operation == HV_FCOPY_OP_START ||
 			     req->operation == HV_FCOPY_OP_WRITE))
 		fc_copy_abort(d, "the host sent a malformed message");
-	return HV_E_FAIL;
+	return HV_IC_E_FAIL;
 }

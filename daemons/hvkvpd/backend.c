@@ -73,7 +73,7 @@ static int kvp_device_find(const char *root, bool *sim, char *driver, size_t siz
 	if (err < 0)
 		return err;
 	for (i = 0; i < list->count; i++) {
-		if (strcmp(list->devices[i].class_id, HV_KVP_GUID) == 0) {
+		if (strcmp(list->devices[i].class_id, HV_VMBUS_KVP_GUID) == 0) {
 			found = &list->devices[i];
 			break;
 		}
@@ -128,7 +128,7 @@ int hvkvpd_backend_choose(struct hvkvpd *d)
 		log_err("the KVP device is bound to %s and %s does not exist: load hv_utils "
 			"(modprobe hv_utils) or bind the device to uio_hv_generic "
 			"(hvctl bind %s), or give --backend", driver, d->kernel_device,
-			HV_KVP_GUID);
+			HV_VMBUS_KVP_GUID);
 	else
 		log_err("no Hyper-V KVP device under %s/sys/bus/vmbus/devices and no %s: "
 			"this machine does not look like a Hyper-V guest; give --root for a "

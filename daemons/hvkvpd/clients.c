@@ -40,11 +40,8 @@
 
 #include "config.h"
 #include "clients.h"
+#include "sdnotify.h"
 #include "varlink.h"
-
-#if HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 #define KVP_IFACE "io.hvuio.Kvp"
 #define KVP_ERR(name) KVP_IFACE "." name
@@ -64,7 +61,7 @@ extern const char hvkvpd_varlink_description[];
 enum origin { ORIGIN_HOST, ORIGIN_LOCAL, ORIGIN_FILE };
 static const char *const origin_names[] = { "host", "local", "file" };
 
-static const char *const pool_names[KVP_POOL_COUNT] = {
+static const char *const pool_names[HV_KVP_POOL_COUNT] = {
 	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
 };
 
@@ -72,8 +69,8 @@ struct change {
 	uint8_t pool;
 	uint8_t origin;
 	bool deleted;
-	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE + 1];
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char key[HV_KVP_KEY_MAX_SIZE + 1];
+	char value[HV_KVP_VALUE_MAX_SIZE + 1];
 };
 
 struct watch {
@@ -122,7 +119,7 @@ struct hvkvpd_clients {
 	char backend[16];
 	char device[256];
 	bool negotiated;
-	struct ic_version fw, msg;
+	struct hv_ic_version fw, msg;
 	uint64_t host_requests;
 };
 
@@ -229,7 +226,7 @@ int hvkvpd_pool_parse(const char *name)
 {
 	if (name[0] >= '0' && name[0] <= '4' && name[1] == 0)
 		return name[0] - '0';
-	for (int i = 0; i < KVP_POOL_COUNT; i++)
+	for (int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (strcasecmp(name, pool_names[i]) == 0)
 			return i;
 	return -ENOENT;
@@ -326,7 +323,7 @@ static bool peer_writes(const struct hvkvpd_clients *cl, const struct vl_peer *p
 
 static unsigned int peer_readable(const struct hvkvpd_clients *cl, const struct vl_peer *p)
 {
-	unsigned int all = (1u << KVP_POOL_COUNT) - 1;
+	unsigned int all = (1u << HV_KVP_POOL_COUNT) - 1;
 
 	return peer_writes(cl, p) ? all : all & ~cl->restrict_read;
 }
@@ -357,7 +354,7 @@ static int pool_arg(struct hvkvpd_clients *cl, struct vl_call *call, json_object
 		return -1;
 	}
 	if (write) {
-		if (pool != KVP_POOL_GUEST && pool != KVP_POOL_AUTO) {
+		if (pool != HV_KVP_POOL_GUEST && pool != HV_KVP_POOL_AUTO) {
 			vl_error(call, KVP_ERR("ReadOnlyPool"), obj_int("pool", pool));
 			return -1;
 		}
@@ -443,7 +440,7 @@ static int auto_entry(struct hvkvpd_clients *cl, uint32_t index, struct hv_kvp_p
 	if (err)
 		return err;
 	rec->key_len = (uint16_t)strlen(rec->key);
-	if (hv_kvp_pool_get(cl->store, KVP_POOL_AUTO, rec->key, rec->value, sizeof(rec->value),
+	if (hv_kvp_pool_get(cl->store, HV_KVP_POOL_AUTO, rec->key, rec->value, sizeof(rec->value),
 			    &len) == 0)
 		rec->value_len = (uint16_t)len;
 	else
@@ -581,7 +578,7 @@ static void kvp_get(void *ctx, struct vl_call *call, json_object *params)
 		return err_storage(call, -ENOMEM);
 	err = hv_kvp_pool_get(cl->store, (unsigned int)pool, key, rec->value, sizeof(rec->value),
 			      &len);
-	if (err == -ENOENT && pool == KVP_POOL_AUTO && (idx = auto_index(key)) >= 0) {
+	if (err == -ENOENT && pool == HV_KVP_POOL_AUTO && (idx = auto_index(key)) >= 0) {
 		err = auto_entry(cl, (uint32_t)idx, rec);
 		len = rec->value_len;
 	}
@@ -615,7 +612,7 @@ static void kvp_set(void *ctx, struct vl_call *call, json_object *params)
 	    (pool = pool_arg(cl, call, params, true)) < 0 || key_arg(call, params, &key) ||
 	    value_arg(call, params, &value))
 		return;
-	if (pool == KVP_POOL_AUTO && auto_index(key) < 0) {
+	if (pool == HV_KVP_POOL_AUTO && auto_index(key) < 0) {
 		vl_error(call, KVP_ERR("InvalidKey"),
 			 obj_str("reason", "not one of the Auto pool's generated keys"));
 		return;
@@ -640,7 +637,7 @@ static void kvp_delete(void *ctx, struct vl_call *call, json_object *params)
 	if (vl_params_check(call, params, pool_key_params) ||
 	    (pool = pool_arg(cl, call, params, true)) < 0 || key_arg(call, params, &key))
 		return;
-	if (pool == KVP_POOL_AUTO)
+	if (pool == HV_KVP_POOL_AUTO)
 		idx = auto_index(key);
 	err = hv_kvp_pool_delete(cl->store, (unsigned int)pool, key);
 	/* An Auto key without an override already has its generated value. */
@@ -662,7 +659,7 @@ static int list_fetch(struct hvkvpd_clients *cl, struct list_state *st)
 {
 	int err;
 
-	if (st->pool == KVP_POOL_AUTO)
+	if (st->pool == HV_KVP_POOL_AUTO)
 		err = auto_entry(cl, (uint32_t)st->index, &st->next);
 	else
 		err = hv_kvp_pool_iter_next(&st->iter, &st->next);
@@ -825,11 +822,11 @@ static void kvp_status(void *ctx, struct vl_call *call, json_object *params)
 	json_object_object_add(p, "host_requests", json_object_new_int64((int64_t)cl->host_requests));
 	pthread_mutex_unlock(&cl->lock);
 	pools = json_object_new_array();
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		json_object *ps = json_object_new_object();
 		size_t n = 0;
 
-		if (i == KVP_POOL_AUTO)
+		if (i == HV_KVP_POOL_AUTO)
 			n = hv_kvp_info_auto_count();
 		else
 			hv_kvp_pool_count(cl->store, i, &n);
@@ -951,9 +948,9 @@ static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum orig
 		return;
 	}
 	ch = &cl->queue[(cl->qhead + cl->qlen) % QUEUE_LEN];
-	klen = strnlen(key, klen < HV_KVP_EXCHANGE_MAX_KEY_SIZE ? klen : HV_KVP_EXCHANGE_MAX_KEY_SIZE);
-	vlen = value ? strnlen(value, vlen < HV_KVP_EXCHANGE_MAX_VALUE_SIZE ? vlen
-				       : HV_KVP_EXCHANGE_MAX_VALUE_SIZE) : 0;
+	klen = strnlen(key, klen < HV_KVP_KEY_MAX_SIZE ? klen : HV_KVP_KEY_MAX_SIZE);
+	vlen = value ? strnlen(value, vlen < HV_KVP_VALUE_MAX_SIZE ? vlen
+				       : HV_KVP_VALUE_MAX_SIZE) : 0;
 	ch->pool = pool;
 	ch->origin = (uint8_t)origin;
 	ch->deleted = !value;
@@ -978,10 +975,10 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 		cl->msg = ev->msg;
 	} else if (!ev->error && r) {
 		cl->host_requests++;
-		if (ev->status == HV_S_OK && r->pool < KVP_POOL_COUNT &&
-		    (r->operation == KVP_OP_SET || r->operation == KVP_OP_DELETE)) {
+		if (ev->status == HV_IC_S_OK && r->pool < HV_KVP_POOL_COUNT &&
+		    (r->operation == HV_KVP_OP_SET || r->operation == HV_KVP_OP_DELETE)) {
 			queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
-					  r->operation == KVP_OP_SET ? r->value : NULL, r->value_len);
+					  r->operation == HV_KVP_OP_SET ? r->value : NULL, r->value_len);
 			wake = true;
 		}
 	}
@@ -1017,16 +1014,14 @@ void hvkvpd_clients_backend(struct hvkvpd_clients *cl, const char *backend, cons
 
 static int socket_systemd(const char *path)
 {
-#if HAVE_LIBSYSTEMD
-	int n = sd_listen_fds(1);
+	int n = hvkvpd_listen_fds();
 
 	for (int i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
+		int fd = HVKVPD_LISTEN_FDS_START + i;
 
-		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+		if (hvkvpd_is_unix_listener(fd))
 			return fd;
 	}
-#endif
 	(void)path;
 	return -ENOENT;
 }

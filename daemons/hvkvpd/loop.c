@@ -56,12 +56,12 @@ static const char *const pool_names[] = {
 static const char *status_name(uint32_t st, char *buf, size_t size)
 {
 	switch (st) {
-	case HV_S_OK: return "HV_S_OK";
-	case HV_E_FAIL: return "HV_E_FAIL";
-	case HV_S_CONT: return "HV_S_CONT";
-	case HV_ERROR_NOT_SUPPORTED: return "HV_ERROR_NOT_SUPPORTED";
-	case HV_INVALIDARG: return "HV_INVALIDARG";
-	case HV_GUID_NOTFOUND: return "HV_GUID_NOTFOUND";
+	case HV_IC_S_OK: return "HV_S_OK";
+	case HV_IC_E_FAIL: return "HV_E_FAIL";
+	case HV_IC_S_CONT: return "HV_S_CONT";
+	case HV_IC_ERROR_NOT_SUPPORTED: return "HV_ERROR_NOT_SUPPORTED";
+	case HV_IC_INVALIDARG: return "HV_INVALIDARG";
+	case HV_IC_GUID_NOTFOUND: return "HV_GUID_NOTFOUND";
 	}
 	snprintf(buf, size, "0x%08" PRIx32, st);
 	return buf;
@@ -72,7 +72,7 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 {
 	struct hvkvpd *d = ctx;
 	const struct hv_kvp_request *r = ev->req;
-	char key[LOG_ESCAPE_SIZE(HV_KVP_EXCHANGE_MAX_KEY_SIZE)];
+	char key[LOG_ESCAPE_SIZE(HV_KVP_KEY_MAX_SIZE)];
 	char value[LOG_ESCAPE_SIZE(160)];
 	char sb[16], pb[16];
 	const char *st = status_name(ev->status, sb, sizeof(sb));
@@ -110,35 +110,35 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 				 strerror(-ev->error));
 		return;
 	}
-	if (r->pool < KVP_POOL_COUNT) {
+	if (r->pool < HV_KVP_POOL_COUNT) {
 		pool = pool_names[r->pool];
 	} else {
 		snprintf(pb, sizeof(pb), "%u", r->pool);
 		pool = pb;
 	}
-	if (r->operation == KVP_OP_DELETE && ev->status == HV_S_OK) {
+	if (r->operation == HV_KVP_OP_DELETE && ev->status == HV_IC_S_OK) {
 		d->compact_pending = true;
 		d->last_delete_ms = loop_now_ms();
 	}
 	if (!log_debug_enabled())
 		return;
 	switch (r->operation) {
-	case KVP_OP_SET:
+	case HV_KVP_OP_SET:
 		log_escape(r->key, r->key_len, key, sizeof(key));
 		/* Values run to 2 KiB: the start says enough in a log. */
 		log_escape(r->value, r->value_len, value, sizeof(value));
 		log_debug("host SET %s \"%s\" = \"%s\": %s", pool, key, value, st);
 		break;
-	case KVP_OP_GET:
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_DELETE:
 		log_escape(r->key, r->key_len, key, sizeof(key));
 		log_debug("host %s %s \"%s\": %s", op_names[r->operation], pool, key, st);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		log_debug("host ENUMERATE %s %" PRIu32 ": %s", pool, r->index, st);
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		log_escape(r->ip.adapter_id, strnlen(r->ip.adapter_id, sizeof(r->ip.adapter_id)),
 			   key, sizeof(key));
 		log_debug("host %s \"%s\": %s", op_names[r->operation], key, st);

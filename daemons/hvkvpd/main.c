@@ -21,10 +21,8 @@
 #include "clients.h"
 #include "hvkvpd.h"
 #include "log.h"
+#include "sdnotify.h"
 
-#if HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 /* Word for word the SYNOPSIS of man/hvkvpd.8 (a test compares them). */
 static const char usage_text[] =
@@ -334,14 +332,14 @@ int main(int argc, char **argv)
 		log_err("client socket %s: %s: %s", d.socket_path, what, strerror(-err));
 		goto out;
 	}
-#if HAVE_LIBSYSTEMD
 	/*
 	 * Ready once the pools are loaded and the socket serves, not when the
 	 * host's device shows up: that may take long, or never happen, and a
 	 * start job waiting for it would hold up the boot.
 	 */
-	sd_notify(0, "READY=1");
-#endif
+	err = hvkvpd_notify("READY=1\nSTATUS=serving clients, waiting for the host's device");
+	if (err < 0)
+		log_warn("NOTIFY_SOCKET: %s", strerror(-err));
 	err = hvkvpd_backend_open(&d);
 	if (err == -ENOENT && d.chosen != HVKVPD_BACKEND_KERNEL) {
 		/* Chosen by option before the host offered the device: wait for it. */
@@ -357,7 +355,9 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto out;
 	}
+	hvkvpd_notify("STATUS=serving the host");
 	err = hvkvpd_loop(&d);
+	hvkvpd_notify("STOPPING=1");
 	if (err < 0)
 		goto out;
 	status = HVKVPD_EXIT_OK;

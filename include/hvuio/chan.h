@@ -52,7 +52,6 @@ void hv_dev_close(struct hv_dev *dev);
 
 /* The pollable descriptor: readable when the event counter moved. */
 int hv_dev_fd(const struct hv_dev *dev);
-bool hv_dev_is_sim(const struct hv_dev *dev);
 const char *hv_dev_instance(const struct hv_dev *dev);
 
 /*
@@ -96,7 +95,7 @@ void hv_chan_set_busy_poll(struct hv_chan *chan, bool on);
 int hv_chan_wait(struct hv_chan *chan, int timeout_ms);
 
 /*
- * Send one in-band packet (VM_PKT_DATA_INBAND), signalling the host only
+ * Send one in-band packet (HV_RING_PKT_DATA_INBAND), signalling the host only
  * when the ring says so. Returns as hv_chan_sendv.
  */
 int hv_chan_send(struct hv_chan *chan, const void *data, size_t len,
@@ -111,15 +110,15 @@ int hv_chan_send(struct hv_chan *chan, const void *data, size_t len,
 int hv_chan_sendv(struct hv_chan *chan, const struct hv_ring_pkt_info *info,
 		  const struct iovec *iov, unsigned int iovcnt);
 
-/* One range of a transfer-page packet (VM_PKT_DATA_USING_XFER_PAGES). */
-struct hv_xfer_range {
+/* One range of a transfer-page packet (HV_RING_PKT_DATA_USING_XFER_PAGES). */
+struct hv_chan_xfer_range {
 	uint32_t byte_count;
 	uint32_t byte_offset;
 };
 
 /*
- * A received packet. For VM_PKT_DATA_USING_XFER_PAGES and
- * VM_PKT_DATA_USING_GPA_DIRECT the type-specific header has been checked
+ * A received packet. For HV_RING_PKT_DATA_USING_XFER_PAGES and
+ * HV_RING_PKT_DATA_USING_GPA_DIRECT the type-specific header has been checked
  * against header_len and is described in `xfer` / `gpa`.
  */
 struct hv_chan_pkt {
@@ -135,7 +134,7 @@ struct hv_chan_pkt {
 			uint16_t pageset_id;
 			uint8_t sender_owns;
 			uint32_t range_count;
-			const struct hv_xfer_range *ranges;
+			const struct hv_chan_xfer_range *ranges;
 		} xfer;
 		struct {
 			uint32_t range_count;

@@ -2,7 +2,7 @@
 /*
  * hv_kvp_info: what the guest tells the host about itself.
  *
- *  - The Auto pool (KVP_POOL_AUTO): ten keys in the order the host indexes
+ *  - The Auto pool (HV_KVP_POOL_AUTO): ten keys in the order the host indexes
  *    them, their values computed on every call, so a changed host name or
  *    address is seen at once.
  *  - GET_IP_INFO: the addresses, gateways, DNS servers and DHCP state of
@@ -83,7 +83,7 @@ uint32_t hv_kvp_info_auto_count(void);
 /*
  * Auto entry `index`: its key and its value, computed now, both UTF-8 and
  * NUL-terminated. key may be NULL (key_size is then ignored); key_size 32
- * and value_size HV_KVP_EXCHANGE_MAX_VALUE_SIZE are always enough.
+ * and value_size HV_KVP_VALUE_MAX_SIZE are always enough.
  * Returns 0, -EINVAL (NULL info or value), -ENOENT (index >=
  * HV_KVP_AUTO_COUNT: the end of the pool), -ENOBUFS (a buffer too small),
  * -ENOMEM, or the errno of uname() or of the netlink dump (addresses).
@@ -118,10 +118,10 @@ int hv_kvp_info_ip_set(struct hv_kvp_info *info, const struct hv_kvp_ip_info *ip
 
 /*
  * The host status Linux's hv_kvp_daemon answers for the result `err` of
- * operation `op` (KVP_OP_GET_IP_INFO, KVP_OP_SET_IP_INFO or
- * KVP_OP_ENUMERATE): HV_S_OK for 0; HV_S_CONT for -ENOENT from
- * ENUMERATE; HV_GUID_NOTFOUND for -ENODEV and HV_INVALIDARG for -EINVAL
- * or -EBADMSG from SET_IP_INFO; HV_E_FAIL otherwise.
+ * operation `op` (HV_KVP_OP_GET_IP_INFO, HV_KVP_OP_SET_IP_INFO or
+ * HV_KVP_OP_ENUMERATE): HV_IC_S_OK for 0; HV_IC_S_CONT for -ENOENT from
+ * ENUMERATE; HV_IC_GUID_NOTFOUND for -ENODEV and HV_IC_INVALIDARG for -EINVAL
+ * or -EBADMSG from SET_IP_INFO; HV_IC_E_FAIL otherwise.
  */
 uint32_t hv_kvp_info_status(uint8_t op, int err);
 

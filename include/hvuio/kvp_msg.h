@@ -15,8 +15,9 @@
  * the host, hv_kvp_msg_request_build writes the VMBus requests from the
  * same struct and hv_kvp_msg_reply_decode reads the guest's replies.
  *
- * The constants keep the names of Linux's uapi <linux/hyperv.h>, so this
- * header and that one cannot be included in the same file.
+ * The constants are those of Linux's uapi <linux/hyperv.h> with the prefix
+ * HV_KVP_ (KVP_OP_GET there is HV_KVP_OP_GET here), so that this header and
+ * that one can be included in the same file.
  *
  * The sender is not trusted: every size and offset is read once from a
  * private copy and checked before use. Nothing here allocates or blocks;
@@ -35,45 +36,45 @@ extern "C" {
 #endif
 
 /* Field sizes in bytes: 256 and 1024 UTF-16 units, NUL included. */
-#define HV_KVP_EXCHANGE_MAX_KEY_SIZE   512
-#define HV_KVP_EXCHANGE_MAX_VALUE_SIZE 2048
+#define HV_KVP_KEY_MAX_SIZE   512
+#define HV_KVP_VALUE_MAX_SIZE 2048
 
 /* Value types (value_type). The 64-bit type is 8, not the registry's 11. */
-#define REG_SZ  1
-#define REG_U32 4
-#define REG_U64 8
+#define HV_KVP_REG_SZ  1
+#define HV_KVP_REG_U32 4
+#define HV_KVP_REG_U64 8
 
 /* Operations (hv_kvp_hdr.operation). */
-#define KVP_OP_GET         0
-#define KVP_OP_SET         1
-#define KVP_OP_DELETE      2
-#define KVP_OP_ENUMERATE   3
-#define KVP_OP_GET_IP_INFO 4
-#define KVP_OP_SET_IP_INFO 5
-#define KVP_OP_COUNT       6
+#define HV_KVP_OP_GET         0
+#define HV_KVP_OP_SET         1
+#define HV_KVP_OP_DELETE      2
+#define HV_KVP_OP_ENUMERATE   3
+#define HV_KVP_OP_GET_IP_INFO 4
+#define HV_KVP_OP_SET_IP_INFO 5
+#define HV_KVP_OP_COUNT       6
 /*
- * Daemon registration, kernel layout only. KVP_OP_REGISTER is the legacy
- * form and shares its value with KVP_OP_GET_IP_INFO; this codec speaks
- * KVP_OP_REGISTER1 only.
+ * Daemon registration, kernel layout only. HV_KVP_OP_REGISTER is the legacy
+ * form and shares its value with HV_KVP_OP_GET_IP_INFO; this codec speaks
+ * HV_KVP_OP_REGISTER1 only.
  */
-#define KVP_OP_REGISTER    4
-#define KVP_OP_REGISTER1   100
+#define HV_KVP_OP_REGISTER    4
+#define HV_KVP_OP_REGISTER1   100
 
 /* Pools (hv_kvp_hdr.pool). */
-#define KVP_POOL_EXTERNAL      0
-#define KVP_POOL_GUEST         1
-#define KVP_POOL_AUTO          2
-#define KVP_POOL_AUTO_EXTERNAL 3
-#define KVP_POOL_AUTO_INTERNAL 4
-#define KVP_POOL_COUNT         5
+#define HV_KVP_POOL_EXTERNAL      0
+#define HV_KVP_POOL_GUEST         1
+#define HV_KVP_POOL_AUTO          2
+#define HV_KVP_POOL_AUTO_EXTERNAL 3
+#define HV_KVP_POOL_AUTO_INTERNAL 4
+#define HV_KVP_POOL_COUNT         5
 
 /* IP-info message: addr_family bits and field sizes in UTF-16 units. */
-#define ADDR_FAMILY_NONE 0x00
-#define ADDR_FAMILY_IPV4 0x01
-#define ADDR_FAMILY_IPV6 0x02
-#define MAX_ADAPTER_ID_SIZE 128
-#define MAX_IP_ADDR_SIZE    1024
-#define MAX_GATEWAY_SIZE    512
+#define HV_KVP_ADDR_FAMILY_NONE 0x00
+#define HV_KVP_ADDR_FAMILY_IPV4 0x01
+#define HV_KVP_ADDR_FAMILY_IPV6 0x02
+#define HV_KVP_MAX_ADAPTER_ID_SIZE 128
+#define HV_KVP_MAX_IP_ADDR_SIZE    1024
+#define HV_KVP_MAX_GATEWAY_SIZE    512
 /* dhcp_enabled: Linux's daemon writes these as bare 0 and 1. */
 #define HV_KVP_DHCP_DISABLED 0
 #define HV_KVP_DHCP_ENABLED  1
@@ -94,11 +95,11 @@ extern "C" {
 struct hv_kvp_ip_info {
 	uint8_t addr_family;    /* ADDR_FAMILY_* bits */
 	uint8_t dhcp_enabled;   /* HV_KVP_DHCP_* */
-	char adapter_id[2 * MAX_ADAPTER_ID_SIZE];  /* GET: MAC, SET: {GUID} */
-	char ip_addr[2 * MAX_IP_ADDR_SIZE];        /* ';'-separated lists */
-	char sub_net[2 * MAX_IP_ADDR_SIZE];
-	char gate_way[2 * MAX_GATEWAY_SIZE];
-	char dns_addr[2 * MAX_IP_ADDR_SIZE];
+	char adapter_id[2 * HV_KVP_MAX_ADAPTER_ID_SIZE];  /* GET: MAC, SET: {GUID} */
+	char ip_addr[2 * HV_KVP_MAX_IP_ADDR_SIZE];        /* ';'-separated lists */
+	char sub_net[2 * HV_KVP_MAX_IP_ADDR_SIZE];
+	char gate_way[2 * HV_KVP_MAX_GATEWAY_SIZE];
+	char dns_addr[2 * HV_KVP_MAX_IP_ADDR_SIZE];
 };
 
 /*
@@ -107,7 +108,7 @@ struct hv_kvp_ip_info {
  * fields of the pool files with their NUL. Which fields are set depends on
  * the operation:
  *   GET        pool, key
- *   SET        pool, key, value_type (as sent), value (REG_U32 and REG_U64
+ *   SET        pool, key, value_type (as sent), value (HV_KVP_REG_U32 and HV_KVP_REG_U64
  *              already turned into decimal text, as Linux does)
  *   DELETE     pool, key
  *   ENUMERATE  pool, index
@@ -121,13 +122,13 @@ struct hv_kvp_ip_info {
  */
 struct hv_kvp_request {
 	uint8_t operation;    /* KVP_OP_* */
-	uint8_t pool;         /* KVP_POOL_*, < KVP_POOL_COUNT */
+	uint8_t pool;         /* KVP_POOL_*, < HV_KVP_POOL_COUNT */
 	uint32_t index;
 	uint32_t value_type;
 	size_t key_len;
 	size_t value_len;
-	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[HV_KVP_KEY_MAX_SIZE];
+	char value[HV_KVP_VALUE_MAX_SIZE];
 	struct hv_kvp_ip_info ip;
 };
 
@@ -169,9 +170,9 @@ int hv_kvp_utf8_check(const char *s, size_t len);
  *   -EINVAL          NULL argument
  *   -EBADMSG         payload shorter than the headers or than the full
  *                    body of its operation
- *   -ENOMSG          the IC message type is not ICMSGTYPE_KVPEXCHANGE
+ *   -ENOMSG          the IC message type is not HV_IC_MSGTYPE_KVPEXCHANGE
  *   -EOPNOTSUPP      unknown operation
- *   -ERANGE          pool above KVP_POOL_AUTO_INTERNAL
+ *   -ERANGE          pool above HV_KVP_POOL_AUTO_INTERNAL
  *   -EOVERFLOW       a size field larger than its array
  *   -EPROTO          an odd UTF-16 byte count
  *   -EDOM            an unpaired surrogate
@@ -180,8 +181,8 @@ int hv_kvp_utf8_check(const char *s, size_t len);
  *                    IP-info string with no NUL in its array
  *   -ENOBUFS         a string whose UTF-8 form and NUL exceed the field
  *                    of struct hv_kvp_request (pool-file field sizes)
- *   -EPROTONOSUPPORT SET with a value type other than REG_SZ, REG_U32 or
- *                    REG_U64
+ *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32 or
+ *                    HV_KVP_REG_U64
  * On error *req is zeroed.
  */
 int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *req);
@@ -190,9 +191,9 @@ int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *re
  * Turn the received message into its reply in place; send back `len`
  * bytes. The IC header gets `status` and flags TRANSACTION|RESPONSE;
  * operation, pool and everything else not listed here is kept. With
- * HV_S_OK, `result` supplies:
+ * HV_IC_S_OK, `result` supplies:
  *   ENUMERATE    key and value in UTF-16LE with sizes including the NUL,
- *                value_type REG_SZ, the rest of both fields zeroed
+ *                value_type HV_KVP_REG_SZ, the rest of both fields zeroed
  *   GET          value likewise (key kept)
  *   GET_IP_INFO  the five strings, addr_family, dhcp_enabled
  *   SET, DELETE, SET_IP_INFO  nothing: the body is echoed
@@ -200,39 +201,39 @@ int hv_kvp_msg_decode(const void *payload, size_t len, struct hv_kvp_request *re
  * NULL; only the IC header has to be present.
  *
  * Returns 0 or:
- *   -EINVAL   NULL payload; NULL result with HV_S_OK; a result string
+ *   -EINVAL   NULL payload; NULL result with HV_IC_S_OK; a result string
  *             unterminated or whose length disagrees with its NUL
- *   -EBADMSG  too short: for the IC header, or with HV_S_OK for the
+ *   -EBADMSG  too short: for the IC header, or with HV_IC_S_OK for the
  *             operation's body
- *   -ENOMSG   with HV_S_OK: not a KVP message
- *   -EOPNOTSUPP  with HV_S_OK: unknown operation
+ *   -ENOMSG   with HV_IC_S_OK: not a KVP message
+ *   -EOPNOTSUPP  with HV_IC_S_OK: unknown operation
  *   -EILSEQ   a result string is not valid UTF-8
  *   -ENOBUFS  a result string does not fit its UTF-16 field with its NUL:
  *             key 255 units, value 1023, adapter_id 127,
  *             ip_addr/sub_net/dns_addr 1023, gate_way 511
- * On error the payload is untouched; answer HV_E_FAIL then.
+ * On error the payload is untouched; answer HV_IC_E_FAIL then.
  */
 int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 			 const struct hv_kvp_request *result);
 
 /*
  * The host's side of the VMBus layout, for simulators and tests that play
- * the host. The ic_version type and ICMSG* constants come from hvuio/ic.h.
+ * the host. struct hv_ic_version and the HV_IC_ constants come from hvuio/ic.h.
  */
 
 /*
  * Write the request the host sends for req->operation into buf and set
  * *len to its size (HV_KVP_MSG_*_SIZE of the operation): pipe flags 1
  * (VmPipeMessageData) and msgsize len - 8; IC header with versions fw and
- * msg (the negotiated ones), type ICMSGTYPE_KVPEXCHANGE, icmsgsize len -
+ * msg (the negotiated ones), type HV_IC_MSGTYPE_KVPEXCHANGE, icmsgsize len -
  * 28, status 0, `transaction_id`, flags TRANSACTION|REQUEST; then the KVP
  * header with operation and pool (any byte: a host may name a pool the
  * guest must refuse) and the body. Strings go out in UTF-16LE with sizes
  * counting the NUL and everything else zero:
- *   SET        key, value_type, value: REG_SZ as a string; REG_U32 and
- *              REG_U64 as the decimal text in value turned into a
+ *   SET        key, value_type, value: HV_KVP_REG_SZ as a string; HV_KVP_REG_U32 and
+ *              HV_KVP_REG_U64 as the decimal text in value turned into a
  *              4- or 8-byte integer, value_size 4 or 8
- *   GET        key, value_type REG_SZ, value_size 0 (the guest fills it)
+ *   GET        key, value_type HV_KVP_REG_SZ, value_size 0 (the guest fills it)
  *   DELETE     key
  *   ENUMERATE  index
  *   GET_IP_INFO  ip.adapter_id, ip.addr_family, ip.dhcp_enabled
@@ -243,8 +244,8 @@ int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
  *                    disagrees with its NUL; integer text that is not
  *                    decimal digits
  *   -EOPNOTSUPP      an operation other than the six
- *   -EPROTONOSUPPORT SET with a value type other than REG_SZ, REG_U32 or
- *                    REG_U64
+ *   -EPROTONOSUPPORT SET with a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32 or
+ *                    HV_KVP_REG_U64
  *   -ERANGE          an integer above the maximum of its type
  *   -EILSEQ          a string that is not valid UTF-8
  *   -ENOBUFS         a string that does not fit its UTF-16 field with its
@@ -254,7 +255,7 @@ int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
  */
 int hv_kvp_msg_request_build(void *buf, size_t buflen,
 			     const struct hv_kvp_request *req,
-			     struct ic_version fw, struct ic_version msg,
+			     struct hv_ic_version fw, struct hv_ic_version msg,
 			     uint8_t transaction_id, size_t *len);
 
 /* hv_kvp_msg_reply_decode flags. */
@@ -266,9 +267,9 @@ int hv_kvp_msg_request_build(void *buf, size_t buflen,
  * a KVP IC header is there, even if a later check fails. The guest is not
  * trusted: by default the checks are those of hv_kvp_msg_decode, plus:
  * icmsgsize within the payload, the RESPONSE flag, the operation byte
- * unchanged. With a status other than HV_S_OK nothing past the headers is
+ * unchanged. With a status other than HV_IC_S_OK nothing past the headers is
  * read (the body is the request echoed) and only res->operation is set.
- * With HV_S_OK the operation's whole body must be there, the pool must
+ * With HV_IC_S_OK the operation's whole body must be there, the pool must
  * exist, and res gets what the reply carries: pool and key (GET, SET,
  * DELETE, ENUMERATE), value_type and value (GET, SET, ENUMERATE; integers
  * as decimal text), index (ENUMERATE), all of ip (both IP-info
@@ -278,7 +279,7 @@ int hv_kvp_msg_request_build(void *buf, size_t buflen,
  * KVP IC header, the KVP header and the operation's whole body are
  * required, whatever the status; flags, operation byte and pool (copied
  * as it is) are not checked; sizes above their field are cut to it; a
- * REG_U32 or REG_U64 value becomes decimal only when value_size covers
+ * HV_KVP_REG_U32 or HV_KVP_REG_U64 value becomes decimal only when value_size covers
  * it, any other value is read as UTF-16; strings stop at the first NUL or
  * the end of their size, unpaired surrogates become U+FFFD and a string
  * too long for its field of res is cut at a whole character.
@@ -286,11 +287,11 @@ int hv_kvp_msg_request_build(void *buf, size_t buflen,
  * Returns 0 or:
  *   -EINVAL      NULL argument, unknown flag, an operation other than
  *                the six
- *   -EBADMSG     shorter than the headers or (HV_S_OK, or lenient) than
+ *   -EBADMSG     shorter than the headers or (HV_IC_S_OK, or lenient) than
  *                the body; icmsgsize past the payload, no RESPONSE flag,
  *                or another operation (not lenient)
- *   -ENOMSG      the IC message type is not ICMSGTYPE_KVPEXCHANGE
- *   and, not lenient, with HV_S_OK: -ERANGE, -EOVERFLOW, -EPROTO, -EDOM,
+ *   -ENOMSG      the IC message type is not HV_IC_MSGTYPE_KVPEXCHANGE
+ *   and, not lenient, with HV_IC_S_OK: -ERANGE, -EOVERFLOW, -EPROTO, -EDOM,
  *   -EMSGSIZE, -ENOBUFS, -EPROTONOSUPPORT as for hv_kvp_msg_decode.
  * On error *res is zeroed.
  */
@@ -303,7 +304,7 @@ int hv_kvp_msg_reply_decode(const void *payload, size_t len, uint8_t operation,
  * normally; the operation's body is required). Key and value sizes count
  * the 1-byte NUL and must end exactly at the first NUL; REGISTER1 (the
  * kernel's answer to hv_kvp_kmsg_register_build) yields the version in
- * value. KVP_OP_REGISTER, equal to KVP_OP_GET_IP_INFO, decodes as the
+ * value. HV_KVP_OP_REGISTER, equal to HV_KVP_OP_GET_IP_INFO, decodes as the
  * latter.
  *
  * Returns 0 or -EINVAL, -EBADMSG, -EOPNOTSUPP, -ERANGE, -EOVERFLOW,
@@ -315,23 +316,23 @@ int hv_kvp_kmsg_decode(const void *msg, size_t len, struct hv_kvp_request *req);
 /*
  * The daemon's reply to the kernel, in place: `error` (an HV_* status)
  * goes into the first 4 bytes, over operation and pool, as Linux's daemon
- * does. With HV_S_OK, `result` supplies, as UTF-8 with sizes counting the
+ * does. With HV_IC_S_OK, `result` supplies, as UTF-8 with sizes counting the
  * NUL and the rest of each field zeroed: ENUMERATE key, value and
- * value_type REG_SZ; GET value; GET_IP_INFO the IP fields. Strings must
+ * value_type HV_KVP_REG_SZ; GET value; GET_IP_INFO the IP fields. Strings must
  * also fit what the kernel converts to UTF-16 without cutting them: key
  * 254 units, value 1022 (Linux's bounds), the IP fields as for
  * hv_kvp_msg_reply_set. Otherwise the body is echoed. Call it once: the
  * operation is read from the message before it is overwritten.
  *
  * Returns 0, -EINVAL (as for hv_kvp_msg_reply_set), -EBADMSG,
- * -EOPNOTSUPP (HV_S_OK on an operation other than the six), -EILSEQ,
+ * -EOPNOTSUPP (HV_IC_S_OK on an operation other than the six), -EILSEQ,
  * -ENOBUFS. On error msg is untouched.
  */
 int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 			  const struct hv_kvp_request *result);
 
 /*
- * Write the KVP_OP_REGISTER1 message a daemon sends first: HV_KVP_KMSG_SIZE
+ * Write the HV_KVP_OP_REGISTER1 message a daemon sends first: HV_KVP_KMSG_SIZE
  * bytes, all zero but the operation. Returns 0, -EINVAL, -ENOBUFS (len
  * smaller than HV_KVP_KMSG_SIZE).
  */

@@ -67,10 +67,10 @@ extern "C" {
 
 /* KVP_POOL_* numbers and HV_KVP_EXCHANGE_MAX_*_SIZE come from the codec. */
 /* One record of a pool file. */
-#define HV_KVP_POOL_RECORD_SIZE (HV_KVP_EXCHANGE_MAX_KEY_SIZE + HV_KVP_EXCHANGE_MAX_VALUE_SIZE)
+#define HV_KVP_POOL_RECORD_SIZE (HV_KVP_KEY_MAX_SIZE + HV_KVP_VALUE_MAX_SIZE)
 /* Longest key and value the store writes, in bytes, NUL not included. */
-#define HV_KVP_POOL_KEY_MAX   (HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
-#define HV_KVP_POOL_VALUE_MAX (HV_KVP_EXCHANGE_MAX_VALUE_SIZE - 1)
+#define HV_KVP_POOL_KEY_MAX   (HV_KVP_KEY_MAX_SIZE - 1)
+#define HV_KVP_POOL_VALUE_MAX (HV_KVP_VALUE_MAX_SIZE - 1)
 
 /* hv_kvp_pool_open flags. */
 #define HV_KVP_POOL_SYNC_ALWAYS 0x1u  /* fdatasync before every return */
@@ -85,8 +85,8 @@ struct hv_kvp_store;
  * key or the value is not valid UTF-8.
  */
 struct hv_kvp_pool_record {
-	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE + 1];
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char key[HV_KVP_KEY_MAX_SIZE + 1];
+	char value[HV_KVP_VALUE_MAX_SIZE + 1];
 	uint16_t key_len;
 	uint16_t value_len;
 	bool utf8;

@@ -35,13 +35,13 @@ struct hv_kvp_event {
 	 * 0 for a request that was decoded and answered (see status), or a
 	 * negative errno:
 	 *   the codec's errors (hv_kvp_msg_decode, hv_kvp_kmsg_decode) for a
-	 *     message it refused, answered: HV_ERROR_NOT_SUPPORTED for an
-	 *     unknown operation (-EOPNOTSUPP), else HV_E_FAIL on the channel
+	 *     message it refused, answered: HV_IC_ERROR_NOT_SUPPORTED for an
+	 *     unknown operation (-EOPNOTSUPP), else HV_IC_E_FAIL on the channel
 	 *     and what Linux's daemon answers the operation's failure through
-	 *     the kernel (HV_S_CONT, or HV_E_FAIL for IP info);
+	 *     the kernel (HV_IC_S_CONT, or HV_IC_E_FAIL for IP info);
 	 *   -EBADMSG  channel: shorter than the IC header, dropped (Linux
 	 *             drops it too), or an IC header whose icmsgsize claims
-	 *             more than arrived, answered HV_E_FAIL; kernel: a read
+	 *             more than arrived, answered HV_IC_E_FAIL; kernel: a read
 	 *             shorter than a message, not answered (-ENODEV follows);
 	 *   -ENOMSG   channel: an IC type other than NEGOTIATE and
 	 *             KVPEXCHANGE, dropped as Linux's KVP driver drops it;
@@ -58,10 +58,10 @@ struct hv_kvp_event {
 	 */
 	int error;
 	bool replied;                       /* a reply went to the host */
-	uint32_t status;                    /* HV_S_OK, HV_S_CONT, ... sent */
+	uint32_t status;                    /* HV_IC_S_OK, HV_IC_S_CONT, ... sent */
 	const struct hv_kvp_request *req;   /* the decoded request; NULL when error != 0 */
 	bool negotiate;                     /* a version negotiation */
-	struct ic_version fw, msg;          /* its outcome, when negotiate */
+	struct hv_ic_version fw, msg;          /* its outcome, when negotiate */
 };
 
 typedef void hv_kvp_observer_fn(void *ctx, const struct hv_kvp_event *ev);
@@ -69,7 +69,7 @@ typedef void hv_kvp_observer_fn(void *ctx, const struct hv_kvp_event *ev);
 struct hv_kvp_handler_config {
 	/* Root for etc/os-release, etc/resolv.conf, ... ("/" if NULL). */
 	const char *root;
-	/* Program run for SET_IP_INFO; NULL answers it with HV_E_FAIL. */
+	/* Program run for SET_IP_INFO; NULL answers it with HV_IC_E_FAIL. */
 	const char *set_ip_hook;
 };
 
@@ -91,13 +91,13 @@ void hv_kvp_handler_free(struct hv_kvp_handler *handler);
  * receives what goes back to the host (the key and value of an ENUMERATE,
  * the value of a GET, the IP info of a GET_IP_INFO; a copy of the request
  * otherwise), strings cut to what Linux's kernel passes to the host.
- * Returns the host status to send: HV_S_OK; HV_S_CONT (no such key, end
- * of enumeration, a SET or DELETE the store refused); HV_E_FAIL (a pool
+ * Returns the host status to send: HV_IC_S_OK; HV_IC_S_CONT (no such key, end
+ * of enumeration, a SET or DELETE the store refused); HV_IC_E_FAIL (a pool
  * file that cannot be read again, an Auto value that cannot be computed,
  * GET_IP_INFO for an unknown MAC, SET_IP_INFO without a hook or whose
- * hook failed, a pool above 4, NULL arguments); HV_GUID_NOTFOUND and
- * HV_INVALIDARG (SET_IP_INFO: no such adapter, a malformed address);
- * HV_ERROR_NOT_SUPPORTED (any other operation). One call at a time per
+ * hook failed, a pool above 4, NULL arguments); HV_IC_GUID_NOTFOUND and
+ * HV_IC_INVALIDARG (SET_IP_INFO: no such adapter, a malformed address);
+ * HV_IC_ERROR_NOT_SUPPORTED (any other operation). One call at a time per
  * handler.
  */
 uint32_t hv_kvp_handler_run(struct hv_kvp_handler *handler,
@@ -156,7 +156,7 @@ int hv_kvp_transport_process(struct hv_kvp_transport *t,
 struct hv_kvp_transport_status {
 	const char *kind;            /* "uio", "sim" or "kernel" */
 	bool negotiated;             /* channel: the host's negotiate answered */
-	struct ic_version fw, msg;   /* channel: the versions chosen */
+	struct hv_ic_version fw, msg;   /* channel: the versions chosen */
 	char kernel_version[64];     /* kernel: what REGISTER1 returned */
 	uint64_t requests;           /* KVP requests answered (not negotiations) */
 };

@@ -33,23 +33,23 @@ extern "C" {
 /* Size of the ring header the host knows (struct hv_ring_buffer). */
 #define HV_RING_HEADER_SIZE 4096u
 
-/* VMBus packet types (enum vmbus_packet_type in Linux's hyperv.h). */
-#define VM_PKT_INVALID                0x0
-#define VM_PKT_SYNCH                  0x1
-#define VM_PKT_ADD_XFER_PAGESET       0x2
-#define VM_PKT_RM_XFER_PAGESET        0x3
-#define VM_PKT_ESTABLISH_GPADL        0x4
-#define VM_PKT_TEARDOWN_GPADL         0x5
-#define VM_PKT_DATA_INBAND            0x6
-#define VM_PKT_DATA_USING_XFER_PAGES  0x7
-#define VM_PKT_DATA_USING_GPADL       0x8
-#define VM_PKT_DATA_USING_GPA_DIRECT  0x9
-#define VM_PKT_CANCEL_REQUEST         0xa
-#define VM_PKT_COMP                   0xb
-#define VM_PKT_DATA_USING_ADDITIONAL_PKT 0xc
-#define VM_PKT_ADDITIONAL_DATA        0xd
+/* VMBus packet types: VM_PKT_* of enum vmbus_packet_type in Linux's hyperv.h. */
+#define HV_RING_PKT_INVALID                0x0
+#define HV_RING_PKT_SYNCH                  0x1
+#define HV_RING_PKT_ADD_XFER_PAGESET       0x2
+#define HV_RING_PKT_RM_XFER_PAGESET        0x3
+#define HV_RING_PKT_ESTABLISH_GPADL        0x4
+#define HV_RING_PKT_TEARDOWN_GPADL         0x5
+#define HV_RING_PKT_DATA_INBAND            0x6
+#define HV_RING_PKT_DATA_USING_XFER_PAGES  0x7
+#define HV_RING_PKT_DATA_USING_GPADL       0x8
+#define HV_RING_PKT_DATA_USING_GPA_DIRECT  0x9
+#define HV_RING_PKT_CANCEL_REQUEST         0xa
+#define HV_RING_PKT_COMP                   0xb
+#define HV_RING_PKT_DATA_USING_ADDITIONAL_PKT 0xc
+#define HV_RING_PKT_ADDITIONAL_DATA        0xd
 
-#define VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED 0x1
+#define HV_RING_PKT_FLAG_COMPLETION_REQUESTED 0x1
 
 /* Size of struct vmpacket_descriptor, the header every packet starts with. */
 #define HV_RING_DESC_SIZE    16u

@@ -19,13 +19,13 @@ extern "C" {
 #endif
 
 /* A GUID in its 36-character text form, lower case, no braces, plus NUL. */
-#define HV_GUID_STRLEN 37
+#define HV_VMBUS_GUID_STRLEN 37
 /* uio allows at most five maps (MAX_UIO_MAPS). */
 #define HV_VMBUS_MAX_MAPS 5
 
 /* Class (interface type) GUIDs this project names. */
-#define HV_KVP_GUID "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
-#define HV_NIC_GUID "f8615163-df3e-46c5-913f-f2d2f965ed0e"
+#define HV_VMBUS_KVP_GUID "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
+#define HV_VMBUS_NIC_GUID "f8615163-df3e-46c5-913f-f2d2f965ed0e"
 
 /* One uio map: maps/mapN of the device's uio node. */
 struct hv_vmbus_map {
@@ -51,8 +51,8 @@ struct hv_vmbus_channel {
 };
 
 struct hv_vmbus_device {
-	char instance[HV_GUID_STRLEN];  /* directory name: the device's id */
-	char class_id[HV_GUID_STRLEN];
+	char instance[HV_VMBUS_GUID_STRLEN];  /* directory name: the device's id */
+	char class_id[HV_VMBUS_GUID_STRLEN];
 	const char *class_name;         /* as lsvmbus(8) names it; static */
 	uint32_t relid;                 /* `id`: the primary channel */
 	int32_t monitor_id;             /* -1: not monitored */

@@ -249,7 +249,7 @@ HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
 				   char *key, size_t key_size, char *value,
 				   size_t value_size)
 {
-	char buf[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char buf[HV_KVP_VALUE_MAX_SIZE];
 	struct utsname u;
 	char *dash;
 	int err = 0;

@@ -5,7 +5,7 @@
  *
  * It answers as Linux's tools/hv/hv_kvp_daemon.c does (its main loop,
  * kvp_update_mem_state, kvp_key_add_or_modify, kvp_key_delete): every pool takes SET, GET, DELETE and
- * ENUMERATE from the host, a failure of any of them is HV_S_CONT, the
+ * ENUMERATE from the host, a failure of any of them is HV_IC_S_CONT, the
  * Auto pool is enumerated from generated values in the host's fixed index
  * order, and the pool files are read again before each request so that
  * other programs' changes are seen.
@@ -15,23 +15,23 @@
  *  1. GET answers the stored value. Linux answers an empty one: its
  *     daemon copies value_size (0 for GET) bytes, and its kernel reads the
  *     answer through the ENUMERATE layout, 4 bytes off.
- *  2. An unknown operation is HV_ERROR_NOT_SUPPORTED (as FreeBSD's daemon
- *     answers). Linux's daemon falls through its switch and answers HV_S_OK
- *     with an empty key and value. KVP_OP_REGISTER1 given to the handler
+ *  2. An unknown operation is HV_IC_ERROR_NOT_SUPPORTED (as FreeBSD's daemon
+ *     answers). Linux's daemon falls through its switch and answers HV_IC_S_OK
+ *     with an empty key and value. HV_KVP_OP_REGISTER1 given to the handler
  *     is answered the same way: it is not a host request.
- *  3. A pool above KVP_POOL_AUTO_INTERNAL never reaches the store: the
- *     codecs refuse it and the transports answer the failure (HV_E_FAIL on
- *     the channel, HV_S_CONT from the kernel transport, as for any pool
- *     operation that fails), and the handler answers HV_E_FAIL if it is
+ *  3. A pool above HV_KVP_POOL_AUTO_INTERNAL never reaches the store: the
+ *     codecs refuse it and the transports answer the failure (HV_IC_E_FAIL on
+ *     the channel, HV_IC_S_CONT from the kernel transport, as for any pool
+ *     operation that fails), and the handler answers HV_IC_E_FAIL if it is
  *     given one. Linux's daemon indexes its five-entry pool array with the
  *     host's byte unchecked.
  *  4. A pool file that cannot be read again before a pool operation makes
- *     that request HV_E_FAIL. Linux's daemon exits, and its kernel then
- *     answers HV_E_FAIL after its timeout.
+ *     that request HV_IC_E_FAIL. Linux's daemon exits, and its kernel then
+ *     answers HV_IC_E_FAIL after its timeout.
  *  5. Auto pool values are computed for each request (hv_kvp_info(3)):
  *     Linux caches the host name at start-up and answers the text of the
  *     resolver's error when it fails; a value that cannot be computed is
- *     HV_E_FAIL here.
+ *     HV_IC_E_FAIL here.
  *  6. A record the Auto pool file holds under one of the ten Auto keys
  *     overrides the generated value in the ENUMERATE answer, so that local
  *     programs can correct a value. Linux's daemon never reads its Auto
@@ -45,23 +45,23 @@
  *     without NUL (cloud-init writes those) would otherwise exceed.
  *  8. SET_IP_INFO runs the hook given in the configuration with the
  *     request (hv_kvp_info(3)) instead of writing ifcfg and NetworkManager
- *     files and running hv_set_ifconfig; without a hook it is HV_E_FAIL,
+ *     files and running hv_set_ifconfig; without a hook it is HV_IC_E_FAIL,
  *     what Linux answers when its script fails.
  *  9. Messages the codecs refuse never reach the handler or the store: a
  *     body shorter than its operation's, a size that disagrees with its
  *     string or exceeds its field, invalid UTF-8 or an unpaired surrogate,
- *     a SET of a value type other than REG_SZ, REG_U32 and REG_U64. The
- *     channel answers them HV_E_FAIL, the kernel transport with the
- *     operation's failure status (HV_S_CONT, HV_E_FAIL for IP info).
+ *     a SET of a value type other than HV_KVP_REG_SZ, HV_KVP_REG_U32 and HV_KVP_REG_U64. The
+ *     channel answers them HV_IC_E_FAIL, the kernel transport with the
+ *     operation's failure status (HV_IC_S_CONT, HV_IC_E_FAIL for IP info).
  *     Linux reads such messages as they are (past what arrived, on the
  *     channel) and stores what it finds.
  * 10. Channel only: an IC header whose icmsgsize claims more than arrived
- *     is answered HV_E_FAIL; Linux does not look at icmsgsize.
+ *     is answered HV_IC_E_FAIL; Linux does not look at icmsgsize.
  * 11. ProcessorArchitecture is the host's number for the architecture
  *     (SYSTEM_INFO.wProcessorArchitecture: 9 for x86_64, 12 for arm64), as
  *     OpenBSD's hypervic.c answers; Linux's daemon answers uname's machine
  *     text, which the host's tools do not map.
- * 12. An ENUMERATE index at or past the end of a pool is HV_S_CONT,
+ * 12. An ENUMERATE index at or past the end of a pool is HV_IC_S_CONT,
  *     whatever its value. Linux's daemon compares the host's index as a
  *     signed int, so 0x80000000 and above pass its bounds check and it
  *     answers whatever lies before its record array.
@@ -83,13 +83,13 @@
 struct hv_kvp_handler {
 	struct hv_kvp_store *store;
 	struct hv_kvp_info *info;
-	char ic_version[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	char ic_version[HV_KVP_KEY_MAX_SIZE];
 	/* A record is 2.5 KiB: kept here rather than on the stack. */
 	struct hv_kvp_pool_record rec;
 	/* Room for a 2048-byte value field without NUL, as files may hold. */
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char value[HV_KVP_VALUE_MAX_SIZE + 1];
 	/* The host walks a pool by index, 0, 1, 2, ...: O(1) a step from the last place. */
-	struct hv_kvp_pool_iter walk[KVP_POOL_COUNT];
+	struct hv_kvp_pool_iter walk[HV_KVP_POOL_COUNT];
 };
 
 HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
@@ -106,7 +106,7 @@ HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
 	if (!h)
 		return -ENOMEM;
 	h->store = store;
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		hv_kvp_pool_iter_begin(store, i, &h->walk[i]);
 	err = hv_kvp_info_new(config ? config->root : NULL, &h->info);
 	if (err)
@@ -205,9 +205,9 @@ static uint32_t handler_get(struct hv_kvp_handler *h, const struct hv_kvp_reques
 
 	err = hv_kvp_pool_get(h->store, req->pool, req->key, h->value, sizeof(h->value), &len);
 	if (err)
-		return HV_S_CONT;
+		return HV_IC_S_CONT;
 	reply_value_set(reply, h->value, len);
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 static uint32_t handler_enumerate_auto(struct hv_kvp_handler *h,
@@ -220,23 +220,23 @@ static uint32_t handler_enumerate_auto(struct hv_kvp_handler *h,
 	int err;
 
 	if (req->index >= hv_kvp_info_auto_count())
-		return HV_S_CONT;
+		return HV_IC_S_CONT;
 	err = hv_kvp_info_auto_get(h->info, req->index, key, sizeof(key), h->value,
 				   sizeof(h->value));
 	if (err)
-		return hv_kvp_info_status(KVP_OP_ENUMERATE, err);
+		return hv_kvp_info_status(HV_KVP_OP_ENUMERATE, err);
 	/* Linux's daemon: the version the kernel registered with (kernel transport). */
 	if (req->index == HV_KVP_AUTO_IC_VERSION && h->ic_version[0])
 		strcpy(h->value, h->ic_version);
 	/* Difference 6: a local override in the Auto pool file. */
-	if (hv_kvp_pool_get(h->store, KVP_POOL_AUTO, key, h->rec.value,
+	if (hv_kvp_pool_get(h->store, HV_KVP_POOL_AUTO, key, h->rec.value,
 			    sizeof(h->rec.value), &len) == 0)
 		value = h->rec.value;
 	else
 		len = strlen(h->value);
 	reply_key_set(reply, key, strlen(key));
 	reply_value_set(reply, value, len);
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 static uint32_t handler_enumerate(struct hv_kvp_handler *h, const struct hv_kvp_request *req,
@@ -244,14 +244,14 @@ static uint32_t handler_enumerate(struct hv_kvp_handler *h, const struct hv_kvp_
 {
 	int err;
 
-	if (req->pool == KVP_POOL_AUTO)
+	if (req->pool == HV_KVP_POOL_AUTO)
 		return handler_enumerate_auto(h, req, reply);
 	err = hv_kvp_pool_iter_seek(&h->walk[req->pool], req->index, &h->rec);
 	if (err)
-		return HV_S_CONT;
+		return HV_IC_S_CONT;
 	reply_key_set(reply, h->rec.key, h->rec.key_len);
 	reply_value_set(reply, h->rec.value, h->rec.value_len);
-	return HV_S_OK;
+	return HV_IC_S_OK;
 }
 
 static uint32_t handler_pool_op(struct hv_kvp_handler *h, const struct hv_kvp_request *req,
@@ -259,15 +259,15 @@ static uint32_t handler_pool_op(struct hv_kvp_handler *h, const struct hv_kvp_re
 {
 	/* Linux's daemon reads the pool file again before each request (kvp_update_mem_state). */
 	if (hv_kvp_pool_refresh(h->store) < 0)
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	switch (req->operation) {
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		return handler_get(h, req, reply);
-	case KVP_OP_SET:
-		return hv_kvp_pool_set(h->store, req->pool, req->key, req->value) ? HV_S_CONT
-										   : HV_S_OK;
-	case KVP_OP_DELETE:
-		return hv_kvp_pool_delete(h->store, req->pool, req->key) ? HV_S_CONT : HV_S_OK;
+	case HV_KVP_OP_SET:
+		return hv_kvp_pool_set(h->store, req->pool, req->key, req->value) ? HV_IC_S_CONT
+										   : HV_IC_S_OK;
+	case HV_KVP_OP_DELETE:
+		return hv_kvp_pool_delete(h->store, req->pool, req->key) ? HV_IC_S_CONT : HV_IC_S_OK;
 	default:
 		return handler_enumerate(h, req, reply);
 	}
@@ -280,23 +280,23 @@ HV_EXPORT uint32_t hv_kvp_handler_run(struct hv_kvp_handler *handler,
 	int err;
 
 	if (!handler || !req || !reply)
-		return HV_E_FAIL;
+		return HV_IC_E_FAIL;
 	if (reply != req)
 		memcpy(reply, req, sizeof(*reply));
 	switch (req->operation) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-	case KVP_OP_DELETE:
-	case KVP_OP_ENUMERATE:
-		if (req->pool >= KVP_POOL_COUNT)
-			return HV_E_FAIL;
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_DELETE:
+	case HV_KVP_OP_ENUMERATE:
+		if (req->pool >= HV_KVP_POOL_COUNT)
+			return HV_IC_E_FAIL;
 		return handler_pool_op(handler, req, reply);
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		err = hv_kvp_info_ip_get(handler->info, &reply->ip);
-		return hv_kvp_info_status(KVP_OP_GET_IP_INFO, err);
-	case KVP_OP_SET_IP_INFO:
+		return hv_kvp_info_status(HV_KVP_OP_GET_IP_INFO, err);
+	case HV_KVP_OP_SET_IP_INFO:
 		err = hv_kvp_info_ip_set(handler->info, &req->ip);
-		return hv_kvp_info_status(KVP_OP_SET_IP_INFO, err);
+		return hv_kvp_info_status(HV_KVP_OP_SET_IP_INFO, err);
 	}
-	return HV_ERROR_NOT_SUPPORTED;
+	return HV_IC_ERROR_NOT_SUPPORTED;
 }

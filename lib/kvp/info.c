@@ -78,21 +78,21 @@ HV_EXPORT int hv_kvp_info_hook_set(struct hv_kvp_info *info, const char *path,
 HV_EXPORT uint32_t hv_kvp_info_status(uint8_t op, int err)
 {
 	if (err == 0)
-		return HV_S_OK;
+		return HV_IC_S_OK;
 	switch (op) {
-	case KVP_OP_ENUMERATE:
-		return err == -ENOENT ? HV_S_CONT : HV_E_FAIL;
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_ENUMERATE:
+		return err == -ENOENT ? HV_IC_S_CONT : HV_IC_E_FAIL;
+	case HV_KVP_OP_SET_IP_INFO:
 		/* Linux's tools/hv/hv_kvp_daemon.c: kvp_get_if_name failing is
-		 * HV_GUID_NOTFOUND, an unparsable address HV_INVALIDARG. */
+		 * HV_IC_GUID_NOTFOUND, an unparsable address HV_IC_INVALIDARG. */
 		if (err == -ENODEV)
-			return HV_GUID_NOTFOUND;
+			return HV_IC_GUID_NOTFOUND;
 		if (err == -EINVAL || err == -EBADMSG)
-			return HV_INVALIDARG;
-		return HV_E_FAIL;
+			return HV_IC_INVALIDARG;
+		return HV_IC_E_FAIL;
 	default:
-		/* GET_IP_INFO for an unknown MAC is HV_E_FAIL in Linux too. */
-		return HV_E_FAIL;
+		/* GET_IP_INFO for an unknown MAC is HV_IC_E_FAIL in Linux too. */
+		return HV_IC_E_FAIL;
 	}
 }
 

@@ -266,7 +266,7 @@ static bool dhcp_get(struct hv_kvp_info *info, int ifindex,
 
 static void ip_out_clear(struct hv_kvp_ip_info *ip)
 {
-	ip->addr_family = ADDR_FAMILY_NONE;
+	ip->addr_family = HV_KVP_ADDR_FAMILY_NONE;
 	ip->dhcp_enabled = HV_KVP_DHCP_DISABLED;
 	ip->ip_addr[0] = ip->sub_net[0] = ip->gate_way[0] = ip->dns_addr[0] = '\0';
 }
@@ -301,10 +301,10 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 	err = kvp_addrs_get(sk, ifindex, &v, &n);
 	if (err < 0)
 		goto out;
-	kvp_list_init(&addrs, ip->ip_addr, sizeof(ip->ip_addr), MAX_IP_ADDR_SIZE - 1);
-	kvp_list_init(&masks, ip->sub_net, sizeof(ip->sub_net), MAX_IP_ADDR_SIZE - 1);
-	kvp_list_init(&gws, ip->gate_way, sizeof(ip->gate_way), MAX_GATEWAY_SIZE - 1);
-	kvp_list_init(&dns, ip->dns_addr, sizeof(ip->dns_addr), MAX_IP_ADDR_SIZE - 1);
+	kvp_list_init(&addrs, ip->ip_addr, sizeof(ip->ip_addr), HV_KVP_MAX_IP_ADDR_SIZE - 1);
+	kvp_list_init(&masks, ip->sub_net, sizeof(ip->sub_net), HV_KVP_MAX_IP_ADDR_SIZE - 1);
+	kvp_list_init(&gws, ip->gate_way, sizeof(ip->gate_way), HV_KVP_MAX_GATEWAY_SIZE - 1);
+	kvp_list_init(&dns, ip->dns_addr, sizeof(ip->dns_addr), HV_KVP_MAX_IP_ADDR_SIZE - 1);
 	/* Addresses and masks pair up by position: cut both at the same one. */
 	for (i = 0; i < n; i++) {
 		kvp_addr_text(&v[i], text, sizeof(text));
@@ -317,7 +317,7 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 			addrs.buf[addrs.len] = '\0';
 			break;
 		}
-		ip->addr_family |= v[i].family == AF_INET ? ADDR_FAMILY_IPV4 : ADDR_FAMILY_IPV6;
+		ip->addr_family |= v[i].family == AF_INET ? HV_KVP_ADDR_FAMILY_IPV4 : HV_KVP_ADDR_FAMILY_IPV6;
 	}
 	err = kvp_gateways_get(sk, ifindex, &gws);
 	if (err < 0)
@@ -336,11 +336,11 @@ out:
 /* ---- SET_IP_INFO ---- */
 
 struct ip_set_env {
-	char v4[2 * MAX_IP_ADDR_SIZE];
-	char v6[2 * MAX_IP_ADDR_SIZE];
-	char gw4[2 * MAX_GATEWAY_SIZE];
-	char gw6[2 * MAX_GATEWAY_SIZE];
-	char dns[2 * MAX_IP_ADDR_SIZE];
+	char v4[2 * HV_KVP_MAX_IP_ADDR_SIZE];
+	char v6[2 * HV_KVP_MAX_IP_ADDR_SIZE];
+	char gw4[2 * HV_KVP_MAX_GATEWAY_SIZE];
+	char gw6[2 * HV_KVP_MAX_GATEWAY_SIZE];
+	char dns[2 * HV_KVP_MAX_IP_ADDR_SIZE];
 };
 
 /* Append word to a space-separated buffer (sizes match the inputs'). */

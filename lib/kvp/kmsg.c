@@ -8,7 +8,7 @@
  *   to 511/2047 bytes and stores size = bytes + 1, so a size always ends
  *   at the first NUL; the message is zero-filled (kzalloc);
  * - the daemon registers by writing the whole message with operation
- *   KVP_OP_REGISTER1; the kernel answers with the same operation and its
+ *   HV_KVP_OP_REGISTER1; the kernel answers with the same operation and its
  *   version string ("3.1") in body.kvp_register;
  * - the daemon answers in the same buffer, putting its status in the
  *   4-byte `error` over operation and pool, and writes the whole struct;
@@ -26,8 +26,8 @@
 #define KMSG_BODY offsetof(struct hv_kvp_msg, body)
 
 /* Longest strings Linux's kvp_respond_to_host converts whole. */
-#define KMSG_KEY_UNITS   (HV_KVP_EXCHANGE_MAX_KEY_SIZE / 2 - 2)
-#define KMSG_VALUE_UNITS (HV_KVP_EXCHANGE_MAX_VALUE_SIZE / 2 - 2)
+#define KMSG_KEY_UNITS   (HV_KVP_KEY_MAX_SIZE / 2 - 2)
+#define KMSG_VALUE_UNITS (HV_KVP_VALUE_MAX_SIZE / 2 - 2)
 
 static inline void put_le32(uint8_t *p, uint32_t v)
 {
@@ -77,7 +77,7 @@ static int kdecode_ip(const struct hv_kvp_ipaddr_value *w, uint8_t op,
 	ip->addr_family = w->addr_family;
 	ip->dhcp_enabled = w->dhcp_enabled;
 	r = get_kfield(w->adapter_id, sizeof(w->adapter_id), ip->adapter_id);
-	if (r < 0 || op == KVP_OP_GET_IP_INFO)
+	if (r < 0 || op == HV_KVP_OP_GET_IP_INFO)
 		return r;
 	r = get_kfield(w->ip_addr, sizeof(w->ip_addr), ip->ip_addr);
 	if (r < 0)
@@ -117,12 +117,12 @@ HV_EXPORT int hv_kvp_kmsg_decode(const void *msg, size_t len,
 
 	req->operation = op;
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-	case KVP_OP_DELETE:
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_DELETE:
+	case HV_KVP_OP_ENUMERATE:
 		/* Linux passes the host's byte through; its daemon trusts it. */
-		if (m.kvp_hdr.pool >= KVP_POOL_COUNT) {
+		if (m.kvp_hdr.pool >= HV_KVP_POOL_COUNT) {
 			r = -ERANGE;
 			goto out;
 		}
@@ -131,29 +131,29 @@ HV_EXPORT int hv_kvp_kmsg_decode(const void *msg, size_t len,
 	}
 
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
 		v = &m.body.kvp_set;
 		r = get_kstring(v->key, sizeof(v->key), v->key_size, req->key, &req->key_len);
-		if (r < 0 || op == KVP_OP_GET)
+		if (r < 0 || op == HV_KVP_OP_GET)
 			break;
 		/* The kernel has already turned integers into text. */
 		req->value_type = v->value_type;
 		r = get_kstring(v->value, sizeof(v->value), v->value_size, req->value,
 				&req->value_len);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		r = get_kstring(m.body.kvp_delete.key, sizeof(m.body.kvp_delete.key),
 				m.body.kvp_delete.key_size, req->key, &req->key_len);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		req->index = m.body.kvp_enum_data.index;
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		r = kdecode_ip(&m.body.kvp_ip_val, op, &req->ip);
 		break;
-	case KVP_OP_REGISTER1:
+	case HV_KVP_OP_REGISTER1:
 		r = get_kfield(m.body.kvp_register.version,
 			       sizeof(m.body.kvp_register.version), req->value);
 		if (r == 0)
@@ -197,25 +197,25 @@ static int put_kvalue(uint8_t *d, const struct hv_kvp_request *res, int with_key
 
 	if (with_key) {
 		r = check_kresult(res->key, res->key_len, sizeof(res->key),
-				  HV_KVP_EXCHANGE_MAX_KEY_SIZE, KMSG_KEY_UNITS);
+				  HV_KVP_KEY_MAX_SIZE, KMSG_KEY_UNITS);
 		if (r < 0)
 			return r;
 	}
 	r = check_kresult(res->value, res->value_len, sizeof(res->value),
-			  HV_KVP_EXCHANGE_MAX_VALUE_SIZE, KMSG_VALUE_UNITS);
+			  HV_KVP_VALUE_MAX_SIZE, KMSG_VALUE_UNITS);
 	if (r < 0)
 		return r;
 	if (with_key) {
 		put_le32(d + offsetof(struct hv_kvp_exchg_msg_value, key_size),
 			 (uint32_t)res->key_len + 1);
 		put_kresult(d + offsetof(struct hv_kvp_exchg_msg_value, key),
-			    HV_KVP_EXCHANGE_MAX_KEY_SIZE, res->key, res->key_len);
+			    HV_KVP_KEY_MAX_SIZE, res->key, res->key_len);
 	}
-	put_le32(d + offsetof(struct hv_kvp_exchg_msg_value, value_type), REG_SZ);
+	put_le32(d + offsetof(struct hv_kvp_exchg_msg_value, value_type), HV_KVP_REG_SZ);
 	put_le32(d + offsetof(struct hv_kvp_exchg_msg_value, value_size),
 		 (uint32_t)res->value_len + 1);
 	put_kresult(d + offsetof(struct hv_kvp_exchg_msg_value, value),
-		    HV_KVP_EXCHANGE_MAX_VALUE_SIZE, res->value, res->value_len);
+		    HV_KVP_VALUE_MAX_SIZE, res->value, res->value_len);
 	return 0;
 }
 
@@ -226,11 +226,11 @@ static int put_kvalue(uint8_t *d, const struct hv_kvp_request *res, int with_key
 static const struct {
 	size_t res_off, msg_off, size, max_units;
 } ip_fields[] = {
-	IPF(adapter_id, MAX_ADAPTER_ID_SIZE),
-	IPF(ip_addr, MAX_IP_ADDR_SIZE),
-	IPF(sub_net, MAX_IP_ADDR_SIZE),
-	IPF(gate_way, MAX_GATEWAY_SIZE),
-	IPF(dns_addr, MAX_IP_ADDR_SIZE),
+	IPF(adapter_id, HV_KVP_MAX_ADAPTER_ID_SIZE),
+	IPF(ip_addr, HV_KVP_MAX_IP_ADDR_SIZE),
+	IPF(sub_net, HV_KVP_MAX_IP_ADDR_SIZE),
+	IPF(gate_way, HV_KVP_MAX_GATEWAY_SIZE),
+	IPF(dns_addr, HV_KVP_MAX_IP_ADDR_SIZE),
 };
 
 HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
@@ -245,32 +245,32 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 		return -EINVAL;
 	if (len < KMSG_BODY)
 		return -EBADMSG;
-	if (error != HV_S_OK) {
+	if (error != HV_IC_S_OK) {
 		put_le32(p, error);
 		return 0;
 	}
 	if (!result)
 		return -EINVAL;
 	op = p[offsetof(struct hv_kvp_msg, kvp_hdr.operation)];
-	if (op == KVP_OP_REGISTER1)
+	if (op == HV_KVP_OP_REGISTER1)
 		return -EOPNOTSUPP;
 	r = kmsg_size(op, &need);
 	if (r < 0)
 		return r;
 	/* A GET's answer goes in the ENUMERATE layout (below), 4 bytes longer. */
-	if (op == KVP_OP_GET)
+	if (op == HV_KVP_OP_GET)
 		need = KMSG_BODY + sizeof(struct hv_kvp_msg_enumerate);
 	if (len < need)
 		return -EBADMSG;
 
 	switch (op) {
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		r = put_kvalue(p + offsetof(struct hv_kvp_msg, body.kvp_enum_data.data),
 			       result, 1);
 		if (r < 0)
 			return r;
 		break;
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		/*
 		 * Where Linux's kernel reads it: kvp_respond_to_host
 		 * (drivers/hv/hv_kvp.c) takes a GET's value from
@@ -279,13 +279,13 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 		 * or clipped value. Only the value string is read there.
 		 */
 		r = check_kresult(result->value, result->value_len, sizeof(result->value),
-				  HV_KVP_EXCHANGE_MAX_VALUE_SIZE, KMSG_VALUE_UNITS);
+				  HV_KVP_VALUE_MAX_SIZE, KMSG_VALUE_UNITS);
 		if (r < 0)
 			return r;
 		put_kresult(p + offsetof(struct hv_kvp_msg, body.kvp_enum_data.data.value),
-			    HV_KVP_EXCHANGE_MAX_VALUE_SIZE, result->value, result->value_len);
+			    HV_KVP_VALUE_MAX_SIZE, result->value, result->value_len);
 		break;
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		for (i = 0; i < HV_ARRAY_SIZE(ip_fields); i++) {
 			const char *s = (const char *)&result->ip + ip_fields[i].res_off;
 			size_t array = ip_fields[i].size;
@@ -306,12 +306,12 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 		p[offsetof(struct hv_kvp_msg, body.kvp_ip_val.dhcp_enabled)] =
 			result->ip.dhcp_enabled;
 		break;
-	case KVP_OP_SET:
-	case KVP_OP_DELETE:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_DELETE:
+	case HV_KVP_OP_SET_IP_INFO:
 		break;
 	}
-	put_le32(p, HV_S_OK);
+	put_le32(p, HV_IC_S_OK);
 	return 0;
 }
 
@@ -324,6 +324,6 @@ HV_EXPORT int hv_kvp_kmsg_register_build(void *msg, size_t len)
 	if (len < HV_KVP_KMSG_SIZE)
 		return -ENOBUFS;
 	memset(p, 0, HV_KVP_KMSG_SIZE);
-	p[offsetof(struct hv_kvp_msg, kvp_hdr.operation)] = KVP_OP_REGISTER1;
+	p[offsetof(struct hv_kvp_msg, kvp_hdr.operation)] = HV_KVP_OP_REGISTER1;
 	return 0;
 }

@@ -24,9 +24,9 @@ struct hv_kvp_exchg_msg_value {
 	uint32_t value_type;
 	uint32_t key_size;
 	uint32_t value_size;
-	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	uint8_t key[HV_KVP_KEY_MAX_SIZE];
 	union {
-		uint8_t value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+		uint8_t value[HV_KVP_VALUE_MAX_SIZE];
 		uint32_t value_u32;
 		uint64_t value_u64;
 	};
@@ -39,17 +39,17 @@ struct hv_kvp_msg_enumerate {
 
 struct hv_kvp_msg_delete {
 	uint32_t key_size;
-	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	uint8_t key[HV_KVP_KEY_MAX_SIZE];
 } __attribute__((packed));
 
 struct hv_kvp_ipaddr_value {
-	uint8_t adapter_id[2 * MAX_ADAPTER_ID_SIZE];
+	uint8_t adapter_id[2 * HV_KVP_MAX_ADAPTER_ID_SIZE];
 	uint8_t addr_family;
 	uint8_t dhcp_enabled;
-	uint8_t ip_addr[2 * MAX_IP_ADDR_SIZE];
-	uint8_t sub_net[2 * MAX_IP_ADDR_SIZE];
-	uint8_t gate_way[2 * MAX_GATEWAY_SIZE];
-	uint8_t dns_addr[2 * MAX_IP_ADDR_SIZE];
+	uint8_t ip_addr[2 * HV_KVP_MAX_IP_ADDR_SIZE];
+	uint8_t sub_net[2 * HV_KVP_MAX_IP_ADDR_SIZE];
+	uint8_t gate_way[2 * HV_KVP_MAX_GATEWAY_SIZE];
+	uint8_t dns_addr[2 * HV_KVP_MAX_IP_ADDR_SIZE];
 } __attribute__((packed));
 
 /* The IP-info messages have no padding after operation and pool. */
@@ -60,7 +60,7 @@ struct hv_kvp_ip_msg {
 } __attribute__((packed));
 
 struct hv_kvp_register {
-	uint8_t version[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
+	uint8_t version[HV_KVP_KEY_MAX_SIZE];
 } __attribute__((packed));
 
 /* Kernel <-> daemon message: the daemon's status overlays the header. */
@@ -87,36 +87,36 @@ struct hv_kvp_msg {
 
 /* Whole VMBus payloads, one per body. */
 struct hv_kvp_pkt_value {
-	struct vmbuspipe_hdr pipe;
-	struct icmsg_hdr ic;
+	struct hv_ic_pipe_hdr pipe;
+	struct hv_ic_hdr ic;
 	struct hv_kvp_hdr kvp_hdr;
 	struct hv_kvp_exchg_msg_value data;
 } __attribute__((packed));
 
 struct hv_kvp_pkt_enumerate {
-	struct vmbuspipe_hdr pipe;
-	struct icmsg_hdr ic;
+	struct hv_ic_pipe_hdr pipe;
+	struct hv_ic_hdr ic;
 	struct hv_kvp_hdr kvp_hdr;
 	struct hv_kvp_msg_enumerate data;
 } __attribute__((packed));
 
 struct hv_kvp_pkt_delete {
-	struct vmbuspipe_hdr pipe;
-	struct icmsg_hdr ic;
+	struct hv_ic_pipe_hdr pipe;
+	struct hv_ic_hdr ic;
 	struct hv_kvp_hdr kvp_hdr;
 	struct hv_kvp_msg_delete data;
 } __attribute__((packed));
 
 struct hv_kvp_pkt_ip {
-	struct vmbuspipe_hdr pipe;
-	struct icmsg_hdr ic;
+	struct hv_ic_pipe_hdr pipe;
+	struct hv_ic_hdr ic;
 	struct hv_kvp_ip_msg msg;
 } __attribute__((packed));
 
 union hv_kvp_pkt {
 	struct {
-		struct vmbuspipe_hdr pipe;
-		struct icmsg_hdr ic;
+		struct hv_ic_pipe_hdr pipe;
+		struct hv_ic_hdr ic;
 		struct hv_kvp_hdr kvp_hdr;
 	} __attribute__((packed)) h;
 	struct hv_kvp_pkt_value v;
@@ -151,7 +151,7 @@ _Static_assert(offsetof(struct hv_kvp_msg, body) == 4, "hv_kvp_msg body");
 _Static_assert(offsetof(struct hv_kvp_msg, body.kvp_enum_data.data.key) == 20, "kmsg enum key");
 _Static_assert(offsetof(struct hv_kvp_msg, body.kvp_ip_val.ip_addr) == 262, "kmsg ip_addr");
 _Static_assert(sizeof(struct hv_kvp_pkt_value) == HV_KVP_MSG_VALUE_SIZE, "GET/SET payload");
-_Static_assert(offsetof(struct hv_kvp_pkt_value, kvp_hdr) == ICMSG_HDR, "kvp_hdr");
+_Static_assert(offsetof(struct hv_kvp_pkt_value, kvp_hdr) == HV_IC_DATA_OFFSET, "kvp_hdr");
 _Static_assert(offsetof(struct hv_kvp_pkt_value, data.key) == 44, "GET/SET key");
 _Static_assert(offsetof(struct hv_kvp_pkt_value, data.value) == 556, "GET/SET value");
 _Static_assert(sizeof(struct hv_kvp_pkt_enumerate) == HV_KVP_MSG_ENUMERATE_SIZE, "ENUMERATE payload");

@@ -41,21 +41,21 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 int kvp_body_size(uint8_t op, size_t *ret)
 {
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
 		*ret = sizeof(struct hv_kvp_exchg_msg_value);
 		return 0;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		*ret = sizeof(struct hv_kvp_msg_delete);
 		return 0;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		*ret = sizeof(struct hv_kvp_msg_enumerate);
 		return 0;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		*ret = sizeof(struct hv_kvp_ipaddr_value);
 		return 0;
-	case KVP_OP_REGISTER1:
+	case HV_KVP_OP_REGISTER1:
 		*ret = sizeof(struct hv_kvp_register);
 		return 0;
 	}
@@ -67,10 +67,10 @@ int kvp_msg_size(uint8_t op, size_t *ret)
 	size_t body;
 
 	/* REGISTER1 travels between Linux's kernel and its daemon only. */
-	if (op == KVP_OP_REGISTER1 || kvp_body_size(op, &body) < 0)
+	if (op == HV_KVP_OP_REGISTER1 || kvp_body_size(op, &body) < 0)
 		return -EOPNOTSUPP;
 	/* The IP-info messages have no padding after operation and pool. */
-	if (op == KVP_OP_GET_IP_INFO || op == KVP_OP_SET_IP_INFO)
+	if (op == HV_KVP_OP_GET_IP_INFO || op == HV_KVP_OP_SET_IP_INFO)
 		*ret = offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val) + body;
 	else
 		*ret = offsetof(struct hv_kvp_pkt_value, data) + body;
@@ -133,7 +133,7 @@ int kvp_ip_decode(const struct hv_kvp_ipaddr_value *w, uint8_t op,
 	r = kvp_ip_string_get(w->adapter_id, sizeof(w->adapter_id), ip->adapter_id,
 			      sizeof(ip->adapter_id));
 	/* A GET_IP_INFO request names the adapter; the rest is for the reply. */
-	if (r < 0 || op == KVP_OP_GET_IP_INFO)
+	if (r < 0 || op == HV_KVP_OP_GET_IP_INFO)
 		return r;
 	r = kvp_ip_string_get(w->ip_addr, sizeof(w->ip_addr), ip->ip_addr, sizeof(ip->ip_addr));
 	if (r < 0)
@@ -156,7 +156,7 @@ int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
 
 	req->value_type = w->value_type;
 	switch (w->value_type) {
-	case REG_SZ:
+	case HV_KVP_REG_SZ:
 		return kvp_sized_string_get(w->value, sizeof(w->value), w->value_size,
 					    req->value, sizeof(req->value), &req->value_len);
 	/*
@@ -164,11 +164,11 @@ int kvp_value_decode(const struct hv_kvp_exchg_msg_value *w,
 	 * value_size is not consulted, as there: the number sits at the
 	 * start of the array whatever it says.
 	 */
-	case REG_U32:
+	case HV_KVP_REG_U32:
 		n = snprintf(req->value, sizeof(req->value), "%" PRIu32, w->value_u32);
 		req->value_len = (size_t)n;
 		return 0;
-	case REG_U64:
+	case HV_KVP_REG_U64:
 		n = snprintf(req->value, sizeof(req->value), "%" PRIu64, w->value_u64);
 		req->value_len = (size_t)n;
 		return 0;
@@ -192,7 +192,7 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 		return -EBADMSG;
 	/* One private copy; the header is not read again with the body. */
 	memcpy(&m, payload, KVP_MIN_LEN);
-	if (m.h.ic.icmsgtype != ICMSGTYPE_KVPEXCHANGE)
+	if (m.h.ic.icmsgtype != HV_IC_MSGTYPE_KVPEXCHANGE)
 		return -ENOMSG;
 	op = m.h.kvp_hdr.operation;
 	r = kvp_msg_size(op, &need);
@@ -204,9 +204,9 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 	       need - KVP_MIN_LEN);
 
 	req->operation = op;
-	if (op != KVP_OP_GET_IP_INFO && op != KVP_OP_SET_IP_INFO) {
+	if (op != HV_KVP_OP_GET_IP_INFO && op != HV_KVP_OP_SET_IP_INFO) {
 		/* Linux's daemon indexes its pool array with this byte unchecked. */
-		if (m.h.kvp_hdr.pool >= KVP_POOL_COUNT) {
+		if (m.h.kvp_hdr.pool >= HV_KVP_POOL_COUNT) {
 			r = -ERANGE;
 			goto out;
 		}
@@ -214,24 +214,24 @@ HV_EXPORT int hv_kvp_msg_decode(const void *payload, size_t len,
 	}
 
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
 		r = kvp_sized_string_get(m.v.data.key, sizeof(m.v.data.key), m.v.data.key_size,
 					 req->key, sizeof(req->key), &req->key_len);
-		if (r < 0 || op == KVP_OP_GET)
+		if (r < 0 || op == HV_KVP_OP_GET)
 			break;
 		r = kvp_value_decode(&m.v.data, req);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		r = kvp_sized_string_get(m.d.data.key, sizeof(m.d.data.key), m.d.data.key_size,
 					 req->key, sizeof(req->key), &req->key_len);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		/* The host leaves key and value to be filled: they are not read. */
 		req->index = m.e.data.index;
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		r = kvp_ip_decode(&m.ip.msg.kvp_ip_val, op, &req->ip);
 		break;
 	}
@@ -309,8 +309,8 @@ int kvp_ip_encode(const struct hv_kvp_ip_info *ip, struct hv_kvp_ipaddr_value *w
  */
 static int encode_value(uint8_t *data, const struct hv_kvp_request *res, int with_key)
 {
-	uint8_t key[HV_KVP_EXCHANGE_MAX_KEY_SIZE];
-	uint8_t value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	uint8_t key[HV_KVP_KEY_MAX_SIZE];
+	uint8_t value[HV_KVP_VALUE_MAX_SIZE];
 	uint32_t key_size = 0, value_size;
 	int r;
 
@@ -326,7 +326,7 @@ static int encode_value(uint8_t *data, const struct hv_kvp_request *res, int wit
 		return r;
 
 	/* Every value a guest returns is a string (Linux: "all our values are strings"). */
-	put_le32(data + offsetof(struct hv_kvp_exchg_msg_value, value_type), REG_SZ);
+	put_le32(data + offsetof(struct hv_kvp_exchg_msg_value, value_type), HV_KVP_REG_SZ);
 	if (with_key) {
 		put_le32(data + offsetof(struct hv_kvp_exchg_msg_value, key_size), key_size);
 		memcpy(data + offsetof(struct hv_kvp_exchg_msg_value, key), key, sizeof(key));
@@ -348,17 +348,17 @@ HV_EXPORT int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 
 	if (!payload)
 		return -EINVAL;
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return -EBADMSG;
 	/* Linux, FreeBSD: on failure the body goes back as it came. */
-	if (status != HV_S_OK)
+	if (status != HV_IC_S_OK)
 		return hv_ic_response_prepare(p, len, status);
 	if (!result)
 		return -EINVAL;
 	if (len < KVP_MIN_LEN)
 		return -EBADMSG;
 	memcpy(&type, p + offsetof(struct hv_kvp_pkt_value, ic.icmsgtype), sizeof(type));
-	if (type != ICMSGTYPE_KVPEXCHANGE)
+	if (type != HV_IC_MSGTYPE_KVPEXCHANGE)
 		return -ENOMSG;
 	op = p[KVP_HDR_OFF];
 	r = kvp_msg_size(op, &need);
@@ -368,11 +368,11 @@ HV_EXPORT int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 		return -EBADMSG;
 
 	switch (op) {
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		r = encode_value(p + offsetof(struct hv_kvp_pkt_enumerate, data.data),
 				 result, 1);
 		break;
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		/*
 		 * The value goes where GET's own body has it. Linux's
 		 * kvp_respond_to_host reads the daemon's GET answer through
@@ -382,18 +382,18 @@ HV_EXPORT int hv_kvp_msg_reply_set(void *payload, size_t len, uint32_t status,
 		 */
 		r = encode_value(p + offsetof(struct hv_kvp_pkt_value, data), result, 0);
 		break;
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		r = kvp_ip_encode(&result->ip, &ip);
 		if (r == 0)
 			memcpy(p + offsetof(struct hv_kvp_pkt_ip, msg.kvp_ip_val), &ip,
 			       sizeof(ip));
 		break;
-	case KVP_OP_SET:
-	case KVP_OP_DELETE:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_DELETE:
+	case HV_KVP_OP_SET_IP_INFO:
 		break;
 	}
 	if (r < 0)
 		return r;
-	return hv_ic_response_prepare(p, len, HV_S_OK);
+	return hv_ic_response_prepare(p, len, HV_IC_S_OK);
 }

@@ -69,35 +69,35 @@ static int build_value(struct hv_kvp_exchg_msg_value *w, const struct hv_kvp_req
 	if (r < 0)
 		return r;
 	w->key_size = size;
-	if (op == KVP_OP_GET) {
+	if (op == HV_KVP_OP_GET) {
 		/* The guest writes the value; nothing of it goes out. */
-		w->value_type = REG_SZ;
+		w->value_type = HV_KVP_REG_SZ;
 		return 0;
 	}
 	if (req->value_len >= sizeof(req->value) || req->value[req->value_len] != '\0')
 		return -EINVAL;
 	switch (req->value_type) {
-	case REG_SZ:
+	case HV_KVP_REG_SZ:
 		r = kvp_utf16_put(req->value, req->value_len, sizeof(req->value), w->value,
 				  sizeof(w->value), &size);
 		if (r < 0)
 			return r;
-		w->value_type = REG_SZ;
+		w->value_type = HV_KVP_REG_SZ;
 		w->value_size = size;
 		return 0;
-	case REG_U32:
+	case HV_KVP_REG_U32:
 		r = parse_decimal(req->value, req->value_len, UINT32_MAX, &x);
 		if (r < 0)
 			return r;
-		w->value_type = REG_U32;
+		w->value_type = HV_KVP_REG_U32;
 		w->value_u32 = (uint32_t)x;
 		w->value_size = sizeof(uint32_t);
 		return 0;
-	case REG_U64:
+	case HV_KVP_REG_U64:
 		r = parse_decimal(req->value, req->value_len, UINT64_MAX, &x);
 		if (r < 0)
 			return r;
-		w->value_type = REG_U64;
+		w->value_type = HV_KVP_REG_U64;
 		w->value_u64 = x;
 		w->value_size = sizeof(uint64_t);
 		return 0;
@@ -107,7 +107,7 @@ static int build_value(struct hv_kvp_exchg_msg_value *w, const struct hv_kvp_req
 
 HV_EXPORT int hv_kvp_msg_request_build(void *buf, size_t buflen,
 				       const struct hv_kvp_request *req,
-				       struct ic_version fw, struct ic_version msg,
+				       struct hv_ic_version fw, struct hv_ic_version msg,
 				       uint8_t transaction_id, size_t *len)
 {
 	union hv_kvp_pkt m;
@@ -124,20 +124,20 @@ HV_EXPORT int hv_kvp_msg_request_build(void *buf, size_t buflen,
 	/* Built aside, so that buf is only written once all of it converted. */
 	memset(&m, 0, sizeof(m));
 	switch (req->operation) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
 		r = build_value(&m.v.data, req, req->operation);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		r = kvp_utf16_put(req->key, req->key_len, sizeof(req->key), m.d.data.key,
 				  sizeof(m.d.data.key), &size);
 		m.d.data.key_size = size;
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		/* The guest fills key and value; the host sends them zeroed. */
 		m.e.data.index = req->index;
 		break;
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		/* Only the adapter is asked about; the lists are the guest's. */
 		memset(&ip, 0, sizeof(ip));
 		memcpy(ip.adapter_id, req->ip.adapter_id, sizeof(ip.adapter_id));
@@ -145,7 +145,7 @@ HV_EXPORT int hv_kvp_msg_request_build(void *buf, size_t buflen,
 		ip.dhcp_enabled = req->ip.dhcp_enabled;
 		r = kvp_ip_encode(&ip, &m.ip.msg.kvp_ip_val);
 		break;
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		r = kvp_ip_encode(&req->ip, &m.ip.msg.kvp_ip_val);
 		break;
 	}
@@ -157,11 +157,11 @@ HV_EXPORT int hv_kvp_msg_request_build(void *buf, size_t buflen,
 	m.h.pipe.flags = KVP_PIPE_MESSAGE_DATA;
 	m.h.pipe.msgsize = (uint32_t)(need - sizeof(m.h.pipe));
 	m.h.ic.icverframe = fw;
-	m.h.ic.icmsgtype = ICMSGTYPE_KVPEXCHANGE;
+	m.h.ic.icmsgtype = HV_IC_MSGTYPE_KVPEXCHANGE;
 	m.h.ic.icvermsg = msg;
-	m.h.ic.icmsgsize = (uint16_t)(need - ICMSG_HDR);
+	m.h.ic.icmsgsize = (uint16_t)(need - HV_IC_DATA_OFFSET);
 	m.h.ic.ictransaction_id = transaction_id;
-	m.h.ic.icflags = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_REQUEST;
+	m.h.ic.icflags = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_REQUEST;
 	/* Operation and pool sit at the same place in the IP-info layout. */
 	m.h.kvp_hdr.operation = req->operation;
 	m.h.kvp_hdr.pool = req->pool;
@@ -185,10 +185,10 @@ static void lossy_value(const struct hv_kvp_exchg_msg_value *w, struct hv_kvp_re
 	int n;
 
 	res->value_type = w->value_type;
-	if (w->value_type == REG_U32 && size >= sizeof(uint32_t)) {
+	if (w->value_type == HV_KVP_REG_U32 && size >= sizeof(uint32_t)) {
 		n = snprintf(res->value, sizeof(res->value), "%" PRIu32, w->value_u32);
 		res->value_len = (size_t)n;
-	} else if (w->value_type == REG_U64 && size >= sizeof(uint64_t)) {
+	} else if (w->value_type == HV_KVP_REG_U64 && size >= sizeof(uint64_t)) {
 		n = snprintf(res->value, sizeof(res->value), "%" PRIu64, w->value_u64);
 		res->value_len = (size_t)n;
 	} else {
@@ -218,22 +218,22 @@ static void decode_lenient(const union hv_kvp_pkt *m, uint8_t op, struct hv_kvp_
 	const struct hv_kvp_exchg_msg_value *v;
 
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-	case KVP_OP_ENUMERATE:
-		v = op == KVP_OP_ENUMERATE ? &m->e.data.data : &m->v.data;
-		if (op == KVP_OP_ENUMERATE)
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_ENUMERATE:
+		v = op == HV_KVP_OP_ENUMERATE ? &m->e.data.data : &m->v.data;
+		if (op == HV_KVP_OP_ENUMERATE)
 			res->index = m->e.data.index;
 		res->key_len = lossy_sized(v->key, sizeof(v->key), v->key_size, res->key,
 					   sizeof(res->key));
 		lossy_value(v, res);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		res->key_len = lossy_sized(m->d.data.key, sizeof(m->d.data.key),
 					   m->d.data.key_size, res->key, sizeof(res->key));
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		lossy_ip(&m->ip.msg.kvp_ip_val, &res->ip);
 		break;
 	}
@@ -245,25 +245,25 @@ static int decode_strict(const union hv_kvp_pkt *m, uint8_t op, struct hv_kvp_re
 	int r;
 
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-	case KVP_OP_ENUMERATE:
-		v = op == KVP_OP_ENUMERATE ? &m->e.data.data : &m->v.data;
-		if (op == KVP_OP_ENUMERATE)
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_ENUMERATE:
+		v = op == HV_KVP_OP_ENUMERATE ? &m->e.data.data : &m->v.data;
+		if (op == HV_KVP_OP_ENUMERATE)
 			res->index = m->e.data.index;
 		r = kvp_sized_string_get(v->key, sizeof(v->key), v->key_size, res->key,
 					 sizeof(res->key), &res->key_len);
 		if (r < 0)
 			return r;
 		return kvp_value_decode(v, res);
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		return kvp_sized_string_get(m->d.data.key, sizeof(m->d.data.key),
 					    m->d.data.key_size, res->key, sizeof(res->key),
 					    &res->key_len);
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		/* A reply carries every field, whichever operation asked. */
-		return kvp_ip_decode(&m->ip.msg.kvp_ip_val, KVP_OP_SET_IP_INFO, &res->ip);
+		return kvp_ip_decode(&m->ip.msg.kvp_ip_val, HV_KVP_OP_SET_IP_INFO, &res->ip);
 	}
 	return -EOPNOTSUPP;
 }
@@ -283,11 +283,11 @@ HV_EXPORT int hv_kvp_msg_reply_decode(const void *payload, size_t len, uint8_t o
 	memset(res, 0, sizeof(*res));
 	if (kvp_msg_size(operation, &need) < 0)
 		return -EINVAL;
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return -EBADMSG;
 	/* One private copy, read once: the guest may still be writing its ring. */
-	memcpy(&m, p, ICMSG_HDR);
-	if (m.h.ic.icmsgtype != ICMSGTYPE_KVPEXCHANGE)
+	memcpy(&m, p, HV_IC_DATA_OFFSET);
+	if (m.h.ic.icmsgtype != HV_IC_MSGTYPE_KVPEXCHANGE)
 		return -ENOMSG;
 	*status = m.h.ic.status;
 	if (len < KVP_MIN_LEN)
@@ -295,13 +295,13 @@ HV_EXPORT int hv_kvp_msg_reply_decode(const void *payload, size_t len, uint8_t o
 	memcpy(&m.h.kvp_hdr, p + KVP_HDR_OFF, KVP_MIN_LEN - KVP_HDR_OFF);
 
 	if (!lenient) {
-		if (m.h.ic.icmsgsize > len - ICMSG_HDR ||
-		    !(m.h.ic.icflags & ICMSGHDRFLAG_RESPONSE) ||
+		if (m.h.ic.icmsgsize > len - HV_IC_DATA_OFFSET ||
+		    !(m.h.ic.icflags & HV_IC_FLAG_RESPONSE) ||
 		    m.h.kvp_hdr.operation != operation)
 			return -EBADMSG;
 		res->operation = operation;
 		/* On failure a guest echoes the request: nothing in it is its own. */
-		if (*status != HV_S_OK)
+		if (*status != HV_IC_S_OK)
 			return 0;
 	}
 	if (len < need) {
@@ -311,8 +311,8 @@ HV_EXPORT int hv_kvp_msg_reply_decode(const void *payload, size_t len, uint8_t o
 	memcpy((uint8_t *)&m + KVP_MIN_LEN, p + KVP_MIN_LEN, need - KVP_MIN_LEN);
 
 	res->operation = operation;
-	if (operation != KVP_OP_GET_IP_INFO && operation != KVP_OP_SET_IP_INFO) {
-		if (!lenient && m.h.kvp_hdr.pool >= KVP_POOL_COUNT) {
+	if (operation != HV_KVP_OP_GET_IP_INFO && operation != HV_KVP_OP_SET_IP_INFO) {
+		if (!lenient && m.h.kvp_hdr.pool >= HV_KVP_POOL_COUNT) {
 			r = -ERANGE;
 			goto out;
 		}

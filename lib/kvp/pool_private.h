@@ -13,8 +13,8 @@
 #include "hvuio/kvp_pool.h"
 
 #define KVP_REC_SIZE   HV_KVP_POOL_RECORD_SIZE
-#define KVP_KEY_FIELD  HV_KVP_EXCHANGE_MAX_KEY_SIZE
-#define KVP_VAL_FIELD  HV_KVP_EXCHANGE_MAX_VALUE_SIZE
+#define KVP_KEY_FIELD  HV_KVP_KEY_MAX_SIZE
+#define KVP_VAL_FIELD  HV_KVP_VALUE_MAX_SIZE
 
 /*
  * One record. Immutable once published: a SET publishes a new record in
@@ -119,7 +119,7 @@ struct hv_kvp_store {
 	int dirfd;
 	int ifd;
 	uint64_t hkey[2];
-	struct kvp_pool pools[KVP_POOL_COUNT];
+	struct kvp_pool pools[HV_KVP_POOL_COUNT];
 	void **retired;
 	size_t nretired, cap_retired;
 	struct hv_kvp_pool_stats stats;

@@ -284,13 +284,13 @@ int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 
 			off += (ssize_t)sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+				for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 					if ((int)i != own_pool)
 						st->pools[i].dirty = true;
 				continue;
 			}
 			if (!ev->len || sscanf(ev->name, ".kvp_pool_%u%c", &pool, &tail) != 1 ||
-			    pool >= KVP_POOL_COUNT)
+			    pool >= HV_KVP_POOL_COUNT)
 				continue;
 			if ((int)pool != own_pool)
 				st->pools[pool].dirty = true;
@@ -1046,7 +1046,7 @@ int kvp_files_open(struct hv_kvp_store *st, const char *dir)
 				      IN_MOVED_TO | IN_MOVED_FROM) < 0)
 			return -errno;
 	}
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		snprintf(p->name, sizeof(p->name), ".kvp_pool_%u", i);
@@ -1064,7 +1064,7 @@ int kvp_files_open(struct hv_kvp_store *st, const char *dir)
 			return err;
 		}
 	}
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		err = kvp_lock(p);
@@ -1083,7 +1083,7 @@ int kvp_files_open(struct hv_kvp_store *st, const char *dir)
 
 void kvp_files_close(struct hv_kvp_store *st)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (p->fd >= 0)

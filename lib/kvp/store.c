@@ -313,7 +313,7 @@ static void kvp_index_free_links(struct hv_kvp_store *st, struct kvp_index *idx,
 /* The pool whose content is live; the content is always pool->c then. */
 static struct kvp_pool *kvp_content_pool(struct hv_kvp_store *st, struct kvp_content *c)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (&st->pools[i].c == c)
 			return &st->pools[i];
 	return NULL;
@@ -496,7 +496,7 @@ static int kvp_order_build(struct hv_kvp_store *st, struct kvp_pool *p)
 /* Writers call this first: an order lost to a failed allocation comes back. */
 static void kvp_orders_repair(struct hv_kvp_store *st)
 {
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++)
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (!atomic_load_explicit(&st->pools[i].order, memory_order_relaxed))
 			kvp_order_build(st, &st->pools[i]);
 }
@@ -870,7 +870,7 @@ HV_EXPORT int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kv
 		st->hkey[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
 		st->hkey[1] = (uint64_t)(uintptr_t)st ^ (uint64_t)ts.tv_sec;
 	}
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		p->fd = -1;
@@ -900,7 +900,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	if (!st)
 		return;
 	kvp_store_lock(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (p->fd >= 0 && p->c.idx && kvp_file_begin(st, p) == 0) {
@@ -910,7 +910,7 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	}
 	kvp_files_close(st);
 	kvp_retired_flush(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		kvp_content_discard(&st->pools[i].c);
 		kvp_order_free(atomic_load_explicit(&st->pools[i].order, memory_order_relaxed));
 	}
@@ -929,7 +929,7 @@ HV_EXPORT int hv_kvp_pool_get(struct hv_kvp_store *st, unsigned int pool, const 
 	uint64_t h;
 	int err;
 
-	if (!st || pool >= KVP_POOL_COUNT || (!value && size))
+	if (!st || pool >= HV_KVP_POOL_COUNT || (!value && size))
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -970,7 +970,7 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 	size_t klen, vlen;
 	int err;
 
-	if (!st || pool >= KVP_POOL_COUNT || !value)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !value)
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -1056,7 +1056,7 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	size_t klen;
 	int err;
 
-	if (!st || pool >= KVP_POOL_COUNT)
+	if (!st || pool >= HV_KVP_POOL_COUNT)
 		return -EINVAL;
 	err = kvp_key_check(key, &klen);
 	if (err)
@@ -1184,7 +1184,7 @@ out:
 HV_EXPORT int hv_kvp_pool_iter_begin(struct hv_kvp_store *st, unsigned int pool,
 				     struct hv_kvp_pool_iter *it)
 {
-	if (!st || pool >= KVP_POOL_COUNT || !it)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !it)
 		return -EINVAL;
 	memset(it, 0, sizeof(*it));
 	it->store = st;
@@ -1194,7 +1194,7 @@ HV_EXPORT int hv_kvp_pool_iter_begin(struct hv_kvp_store *st, unsigned int pool,
 
 static bool kvp_iter_ok(const struct hv_kvp_pool_iter *it)
 {
-	return it && it->store && it->pool < KVP_POOL_COUNT;
+	return it && it->store && it->pool < HV_KVP_POOL_COUNT;
 }
 
 HV_EXPORT int hv_kvp_pool_iter_next(struct hv_kvp_pool_iter *it, struct hv_kvp_pool_record *rec)
@@ -1238,7 +1238,7 @@ HV_EXPORT int hv_kvp_pool_enumerate(struct hv_kvp_store *st, unsigned int pool, 
 
 HV_EXPORT int hv_kvp_pool_count(struct hv_kvp_store *st, unsigned int pool, size_t *count)
 {
-	if (!st || pool >= KVP_POOL_COUNT || !count)
+	if (!st || pool >= HV_KVP_POOL_COUNT || !count)
 		return -EINVAL;
 	*count = atomic_load_explicit(&st->pools[pool].live, memory_order_relaxed);
 	return 0;
@@ -1256,7 +1256,7 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 		e = kvp_files_drain(st, -1);
 		if (e)
 			err = e;
-		for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+		for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 			e = kvp_file_refresh(st, &st->pools[i]);
 			if (e && !err)
 				err = e;
@@ -1282,7 +1282,7 @@ HV_EXPORT int hv_kvp_pool_compact(struct hv_kvp_store *st)
 		return -EINVAL;
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
-	for (unsigned int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
 		if (p->fd < 0) {

@@ -14,8 +14,8 @@
  *
  * Choices where Linux gives no answer to copy:
  *  - an IC header whose icmsgsize claims more than arrived, and a KVP
- *    message the codec refuses, are answered HV_E_FAIL with the body
- *    echoed (an unknown operation HV_ERROR_NOT_SUPPORTED): the host waits
+ *    message the codec refuses, are answered HV_IC_E_FAIL with the body
+ *    echoed (an unknown operation HV_IC_ERROR_NOT_SUPPORTED): the host waits
  *    for an answer to its one transaction, and Linux would have read past
  *    what arrived;
  *  - other IC types (heartbeat, shutdown, ... on the KVP channel) are
@@ -54,6 +54,7 @@
 #include "hvuio/kvp_service.h"
 #include "hvuio/ring.h"
 #include "hvuio/vmbus.h"
+#include "lib/vmbus/hvuio_private.h"
 #include "lib/common/compiler.h"
 #include "transport.h"
 
@@ -77,7 +78,7 @@ HV_EXPORT int hv_kvp_transport_open_chan(const char *root, struct hv_kvp_transpo
 	err = hv_vmbus_list_new(root, &list);
 	if (err)
 		goto out;
-	d = hv_vmbus_list_find(list, HV_KVP_GUID);
+	d = hv_vmbus_list_find(list, HV_VMBUS_KVP_GUID);
 	if (!d) {
 		err = -ENOENT;
 		goto out;
@@ -204,7 +205,7 @@ static int chan_negotiate(struct hv_kvp_transport *t, uint8_t *payload, size_t l
 	size_t room = (size_t)(t->buf + t->buf_size - payload), reply_len;
 	int err;
 
-	err = hv_ic_guest_versions_get(ICMSGTYPE_KVPEXCHANGE, &versions);
+	err = hv_ic_guest_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &versions);
 	if (err)
 		return err;
 	ev->negotiate = true;
@@ -216,7 +217,7 @@ static int chan_negotiate(struct hv_kvp_transport *t, uint8_t *payload, size_t l
 		return 0;
 	}
 	ev->error = err;
-	ev->status = err ? HV_E_FAIL : HV_S_OK;
+	ev->status = err ? HV_IC_E_FAIL : HV_IC_S_OK;
 	t->status.negotiated = err == 0;
 	t->status.fw = ev->fw;
 	t->status.msg = ev->msg;
@@ -233,7 +234,7 @@ static int chan_kvp(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
 	if (!err)
 		err = hv_kvp_msg_decode(payload, len, &t->req);
 	if (err) {
-		ev->status = err == -EOPNOTSUPP ? HV_ERROR_NOT_SUPPORTED : HV_E_FAIL;
+		ev->status = err == -EOPNOTSUPP ? HV_IC_ERROR_NOT_SUPPORTED : HV_IC_E_FAIL;
 		/* Only the IC header is needed to echo the body, and it is there. */
 		hv_kvp_msg_reply_set(payload, len, ev->status, NULL);
 		ev->error = err;
@@ -241,8 +242,8 @@ static int chan_kvp(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
 		ev->req = &t->req;
 		ev->status = kvp_transport_run(t, handler);
 		if (hv_kvp_msg_reply_set(payload, len, ev->status, &t->reply) < 0) {
-			ev->status = HV_E_FAIL;
-			hv_kvp_msg_reply_set(payload, len, HV_E_FAIL, NULL);
+			ev->status = HV_IC_E_FAIL;
+			hv_kvp_msg_reply_set(payload, len, HV_IC_E_FAIL, NULL);
 		}
 	}
 	t->status.requests++;
@@ -257,20 +258,20 @@ static int chan_packet(struct hv_kvp_transport *t, const struct hv_chan_pkt *pkt
 	uint8_t *payload = t->buf + (pkt->payload - t->buf);
 	size_t len = pkt->payload_len;
 	struct hv_kvp_event ev;
-	struct icmsg_hdr hdr;
+	struct hv_ic_hdr hdr;
 	int err = 0;
 
 	memset(&ev, 0, sizeof(ev));
-	if (len < ICMSG_HDR) {
+	if (len < HV_IC_DATA_OFFSET) {
 		ev.error = -EBADMSG;
 		goto out;
 	}
-	memcpy(&hdr, payload + sizeof(struct vmbuspipe_hdr), sizeof(hdr));
+	memcpy(&hdr, payload + sizeof(struct hv_ic_pipe_hdr), sizeof(hdr));
 	switch (hdr.icmsgtype) {
-	case ICMSGTYPE_NEGOTIATE:
+	case HV_IC_MSGTYPE_NEGOTIATE:
 		err = chan_negotiate(t, payload, len, pkt->trans_id, &ev);
 		break;
-	case ICMSGTYPE_KVPEXCHANGE:
+	case HV_IC_MSGTYPE_KVPEXCHANGE:
 		err = chan_kvp(t, handler, payload, len, pkt->trans_id, &ev);
 		break;
 	default:

@@ -6,7 +6,7 @@
  * Facts from Linux's tools/hv/
  * hv_kvp_daemon.c, drivers/hv/hv_kvp.c, drivers/hv/hv_utils_transport.c):
  *  - the daemon opens the device O_RDWR and writes a whole struct
- *    hv_kvp_msg with operation KVP_OP_REGISTER1; the kernel answers with a
+ *    hv_kvp_msg with operation HV_KVP_OP_REGISTER1; the kernel answers with a
  *    message of the same operation carrying its version string ("3.1"),
  *    which the daemon reports as IntegrationServicesVersion;
  *  - then each read() is one whole message and each answer is the same
@@ -20,11 +20,11 @@
  *    waits for a message), so it is read only after poll() said so.
  *
  * A whole message that the codec refuses is answered as Linux's daemon
- * answers the operation's failure: HV_S_CONT for GET, SET, DELETE and
+ * answers the operation's failure: HV_IC_S_CONT for GET, SET, DELETE and
  * ENUMERATE (kvp_key_add_or_modify and the others fail that way on sizes
- * they refuse), HV_E_FAIL for the IP-info operations, and
- * HV_ERROR_NOT_SUPPORTED for an unknown operation (handler.c, difference
- * 2). A pool above 4 is answered HV_S_CONT too, where Linux's daemon would
+ * they refuse), HV_IC_E_FAIL for the IP-info operations, and
+ * HV_IC_ERROR_NOT_SUPPORTED for an unknown operation (handler.c, difference
+ * 2). A pool above 4 is answered HV_IC_S_CONT too, where Linux's daemon would
  * index past its pool array (handler.c, difference 3).
  *
  * The one packet buffer is one struct hv_kvp_msg: the kernel sends
@@ -144,7 +144,7 @@ static int kernel_register(struct hv_kvp_transport *t)
 		return -ETIMEDOUT;
 	if (err)
 		return -EPROTO;
-	if (len != KVP_KMSG_LEN || t->buf[0] != KVP_OP_REGISTER1 ||
+	if (len != KVP_KMSG_LEN || t->buf[0] != HV_KVP_OP_REGISTER1 ||
 	    hv_kvp_kmsg_decode(t->buf, len, &t->req) < 0)
 		return -EPROTO;
 	kernel_version_take(t);
@@ -200,16 +200,16 @@ void kvp_transport_kernel_close(struct hv_kvp_transport *t)
 static uint32_t kernel_failure(uint8_t op)
 {
 	switch (op) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
-	case KVP_OP_DELETE:
-	case KVP_OP_ENUMERATE:
-		return HV_S_CONT;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
-		return HV_E_FAIL;
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_DELETE:
+	case HV_KVP_OP_ENUMERATE:
+		return HV_IC_S_CONT;
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
+		return HV_IC_E_FAIL;
 	}
-	return HV_ERROR_NOT_SUPPORTED;
+	return HV_IC_ERROR_NOT_SUPPORTED;
 }
 
 int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
@@ -234,14 +234,14 @@ int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handl
 		}
 		op = t->buf[0];
 		err = hv_kvp_kmsg_decode(t->buf, len, &t->req);
-		if (err == 0 && op == KVP_OP_REGISTER1) {
+		if (err == 0 && op == HV_KVP_OP_REGISTER1) {
 			/* The kernel registering again: take its version, as in the handshake. */
 			kernel_version_take(t);
 			kvp_handler_ic_version_set(handler, t->status.kernel_version);
 			continue;
 		}
 		if (err) {
-			status = err == -EOPNOTSUPP ? HV_ERROR_NOT_SUPPORTED : kernel_failure(op);
+			status = err == -EOPNOTSUPP ? HV_IC_ERROR_NOT_SUPPORTED : kernel_failure(op);
 			hv_kvp_kmsg_reply_set(t->buf, len, status, NULL);
 		} else {
 			status = kvp_transport_run(t, handler);

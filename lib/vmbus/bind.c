@@ -170,7 +170,7 @@ static int uio_busy(const char *root, int uio_index)
 /* Read the device, or -ENOENT when root has none of that name. */
 static int device_get(const char *root, const char *instance, struct hv_vmbus_device *dev)
 {
-	char guid[HV_GUID_STRLEN], path[PATH_MAX];
+	char guid[HV_VMBUS_GUID_STRLEN], path[PATH_MAX];
 	struct stat st;
 	int err;
 

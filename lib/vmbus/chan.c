@@ -41,7 +41,7 @@ struct vmtransfer_page_packet_header {
 	/* struct vmtransfer_page_range { u32 byte_count; u32 byte_offset; }[] */
 } __attribute__((packed));
 _Static_assert(sizeof(struct vmtransfer_page_packet_header) == 24, "vmtransfer_page_packet_header");
-_Static_assert(sizeof(struct hv_xfer_range) == 8, "vmtransfer_page_range");
+_Static_assert(sizeof(struct hv_chan_xfer_range) == 8, "vmtransfer_page_range");
 
 struct vmdata_gpa_direct {
 	uint8_t desc[HV_RING_DESC_SIZE];
@@ -333,7 +333,7 @@ HV_EXPORT int hv_chan_send(struct hv_chan *chan, const void *data, size_t len,
 			   uint64_t trans_id, uint16_t flags)
 {
 	const struct hv_ring_pkt_info info = {
-		.type = VM_PKT_DATA_INBAND,
+		.type = HV_RING_PKT_DATA_INBAND,
 		.flags = flags,
 		.header_len = HV_RING_DESC_SIZE,
 		.trans_id = trans_id,
@@ -393,22 +393,22 @@ static int chan_pkt_fill(struct hv_chan_pkt *p, const struct hv_ring_pkt *rp)
 	p->payload_len = hv_ring_pkt_payload_len(rp);
 
 	switch (rp->type) {
-	case VM_PKT_DATA_USING_XFER_PAGES: {
+	case HV_RING_PKT_DATA_USING_XFER_PAGES: {
 		struct vmtransfer_page_packet_header x;
 
 		if (rp->header_len < sizeof(x))
 			return -EBADMSG;
 		memcpy(&x, h, sizeof(x));
 		count = le32toh(x.range_cnt);
-		if (count > (rp->header_len - sizeof(x)) / sizeof(struct hv_xfer_range))
+		if (count > (rp->header_len - sizeof(x)) / sizeof(struct hv_chan_xfer_range))
 			return -EBADMSG;
 		p->xfer.pageset_id = le16toh(x.xfer_pageset_id);
 		p->xfer.sender_owns = x.sender_owns_set;
 		p->xfer.range_count = count;
-		p->xfer.ranges = (const struct hv_xfer_range *)(h + sizeof(x));
+		p->xfer.ranges = (const struct hv_chan_xfer_range *)(h + sizeof(x));
 		break;
 	}
-	case VM_PKT_DATA_USING_GPA_DIRECT: {
+	case HV_RING_PKT_DATA_USING_GPA_DIRECT: {
 		struct vmdata_gpa_direct g;
 
 		if (rp->header_len < sizeof(g))

@@ -16,14 +16,14 @@ static const struct {
 	{ "0e0b6031-5213-4934-818b-38d90ced39db", "[Operating system shutdown]" },
 	{ "9527e630-d0ae-497b-adce-e80ab0175caf", "[Time Synchronization]" },
 	{ "57164f39-9115-4e78-ab55-382f3bd5422d", "[Heartbeat]" },
-	{ HV_KVP_GUID,                            "[Data Exchange]" },
+	{ HV_VMBUS_KVP_GUID,                            "[Data Exchange]" },
 	{ "35fa2e29-ea23-4236-96ae-3a6ebacba440", "[Backup (volume checkpoint)]" },
 	{ "34d14be3-dee4-41c8-9ae7-6b174977c192", "[Guest services]" },
 	{ "525074dc-8985-46e2-8057-a307dc18a502", "[Dynamic Memory]" },
 	{ "cfa8b69e-5b4a-4cc0-b98b-8ba1a1f3f95a", "Synthetic mouse" },
 	{ "f912ad6d-2b17-48ea-bd65-f927a61c7684", "Synthetic keyboard" },
 	{ "da0a7802-e377-4aac-8e77-0558eb1073f8", "Synthetic framebuffer adapter" },
-	{ HV_NIC_GUID,                            "Synthetic network adapter" },
+	{ HV_VMBUS_NIC_GUID,                            "Synthetic network adapter" },
 	{ "32412632-86cb-44a2-9b5c-50d1417354f5", "Synthetic IDE Controller" },
 	{ "ba6163d9-04a1-4d29-b605-72e2ffb1dc7f", "Synthetic SCSI Controller" },
 	{ "2f9bcc4a-0069-4af3-b76b-6fd0be528cda", "Synthetic fiber channel adapter" },
@@ -36,7 +36,7 @@ static const struct {
 
 HV_EXPORT const char *hv_vmbus_class_name(const char *class_guid)
 {
-	char guid[HV_GUID_STRLEN];
+	char guid[HV_VMBUS_GUID_STRLEN];
 	size_t i;
 
 	if (!class_guid || hv_guid_parse(class_guid, true, guid) < 0)

@@ -33,6 +33,7 @@
 #include "hvuio/vmbus.h"
 #include "lib/common/compiler.h"
 #include "dev.h"
+#include "hvuio_private.h"
 #include "sysfs.h"
 
 /* How long a sim host may take to send its maps after the connect. */

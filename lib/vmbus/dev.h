@@ -21,7 +21,7 @@ struct hv_dev {
 	int fd;                 /* /dev/uioN, or the sim socket */
 	bool sim;
 	atomic_bool gone;       /* rescinded: nothing touches the device again */
-	char instance[HV_GUID_STRLEN];
+	char instance[HV_VMBUS_GUID_STRLEN];
 	char *dev_dir;          /* ROOT/sys/bus/vmbus/devices/<instance> */
 	uint32_t relid;
 	int32_t monitor_id;

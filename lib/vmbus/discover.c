@@ -284,7 +284,7 @@ static int read_override(struct hv_vmbus_device *dev, const char *dev_dir)
 
 int hv_vmbus_device_read(const char *root, const char *name, struct hv_vmbus_device *dev)
 {
-	char dev_dir[PATH_MAX], path[PATH_MAX], id[HV_GUID_STRLEN];
+	char dev_dir[PATH_MAX], path[PATH_MAX], id[HV_VMBUS_GUID_STRLEN];
 	int64_t v;
 	int err;
 
@@ -430,7 +430,7 @@ out:
 HV_EXPORT const struct hv_vmbus_device *hv_vmbus_list_find(const struct hv_vmbus_list *list,
 							   const char *guid)
 {
-	char want[HV_GUID_STRLEN];
+	char want[HV_VMBUS_GUID_STRLEN];
 	size_t i;
 
 	if (!list || !guid || hv_guid_parse(guid, true, want) < 0)

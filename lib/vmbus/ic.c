@@ -20,11 +20,11 @@
 #include "hvuio/ic.h"
 #include "lib/common/compiler.h"
 
-#define IC_OFF_HDR  sizeof(struct vmbuspipe_hdr)
-#define IC_OFF_NEGO ICMSG_HDR
-#define IC_OFF_VERS (ICMSG_HDR + sizeof(struct icmsg_negotiate))
+#define IC_OFF_HDR  sizeof(struct hv_ic_pipe_hdr)
+#define IC_OFF_NEGO HV_IC_DATA_OFFSET
+#define IC_OFF_VERS (HV_IC_DATA_OFFSET + sizeof(struct hv_ic_negotiate))
 /* icmsgsize of a negotiate reply: the negotiate header and two versions. */
-#define IC_NEGO_REPLY_DATA (sizeof(struct icmsg_negotiate) + 2 * sizeof(struct ic_version))
+#define IC_NEGO_REPLY_DATA (sizeof(struct hv_ic_negotiate) + 2 * sizeof(struct hv_ic_version))
 
 _Static_assert(HV_IC_NEGOTIATE_REPLY_MIN == 44, "negotiate reply is 44 bytes");
 _Static_assert(IC_NEGO_REPLY_DATA == 16, "negotiate reply icmsgsize is 16");
@@ -35,14 +35,14 @@ HV_EXPORT int hv_ic_msg_parse(const void *payload, size_t len, struct hv_ic_msg 
 
 	if (!payload || !msg)
 		return -EINVAL;
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return -EBADMSG;
 	memcpy(&msg->pipe, p, sizeof(msg->pipe));
 	memcpy(&msg->hdr, p + IC_OFF_HDR, sizeof(msg->hdr));
-	msg->avail = len - ICMSG_HDR;
+	msg->avail = len - HV_IC_DATA_OFFSET;
 	if (msg->hdr.icmsgsize > msg->avail)
 		return -EBADMSG;
-	msg->data = p + ICMSG_HDR;
+	msg->data = p + HV_IC_DATA_OFFSET;
 	msg->data_len = msg->hdr.icmsgsize;
 	return 0;
 }
@@ -60,36 +60,36 @@ static void ic_put_u32(uint8_t *p, size_t off, uint32_t v)
 
 static void ic_respond(uint8_t *p, uint32_t status)
 {
-	ic_put_u32(p, IC_OFF_HDR + offsetof(struct icmsg_hdr, status), status);
-	p[IC_OFF_HDR + offsetof(struct icmsg_hdr, icflags)] =
-		ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE;
+	ic_put_u32(p, IC_OFF_HDR + offsetof(struct hv_ic_hdr, status), status);
+	p[IC_OFF_HDR + offsetof(struct hv_ic_hdr, icflags)] =
+		HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE;
 }
 
 HV_EXPORT int hv_ic_response_prepare(void *payload, size_t len, uint32_t status)
 {
 	if (!payload)
 		return -EINVAL;
-	if (len < ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET)
 		return -EBADMSG;
 	ic_respond(payload, status);
 	return 0;
 }
 
 static void ic_nego_write(uint8_t *p, uint32_t status, uint16_t count,
-			  struct ic_version fw, struct ic_version msg)
+			  struct hv_ic_version fw, struct hv_ic_version msg)
 {
-	ic_put_u16(p, IC_OFF_HDR + offsetof(struct icmsg_hdr, icmsgsize),
+	ic_put_u16(p, IC_OFF_HDR + offsetof(struct hv_ic_hdr, icmsgsize),
 		   IC_NEGO_REPLY_DATA);
 	ic_respond(p, status);
-	ic_put_u16(p, IC_OFF_NEGO + offsetof(struct icmsg_negotiate, icframe_vercnt), count);
-	ic_put_u16(p, IC_OFF_NEGO + offsetof(struct icmsg_negotiate, icmsg_vercnt), count);
+	ic_put_u16(p, IC_OFF_NEGO + offsetof(struct hv_ic_negotiate, icframe_vercnt), count);
+	ic_put_u16(p, IC_OFF_NEGO + offsetof(struct hv_ic_negotiate, icmsg_vercnt), count);
 	memcpy(p + IC_OFF_VERS, &fw, sizeof(fw));
 	memcpy(p + IC_OFF_VERS + sizeof(fw), &msg, sizeof(msg));
 }
 
 /*
  * The failure reply: the request as received, zero-extended to 44 bytes,
- * with icmsgsize 16, status HV_E_FAIL, flags TRANSACTION|RESPONSE, counts
+ * with icmsgsize 16, status HV_IC_E_FAIL, flags TRANSACTION|RESPONSE, counts
  * 0/0 and both versions 0.0; the pipe header, the versions in the IC
  * header, the type, the transaction id, the negotiate header's reserved
  * word and anything past byte 44 stay as received.
@@ -99,7 +99,7 @@ static void ic_nego_write(uint8_t *p, uint32_t status, uint16_t count,
  * two counts into the major numbers of the version fields; when the
  * request is too short to hold the counts it sends the request back
  * untouched. FreeBSD's KVP driver (hv_kvp_process_request after
- * vmbus_ic_negomsg fails) answers HV_E_FAIL. We follow FreeBSD's status,
+ * vmbus_ic_negomsg fails) answers HV_IC_E_FAIL. We follow FreeBSD's status,
  * which tells the host plainly that this service will not run, and write
  * zeros where Linux leaks the counts, so the reply never depends on what
  * made the request unusable.
@@ -108,11 +108,11 @@ static void ic_nego_fail(uint8_t *p, size_t len, size_t reply_len)
 {
 	if (len < reply_len)
 		memset(p + len, 0, reply_len - len);
-	ic_nego_write(p, HV_E_FAIL, 0, HV_IC_VERSION(0, 0), HV_IC_VERSION(0, 0));
+	ic_nego_write(p, HV_IC_E_FAIL, 0, HV_IC_VERSION(0, 0), HV_IC_VERSION(0, 0));
 }
 
-static bool ic_nego_has(const struct ic_version *list, unsigned int n,
-			struct ic_version v)
+static bool ic_nego_has(const struct hv_ic_version *list, unsigned int n,
+			struct hv_ic_version v)
 {
 	unsigned int i;
 
@@ -128,9 +128,9 @@ static bool ic_nego_has(const struct ic_version *list, unsigned int n,
  * offers" (FreeBSD) nor "the highest major not above ours" (OpenBSD):
  * a guest only ever gets a version it implements exactly.
  */
-static bool ic_nego_choose(const struct ic_version *host, unsigned int host_count,
-			   const struct ic_version *ours, unsigned int our_count,
-			   struct ic_version *chosen)
+static bool ic_nego_choose(const struct hv_ic_version *host, unsigned int host_count,
+			   const struct hv_ic_version *ours, unsigned int our_count,
+			   struct hv_ic_version *chosen)
 {
 	unsigned int i;
 
@@ -145,21 +145,21 @@ static bool ic_nego_choose(const struct ic_version *host, unsigned int host_coun
 
 static bool ic_versions_ok(const struct hv_ic_versions *v)
 {
-	return v->fw_count <= IC_VERSION_NEGOTIATION_MAX_VER_COUNT &&
-	       v->msg_count <= IC_VERSION_NEGOTIATION_MAX_VER_COUNT &&
+	return v->fw_count <= HV_IC_MAX_VER_COUNT &&
+	       v->msg_count <= HV_IC_MAX_VER_COUNT &&
 	       (v->fw || !v->fw_count) && (v->msg || !v->msg_count);
 }
 
 HV_EXPORT int hv_ic_version_negotiate(void *buf, size_t buflen, size_t len,
 				      const struct hv_ic_versions *supported,
-				      struct ic_version *fw, struct ic_version *msg,
+				      struct hv_ic_version *fw, struct hv_ic_version *msg,
 				      size_t *reply_len)
 {
 	uint8_t *p = buf;
-	struct icmsg_negotiate nego;
-	struct ic_version host[2 * IC_VERSION_NEGOTIATION_MAX_VER_COUNT];
+	struct hv_ic_negotiate nego;
+	struct hv_ic_version host[2 * HV_IC_MAX_VER_COUNT];
 	struct hv_ic_msg ic;
-	struct ic_version cfw = HV_IC_VERSION(0, 0), cmsg = HV_IC_VERSION(0, 0);
+	struct hv_ic_version cfw = HV_IC_VERSION(0, 0), cmsg = HV_IC_VERSION(0, 0);
 	size_t rlen, need;
 	unsigned int nfw, nmsg;
 	int err;
@@ -174,7 +174,7 @@ HV_EXPORT int hv_ic_version_negotiate(void *buf, size_t buflen, size_t len,
 	err = hv_ic_msg_parse(buf, len, &ic);
 	if (err)
 		goto out;
-	if (ic.hdr.icmsgtype != ICMSGTYPE_NEGOTIATE)
+	if (ic.hdr.icmsgtype != HV_IC_MSGTYPE_NEGOTIATE)
 		return -EINVAL;
 	/*
 	 * The versions are bounded by the payload, as Linux bounds them,
@@ -194,12 +194,12 @@ HV_EXPORT int hv_ic_version_negotiate(void *buf, size_t buflen, size_t len,
 	 * Both end in the same reply; we report it as malformed.
 	 */
 	if (nfw == 0 || nmsg == 0 ||
-	    nfw > IC_VERSION_NEGOTIATION_MAX_VER_COUNT ||
-	    nmsg > IC_VERSION_NEGOTIATION_MAX_VER_COUNT) {
+	    nfw > HV_IC_MAX_VER_COUNT ||
+	    nmsg > HV_IC_MAX_VER_COUNT) {
 		err = -EBADMSG;
 		goto out;
 	}
-	need = (size_t)(nfw + nmsg) * sizeof(struct ic_version);
+	need = (size_t)(nfw + nmsg) * sizeof(struct hv_ic_version);
 	if (need > ic.avail - sizeof(nego)) {
 		err = -EBADMSG;
 		goto out;
@@ -218,7 +218,7 @@ HV_EXPORT int hv_ic_version_negotiate(void *buf, size_t buflen, size_t len,
 		err = -EOPNOTSUPP;
 		goto out;
 	}
-	ic_nego_write(p, HV_S_OK, 1, cfw, cmsg);
+	ic_nego_write(p, HV_IC_S_OK, 1, cfw, cmsg);
 out:
 	if (err)
 		ic_nego_fail(p, len, rlen);
@@ -234,16 +234,16 @@ HV_EXPORT int hv_ic_negotiate_request_build(void *buf, size_t buflen,
 					    const struct hv_ic_versions *offer,
 					    uint8_t transaction_id, size_t *len)
 {
-	struct vmbuspipe_hdr pipe;
-	struct icmsg_hdr hdr;
-	struct icmsg_negotiate nego;
+	struct hv_ic_pipe_hdr pipe;
+	struct hv_ic_hdr hdr;
+	struct hv_ic_negotiate nego;
 	uint8_t *p = buf;
 	size_t n, total;
 
 	if (!buf || !offer || !len || !ic_versions_ok(offer))
 		return -EINVAL;
 	n = (size_t)offer->fw_count + offer->msg_count;
-	total = IC_OFF_VERS + n * sizeof(struct ic_version);
+	total = IC_OFF_VERS + n * sizeof(struct hv_ic_version);
 	if (buflen < total)
 		return -ENOBUFS;
 
@@ -258,11 +258,11 @@ HV_EXPORT int hv_ic_negotiate_request_build(void *buf, size_t buflen,
 	pipe.flags = 1;
 	pipe.msgsize = (uint32_t)(total - sizeof(pipe));
 	memset(&hdr, 0, sizeof(hdr));
-	hdr.icmsgtype = ICMSGTYPE_NEGOTIATE;
-	hdr.icmsgsize = (uint16_t)(total - ICMSG_HDR);
-	hdr.status = HV_S_OK;
+	hdr.icmsgtype = HV_IC_MSGTYPE_NEGOTIATE;
+	hdr.icmsgsize = (uint16_t)(total - HV_IC_DATA_OFFSET);
+	hdr.status = HV_IC_S_OK;
 	hdr.ictransaction_id = transaction_id;
-	hdr.icflags = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_REQUEST;
+	hdr.icflags = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_REQUEST;
 	memset(&nego, 0, sizeof(nego));
 	nego.icframe_vercnt = (uint16_t)offer->fw_count;
 	nego.icmsg_vercnt = (uint16_t)offer->msg_count;
@@ -272,21 +272,21 @@ HV_EXPORT int hv_ic_negotiate_request_build(void *buf, size_t buflen,
 	memcpy(p + IC_OFF_NEGO, &nego, sizeof(nego));
 	if (offer->fw_count)
 		memcpy(p + IC_OFF_VERS, offer->fw,
-		       offer->fw_count * sizeof(struct ic_version));
+		       offer->fw_count * sizeof(struct hv_ic_version));
 	if (offer->msg_count)
-		memcpy(p + IC_OFF_VERS + offer->fw_count * sizeof(struct ic_version),
-		       offer->msg, offer->msg_count * sizeof(struct ic_version));
+		memcpy(p + IC_OFF_VERS + offer->fw_count * sizeof(struct hv_ic_version),
+		       offer->msg, offer->msg_count * sizeof(struct hv_ic_version));
 	*len = total;
 	return 0;
 }
 
 HV_EXPORT int hv_ic_negotiate_reply_parse(const void *buf, size_t len,
 					  const struct hv_ic_versions *offer,
-					  struct ic_version *fw, struct ic_version *msg)
+					  struct hv_ic_version *fw, struct hv_ic_version *msg)
 {
 	const uint8_t *p = buf;
-	struct icmsg_negotiate nego;
-	struct ic_version v[2];
+	struct hv_ic_negotiate nego;
+	struct hv_ic_version v[2];
 	struct hv_ic_msg ic;
 	int err;
 
@@ -295,12 +295,12 @@ HV_EXPORT int hv_ic_negotiate_reply_parse(const void *buf, size_t len,
 	err = hv_ic_msg_parse(buf, len, &ic);
 	if (err)
 		return err;
-	if (ic.hdr.icmsgtype != ICMSGTYPE_NEGOTIATE ||
-	    !(ic.hdr.icflags & ICMSGHDRFLAG_RESPONSE) ||
+	if (ic.hdr.icmsgtype != HV_IC_MSGTYPE_NEGOTIATE ||
+	    !(ic.hdr.icflags & HV_IC_FLAG_RESPONSE) ||
 	    ic.avail < sizeof(nego))
 		return -EBADMSG;
 	memcpy(&nego, p + IC_OFF_NEGO, sizeof(nego));
-	if (ic.hdr.status != HV_S_OK ||
+	if (ic.hdr.status != HV_IC_S_OK ||
 	    (nego.icframe_vercnt == 0 && nego.icmsg_vercnt == 0))
 		return -EOPNOTSUPP;
 	if (nego.icframe_vercnt != 1 || nego.icmsg_vercnt != 1 ||
@@ -323,21 +323,21 @@ HV_EXPORT int hv_ic_negotiate_reply_parse(const void *buf, size_t len,
  * drivers/hv/hv_util.c (framework 3.0 = UTIL_FW_VERSION, 1.0 =
  * UTIL_WS2K8_FW_VERSION), and the fcopy daemon's 1.1 over framework 3.0.
  */
-static const struct ic_version ic_fw_util[] = { HV_IC_VER(3, 0), HV_IC_VER(1, 0) };
-static const struct ic_version ic_fw_fcopy[] = { HV_IC_VER(3, 0) };
-static const struct ic_version ic_msg_kvp[] = {
+static const struct hv_ic_version ic_fw_util[] = { HV_IC_VER(3, 0), HV_IC_VER(1, 0) };
+static const struct hv_ic_version ic_fw_fcopy[] = { HV_IC_VER(3, 0) };
+static const struct hv_ic_version ic_msg_kvp[] = {
 	HV_IC_VER(4, 0),  /* Windows 8 / Server 2012: IP injection */
 	HV_IC_VER(3, 0),  /* Windows 7 / Server 2008 R2 */
 	HV_IC_VER(1, 0),  /* Server 2008 */
 };
-static const struct ic_version ic_msg_heartbeat[] = { HV_IC_VER(3, 0), HV_IC_VER(1, 0) };
-static const struct ic_version ic_msg_shutdown[] = {
+static const struct hv_ic_version ic_msg_heartbeat[] = { HV_IC_VER(3, 0), HV_IC_VER(1, 0) };
+static const struct hv_ic_version ic_msg_shutdown[] = {
 	HV_IC_VER(3, 2), HV_IC_VER(3, 1), HV_IC_VER(3, 0), HV_IC_VER(1, 0),
 };
-static const struct ic_version ic_msg_timesync[] = {
+static const struct hv_ic_version ic_msg_timesync[] = {
 	HV_IC_VER(4, 0), HV_IC_VER(3, 0), HV_IC_VER(1, 0),
 };
-static const struct ic_version ic_msg_fcopy[] = { HV_IC_VER(1, 1) };
+static const struct hv_ic_version ic_msg_fcopy[] = { HV_IC_VER(1, 1) };
 
 #define IC_VERSIONS(f, m) { f, HV_ARRAY_SIZE(f), m, HV_ARRAY_SIZE(m) }
 
@@ -357,8 +357,8 @@ static const struct hv_ic_versions ic_guest_fcopy = IC_VERSIONS(ic_fw_fcopy, ic_
  * versions come lowest first, as FreeBSD's old hv_kvp_negotiate_version
  * expects when it looks for major 3 in the second framework entry.
  */
-static const struct ic_version ic_host_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
-static const struct ic_version ic_host_msg_kvp[] = {
+static const struct hv_ic_version ic_host_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
+static const struct hv_ic_version ic_host_msg_kvp[] = {
 	HV_IC_VER(3, 0), HV_IC_VER(4, 0), HV_IC_VER(5, 0),
 };
 static const struct hv_ic_versions ic_host_kvp = IC_VERSIONS(ic_host_fw, ic_host_msg_kvp);
@@ -369,19 +369,19 @@ HV_EXPORT int hv_ic_guest_versions_get(uint16_t icmsgtype,
 	if (!ret)
 		return -EINVAL;
 	switch (icmsgtype) {
-	case ICMSGTYPE_HEARTBEAT:
+	case HV_IC_MSGTYPE_HEARTBEAT:
 		*ret = &ic_guest_heartbeat;
 		return 0;
-	case ICMSGTYPE_KVPEXCHANGE:
+	case HV_IC_MSGTYPE_KVPEXCHANGE:
 		*ret = &ic_guest_kvp;
 		return 0;
-	case ICMSGTYPE_SHUTDOWN:
+	case HV_IC_MSGTYPE_SHUTDOWN:
 		*ret = &ic_guest_shutdown;
 		return 0;
-	case ICMSGTYPE_TIMESYNC:
+	case HV_IC_MSGTYPE_TIMESYNC:
 		*ret = &ic_guest_timesync;
 		return 0;
-	case ICMSGTYPE_FCOPY:
+	case HV_IC_MSGTYPE_FCOPY:
 		*ret = &ic_guest_fcopy;
 		return 0;
 	default:
@@ -394,7 +394,7 @@ HV_EXPORT int hv_ic_host_versions_get(uint16_t icmsgtype,
 {
 	if (!ret)
 		return -EINVAL;
-	if (icmsgtype != ICMSGTYPE_KVPEXCHANGE)
+	if (icmsgtype != HV_IC_MSGTYPE_KVPEXCHANGE)
 		return -ENOENT;
 	*ret = &ic_host_kvp;
 	return 0;

@@ -151,10 +151,10 @@ int hv_sysfs_read_hex(const char *path, uint64_t *ret)
 	return 0;
 }
 
-int hv_guid_parse(const char *s, bool lax, char out[HV_GUID_STRLEN])
+int hv_guid_parse(const char *s, bool lax, char out[HV_VMBUS_GUID_STRLEN])
 {
 	size_t len = strlen(s), i;
-	char tmp[HV_GUID_STRLEN];
+	char tmp[HV_VMBUS_GUID_STRLEN];
 
 	if (lax && len == 38 && s[0] == '{' && s[37] == '}') {
 		s++;
@@ -176,11 +176,11 @@ int hv_guid_parse(const char *s, bool lax, char out[HV_GUID_STRLEN])
 		tmp[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
 	}
 	tmp[36] = '\0';
-	memcpy(out, tmp, HV_GUID_STRLEN);
+	memcpy(out, tmp, HV_VMBUS_GUID_STRLEN);
 	return 0;
 }
 
-int hv_sysfs_read_guid(const char *path, char out[HV_GUID_STRLEN])
+int hv_sysfs_read_guid(const char *path, char out[HV_VMBUS_GUID_STRLEN])
 {
 	char buf[64];
 	int n;

@@ -41,14 +41,14 @@ int hv_sysfs_read_int(const char *path, int64_t min, int64_t max, int64_t *ret);
 int hv_sysfs_read_hex(const char *path, uint64_t *ret);
 
 /* "{%pUl}\n" as class_id and device_id show it; out: no braces, lower case. */
-int hv_sysfs_read_guid(const char *path, char out[HV_GUID_STRLEN]);
+int hv_sysfs_read_guid(const char *path, char out[HV_VMBUS_GUID_STRLEN]);
 
 /*
  * Parse the 36-character GUID text in s (braces and upper case allowed
  * when lax, else exactly the lower-case form without braces) into out,
  * lower case, no braces. -EINVAL if s is not one.
  */
-int hv_guid_parse(const char *s, bool lax, char out[HV_GUID_STRLEN]);
+int hv_guid_parse(const char *s, bool lax, char out[HV_VMBUS_GUID_STRLEN]);
 
 /* Strict decimal parse of s (no sign unless min < 0, no spaces, no +). */
 int hv_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret);

@@ -32,16 +32,16 @@
 #define OFF_VERS   36
 
 static const uint16_t services[] = {
-	ICMSGTYPE_HEARTBEAT, ICMSGTYPE_KVPEXCHANGE, ICMSGTYPE_SHUTDOWN,
-	ICMSGTYPE_TIMESYNC, ICMSGTYPE_FCOPY,
+	HV_IC_MSGTYPE_HEARTBEAT, HV_IC_MSGTYPE_KVPEXCHANGE, HV_IC_MSGTYPE_SHUTDOWN,
+	HV_IC_MSGTYPE_TIMESYNC, HV_IC_MSGTYPE_FCOPY,
 };
 
-static struct ic_version ver_at(const uint8_t *p)
+static struct hv_ic_version ver_at(const uint8_t *p)
 {
-	return (struct ic_version){ .major = fuzz_le16(p), .minor = fuzz_le16(p + 2) };
+	return (struct hv_ic_version){ .major = fuzz_le16(p), .minor = fuzz_le16(p + 2) };
 }
 
-static bool list_has(const struct ic_version *l, unsigned int n, struct ic_version v)
+static bool list_has(const struct hv_ic_version *l, unsigned int n, struct hv_ic_version v)
 {
 	for (unsigned int i = 0; i < n; i++)
 		if (hv_ic_version_eq(l[i], v))
@@ -54,18 +54,18 @@ static void check_msg_parse(const uint8_t *p, size_t len)
 	struct hv_ic_msg m;
 	int err = hv_ic_msg_parse(p, len, &m);
 
-	if (len < ICMSG_HDR) {
+	if (len < HV_IC_DATA_OFFSET) {
 		FUZZ_CHECK(err == -EBADMSG);
 		return;
 	}
-	if (fuzz_le16(p + OFF_SIZE) > len - ICMSG_HDR) {
+	if (fuzz_le16(p + OFF_SIZE) > len - HV_IC_DATA_OFFSET) {
 		FUZZ_CHECK(err == -EBADMSG);
 		return;
 	}
 	FUZZ_CHECK(err == 0);
 	FUZZ_CHECK(memcmp(&m.pipe, p, 8) == 0 && memcmp(&m.hdr, p + 8, 20) == 0);
-	FUZZ_CHECK(m.data == p + ICMSG_HDR && m.data_len == fuzz_le16(p + OFF_SIZE));
-	FUZZ_CHECK(m.avail == len - ICMSG_HDR && m.data_len <= m.avail);
+	FUZZ_CHECK(m.data == p + HV_IC_DATA_OFFSET && m.data_len == fuzz_le16(p + OFF_SIZE));
+	FUZZ_CHECK(m.avail == len - HV_IC_DATA_OFFSET && m.data_len <= m.avail);
 }
 
 static void check_response(const uint8_t *p, size_t len, uint32_t status)
@@ -76,12 +76,12 @@ static void check_response(const uint8_t *p, size_t len, uint32_t status)
 	FUZZ_CHECK(q);
 	memcpy(q, p, len);
 	err = hv_ic_response_prepare(q, len, status);
-	if (len < ICMSG_HDR) {
+	if (len < HV_IC_DATA_OFFSET) {
 		FUZZ_CHECK(err == -EBADMSG && memcmp(q, p, len) == 0);
 	} else {
 		FUZZ_CHECK(err == 0);
 		FUZZ_CHECK(fuzz_le32(q + OFF_STATUS) == status);
-		FUZZ_CHECK(q[OFF_FLAGS] == (ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE));
+		FUZZ_CHECK(q[OFF_FLAGS] == (HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE));
 		FUZZ_CHECK(memcmp(q, p, OFF_STATUS) == 0 && q[24] == p[24]);
 		FUZZ_CHECK(memcmp(q + 26, p + 26, len - 26) == 0);
 	}
@@ -90,23 +90,23 @@ static void check_response(const uint8_t *p, size_t len, uint32_t status)
 
 /* The model of hv_ic_version_negotiate; the host's lists go to *fw_out etc. */
 static int model_negotiate(const uint8_t *p, size_t len, const struct hv_ic_versions *sup,
-			   struct ic_version *cfw, struct ic_version *cmsg)
+			   struct hv_ic_version *cfw, struct hv_ic_version *cmsg)
 {
-	struct ic_version host[2 * IC_VERSION_NEGOTIATION_MAX_VER_COUNT];
+	struct hv_ic_version host[2 * HV_IC_MAX_VER_COUNT];
 	unsigned int nfw, nmsg, i;
 	bool found;
 
 	*cfw = *cmsg = HV_IC_VERSION(0, 0);
-	if (len < ICMSG_HDR || fuzz_le16(p + OFF_SIZE) > len - ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET || fuzz_le16(p + OFF_SIZE) > len - HV_IC_DATA_OFFSET)
 		return -EBADMSG;
-	if (fuzz_le16(p + OFF_TYPE) != ICMSGTYPE_NEGOTIATE)
+	if (fuzz_le16(p + OFF_TYPE) != HV_IC_MSGTYPE_NEGOTIATE)
 		return -EINVAL;
 	if (len < OFF_VERS)
 		return -EBADMSG;
 	nfw = fuzz_le16(p + OFF_NEGO);
 	nmsg = fuzz_le16(p + OFF_NEGO + 2);
-	if (!nfw || !nmsg || nfw > IC_VERSION_NEGOTIATION_MAX_VER_COUNT ||
-	    nmsg > IC_VERSION_NEGOTIATION_MAX_VER_COUNT ||
+	if (!nfw || !nmsg || nfw > HV_IC_MAX_VER_COUNT ||
+	    nmsg > HV_IC_MAX_VER_COUNT ||
 	    (size_t)(nfw + nmsg) * 4 > len - OFF_VERS)
 		return -EBADMSG;
 	for (i = 0; i < nfw + nmsg; i++)
@@ -134,7 +134,7 @@ static void check_negotiate(const uint8_t *p, size_t len, const struct hv_ic_ver
 			    size_t spare)
 {
 	size_t rlen = len < HV_IC_NEGOTIATE_REPLY_MIN ? HV_IC_NEGOTIATE_REPLY_MIN : len;
-	struct ic_version fw, msg, mfw, mmsg, pfw, pmsg;
+	struct hv_ic_version fw, msg, mfw, mmsg, pfw, pmsg;
 	uint8_t *buf, *want;
 	size_t reply_len = 0;
 	int err, merr;
@@ -166,8 +166,8 @@ static void check_negotiate(const uint8_t *p, size_t len, const struct hv_ic_ver
 		memset(want + len, 0, rlen - len);
 	want[OFF_SIZE] = 16;
 	want[OFF_SIZE + 1] = 0;
-	fuzz_put_le32(want + OFF_STATUS, err ? HV_E_FAIL : HV_S_OK);
-	want[OFF_FLAGS] = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE;
+	fuzz_put_le32(want + OFF_STATUS, err ? HV_IC_E_FAIL : HV_IC_S_OK);
+	want[OFF_FLAGS] = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE;
 	want[OFF_NEGO] = want[OFF_NEGO + 2] = err ? 0 : 1;
 	want[OFF_NEGO + 1] = want[OFF_NEGO + 3] = 0;
 	memcpy(want + OFF_VERS, &mfw, 4);
@@ -177,9 +177,9 @@ static void check_negotiate(const uint8_t *p, size_t len, const struct hv_ic_ver
 	/* What the host makes of the reply. */
 	if (err == 0) {
 		struct hv_ic_versions offer = {
-			.fw = (const struct ic_version *)(p + OFF_VERS),
+			.fw = (const struct hv_ic_version *)(p + OFF_VERS),
 			.fw_count = fuzz_le16(p + OFF_NEGO),
-			.msg = (const struct ic_version *)(p + OFF_VERS) + fuzz_le16(p + OFF_NEGO),
+			.msg = (const struct hv_ic_version *)(p + OFF_VERS) + fuzz_le16(p + OFF_NEGO),
 			.msg_count = fuzz_le16(p + OFF_NEGO + 2),
 		};
 
@@ -187,7 +187,7 @@ static void check_negotiate(const uint8_t *p, size_t len, const struct hv_ic_ver
 		FUZZ_CHECK(hv_ic_version_eq(pfw, fw) && hv_ic_version_eq(pmsg, msg));
 	} else {
 		err = hv_ic_negotiate_reply_parse(buf, reply_len, NULL, &pfw, &pmsg);
-		FUZZ_CHECK(err == (fuzz_le16(buf + OFF_TYPE) == ICMSGTYPE_NEGOTIATE ?
+		FUZZ_CHECK(err == (fuzz_le16(buf + OFF_TYPE) == HV_IC_MSGTYPE_NEGOTIATE ?
 				   -EOPNOTSUPP : -EBADMSG));
 	}
 out:
@@ -198,16 +198,16 @@ out:
 /* The host's check of a guest reply, against the model. */
 static void check_reply_parse(const uint8_t *p, size_t len, const struct hv_ic_versions *offer)
 {
-	struct ic_version fw = HV_IC_VERSION(0xdead, 1), msg = HV_IC_VERSION(0xdead, 2);
-	struct ic_version v0, v1;
+	struct hv_ic_version fw = HV_IC_VERSION(0xdead, 1), msg = HV_IC_VERSION(0xdead, 2);
+	struct hv_ic_version v0, v1;
 	int err = hv_ic_negotiate_reply_parse(p, len, offer, &fw, &msg), want;
 
-	if (len < ICMSG_HDR || fuzz_le16(p + OFF_SIZE) > len - ICMSG_HDR)
+	if (len < HV_IC_DATA_OFFSET || fuzz_le16(p + OFF_SIZE) > len - HV_IC_DATA_OFFSET)
 		want = -EBADMSG;
-	else if (fuzz_le16(p + OFF_TYPE) != ICMSGTYPE_NEGOTIATE ||
-		 !(p[OFF_FLAGS] & ICMSGHDRFLAG_RESPONSE) || len < OFF_VERS)
+	else if (fuzz_le16(p + OFF_TYPE) != HV_IC_MSGTYPE_NEGOTIATE ||
+		 !(p[OFF_FLAGS] & HV_IC_FLAG_RESPONSE) || len < OFF_VERS)
 		want = -EBADMSG;
-	else if (fuzz_le32(p + OFF_STATUS) != HV_S_OK ||
+	else if (fuzz_le32(p + OFF_STATUS) != HV_IC_S_OK ||
 		 (fuzz_le16(p + OFF_NEGO) == 0 && fuzz_le16(p + OFF_NEGO + 2) == 0))
 		want = -EOPNOTSUPP;
 	else if (fuzz_le16(p + OFF_NEGO) != 1 || fuzz_le16(p + OFF_NEGO + 2) != 1 ||
@@ -232,7 +232,7 @@ static void check_reply_parse(const uint8_t *p, size_t len, const struct hv_ic_v
 static void check_round_trip(const uint8_t *p, size_t len, const struct hv_ic_versions *sup,
 			     uint8_t sel)
 {
-	struct ic_version vers[16];
+	struct hv_ic_version vers[16];
 	unsigned int nfw = sel % 8, nmsg = (sel >> 3) % 8 + 1, i;
 	struct hv_ic_versions offer;
 	uint8_t *buf;
@@ -269,9 +269,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 		return 0;
 	sel = in[0];
 	FUZZ_CHECK(hv_ic_guest_versions_get(services[sel % 5], &sup) == 0);
-	FUZZ_CHECK(hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &host) == 0);
-	FUZZ_CHECK(hv_ic_host_versions_get(ICMSGTYPE_HEARTBEAT, &host) == -ENOENT);
-	FUZZ_CHECK(hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &host) == 0);
+	FUZZ_CHECK(hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &host) == 0);
+	FUZZ_CHECK(hv_ic_host_versions_get(HV_IC_MSGTYPE_HEARTBEAT, &host) == -ENOENT);
+	FUZZ_CHECK(hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &host) == 0);
 
 	/* An exact copy: a read past the end is caught under ASan. */
 	len = size - 1;
@@ -280,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 	memcpy(p, in + 1, len);
 
 	check_msg_parse(p, len);
-	check_response(p, len, size >= 4 ? fuzz_le32(in) : HV_E_FAIL);
+	check_response(p, len, size >= 4 ? fuzz_le32(in) : HV_IC_E_FAIL);
 	check_negotiate(p, len, sel & 0x80 ? host : sup, (sel >> 5) & 3);
 	check_reply_parse(p, len, sel & 0x40 ? NULL : sup);
 	check_round_trip(p, len, sup, sel);

@@ -48,31 +48,31 @@ static void check_decoded(const uint8_t *p, const struct hv_kvp_request *req)
 	kvp_check_request(req);
 	FUZZ_CHECK(req->operation == p[K_OP]);
 	switch (req->operation) {
-	case KVP_OP_SET:
+	case HV_KVP_OP_SET:
 		FUZZ_CHECK(req->value_type == fuzz_le32(p + K_TYPE));
 		check_sized(p, K_VALUE_SIZE, K_VALUE, req->value, req->value_len);
 		/* fall through */
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		check_sized(p, K_KEY_SIZE, K_KEY, req->key, req->key_len);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		check_sized(p, K_D_KEY_SIZE, K_D_KEY, req->key, req->key_len);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		FUZZ_CHECK(req->index == fuzz_le32(p + K_E_INDEX));
 		break;
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		check_field(p, K_I_ADDR, req->ip.ip_addr);
 		check_field(p, K_I_NET, req->ip.sub_net);
 		check_field(p, K_I_GW, req->ip.gate_way);
 		check_field(p, K_I_DNS, req->ip.dns_addr);
 		/* fall through */
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		check_field(p, K_I_ADAPTER, req->ip.adapter_id);
 		FUZZ_CHECK(req->ip.addr_family == p[K_I_FAMILY]);
 		FUZZ_CHECK(req->ip.dhcp_enabled == p[K_I_DHCP]);
 		break;
-	case KVP_OP_REGISTER1:
+	case HV_KVP_OP_REGISTER1:
 		check_field(p, K_VERSION, req->value);
 		FUZZ_CHECK(req->key_len == 0);
 		break;
@@ -111,9 +111,9 @@ static int model_reply(uint8_t *want, size_t len, const struct hv_kvp_request *r
 	int r;
 
 	switch (req->operation) {
-	case KVP_OP_REGISTER1:
+	case HV_KVP_OP_REGISTER1:
 		return -EOPNOTSUPP;
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		/* Where Linux's kernel reads a GET's answer: the ENUMERATE value. */
 		if (len < K_E_VALUE + 2048)
 			return -EBADMSG;
@@ -122,19 +122,19 @@ static int model_reply(uint8_t *want, size_t len, const struct hv_kvp_request *r
 			return r;
 		want_put(want, K_E_VALUE, 2048, res->value, res->value_len);
 		return 0;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		r = want_result(res->key, res->key_len, sizeof(res->key), 254);
 		if (!r)
 			r = want_result(res->value, res->value_len, sizeof(res->value), 1022);
 		if (r)
 			return r;
-		fuzz_put_le32(want + K_E_TYPE, REG_SZ);
+		fuzz_put_le32(want + K_E_TYPE, HV_KVP_REG_SZ);
 		fuzz_put_le32(want + K_E_KEY_SIZE, (uint32_t)res->key_len + 1);
 		fuzz_put_le32(want + K_E_VALUE_SIZE, (uint32_t)res->value_len + 1);
 		want_put(want, K_E_KEY, 512, res->key, res->key_len);
 		want_put(want, K_E_VALUE, 2048, res->value, res->value_len);
 		return 0;
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		for (size_t i = 0; i < 5; i++) {
 			r = want_result(ips[i], strnlen(ips[i], ipf[i].field), ipf[i].field,
 					ipf[i].max_units);
@@ -155,7 +155,7 @@ static void check_reply(const uint8_t *p, size_t len, uint8_t sel, int derr,
 {
 	struct hv_kvp_request *res = malloc(sizeof(*res));
 	uint8_t *q = malloc(len ? len : 1), *want = malloc(len ? len : 1);
-	uint32_t status = sel & 1 ? HV_ERROR_NOT_SUPPORTED : HV_S_OK;
+	uint32_t status = sel & 1 ? HV_IC_ERROR_NOT_SUPPORTED : HV_IC_S_OK;
 	int err, merr;
 
 	FUZZ_CHECK(res && q && want);
@@ -170,7 +170,7 @@ static void check_reply(const uint8_t *p, size_t len, uint8_t sel, int derr,
 		FUZZ_CHECK(err == -EBADMSG);
 		goto out;
 	}
-	if (status != HV_S_OK)
+	if (status != HV_IC_S_OK)
 		merr = 0;
 	else if (derr)
 		goto out;
@@ -221,9 +221,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 	/* The registration a daemon sends first: an empty version string. */
 	if (len >= HV_KVP_KMSG_SIZE) {
 		FUZZ_CHECK(hv_kvp_kmsg_register_build(p, len) == 0);
-		FUZZ_CHECK(p[0] == KVP_OP_REGISTER1 && fuzz_all_zero(p + 1, HV_KVP_KMSG_SIZE - 1));
+		FUZZ_CHECK(p[0] == HV_KVP_OP_REGISTER1 && fuzz_all_zero(p + 1, HV_KVP_KMSG_SIZE - 1));
 		FUZZ_CHECK(hv_kvp_kmsg_decode(p, len, req) == 0);
-		FUZZ_CHECK(req->operation == KVP_OP_REGISTER1 && req->value_len == 0);
+		FUZZ_CHECK(req->operation == HV_KVP_OP_REGISTER1 && req->value_len == 0);
 	} else {
 		FUZZ_CHECK(hv_kvp_kmsg_register_build(p, len) == -ENOBUFS);
 	}

@@ -30,7 +30,7 @@ enum {
 /* The string's UTF-16 form is in the field, NUL-terminated. */
 static void check_units(const uint8_t *field, size_t field_size, const char *s, size_t len)
 {
-	uint8_t enc[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	uint8_t enc[HV_KVP_VALUE_MAX_SIZE];
 	size_t size;
 
 	FUZZ_CHECK(hv_kvp_utf8_to_utf16(s, len, enc, field_size, &size) == 0);
@@ -42,32 +42,32 @@ static void check_decoded(const uint8_t *p, const struct hv_kvp_request *req)
 	kvp_check_request(req);
 	FUZZ_CHECK(req->operation == p[P_OP]);
 	switch (req->operation) {
-	case KVP_OP_GET:
-	case KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_SET:
 		check_units(p + V_KEY, 512, req->key, req->key_len);
-		if (req->operation == KVP_OP_GET)
+		if (req->operation == HV_KVP_OP_GET)
 			break;
 		FUZZ_CHECK(req->value_type == fuzz_le32(p + V_TYPE));
-		FUZZ_CHECK(req->value_type == REG_SZ || req->value_type == REG_U32 ||
-			   req->value_type == REG_U64);
-		if (req->value_type == REG_SZ)
+		FUZZ_CHECK(req->value_type == HV_KVP_REG_SZ || req->value_type == HV_KVP_REG_U32 ||
+			   req->value_type == HV_KVP_REG_U64);
+		if (req->value_type == HV_KVP_REG_SZ)
 			check_units(p + V_VALUE, 2048, req->value, req->value_len);
 		else
 			kvp_check_integer(req, p + V_VALUE);
 		break;
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_DELETE:
 		check_units(p + D_KEY, 512, req->key, req->key_len);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		FUZZ_CHECK(req->index == fuzz_le32(p + E_INDEX));
 		break;
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		check_units(p + I_ADDR, 2048, req->ip.ip_addr, strlen(req->ip.ip_addr));
 		check_units(p + I_NET, 2048, req->ip.sub_net, strlen(req->ip.sub_net));
 		check_units(p + I_GW, 1024, req->ip.gate_way, strlen(req->ip.gate_way));
 		check_units(p + I_DNS, 2048, req->ip.dns_addr, strlen(req->ip.dns_addr));
 		/* fall through */
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		check_units(p + I_ADAPTER, 256, req->ip.adapter_id, strlen(req->ip.adapter_id));
 		FUZZ_CHECK(req->ip.addr_family == p[I_FAMILY]);
 		FUZZ_CHECK(req->ip.dhcp_enabled == p[I_DHCP]);
@@ -112,16 +112,16 @@ static int model_reply(uint8_t *want, const struct hv_kvp_request *req,
 	int r;
 
 	switch (req->operation) {
-	case KVP_OP_GET:
+	case HV_KVP_OP_GET:
 		if (bad)
 			return bad_value(res);
 		r = want_field(want + V_VALUE, 2048, res->value, res->value_len, &vs);
 		if (r)
 			return r;
-		fuzz_put_le32(want + V_TYPE, REG_SZ);
+		fuzz_put_le32(want + V_TYPE, HV_KVP_REG_SZ);
 		fuzz_put_le32(want + V_VALUE_SIZE, vs);
 		return 0;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		r = want_field(want + E_KEY, 512, res->key, res->key_len, &ks);
 		if (r)
 			return r;
@@ -130,11 +130,11 @@ static int model_reply(uint8_t *want, const struct hv_kvp_request *req,
 		r = want_field(want + E_VALUE, 2048, res->value, res->value_len, &vs);
 		if (r)
 			return r;
-		fuzz_put_le32(want + E_TYPE, REG_SZ);
+		fuzz_put_le32(want + E_TYPE, HV_KVP_REG_SZ);
 		fuzz_put_le32(want + E_KEY_SIZE, ks);
 		fuzz_put_le32(want + E_VALUE_SIZE, vs);
 		return 0;
-	case KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
 		if (bad)
 			return -EINVAL;
 		r = want_field(want + I_ADAPTER, 256, res->ip.adapter_id,
@@ -165,7 +165,7 @@ static void check_reply(const uint8_t *p, size_t len, uint8_t sel, int derr,
 {
 	struct hv_kvp_request *res = malloc(sizeof(*res));
 	uint8_t *q = malloc(len ? len : 1), *want = malloc(len ? len : 1);
-	uint32_t status = sel & 1 ? HV_E_FAIL : HV_S_OK;
+	uint32_t status = sel & 1 ? HV_IC_E_FAIL : HV_IC_S_OK;
 	bool bad = sel & 0x80;
 	int err, merr;
 
@@ -177,11 +177,11 @@ static void check_reply(const uint8_t *p, size_t len, uint8_t sel, int derr,
 	err = hv_kvp_msg_reply_set(q, len, status, res);
 	if (err)
 		FUZZ_CHECK(memcmp(q, p, len) == 0);
-	if (len < ICMSG_HDR) {
+	if (len < HV_IC_DATA_OFFSET) {
 		FUZZ_CHECK(err == -EBADMSG);
 		goto out;
 	}
-	if (status != HV_S_OK) {
+	if (status != HV_IC_S_OK) {
 		merr = 0;
 	} else if (derr) {
 		/* Not a request the decoder took: only the failure is checked. */
@@ -193,11 +193,11 @@ static void check_reply(const uint8_t *p, size_t len, uint8_t sel, int derr,
 	if (err)
 		goto out;
 	fuzz_put_le32(want + P_STATUS, status);
-	want[P_FLAGS] = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE;
+	want[P_FLAGS] = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE;
 	FUZZ_CHECK(memcmp(q, want, len) == 0);
 	/* A reply still decodes as the same request, unless the body changed. */
-	if (req->operation == KVP_OP_SET || req->operation == KVP_OP_DELETE ||
-	    req->operation == KVP_OP_SET_IP_INFO) {
+	if (req->operation == HV_KVP_OP_SET || req->operation == HV_KVP_OP_DELETE ||
+	    req->operation == HV_KVP_OP_SET_IP_INFO) {
 		struct hv_kvp_request *again = malloc(sizeof(*again));
 
 		FUZZ_CHECK(again);
@@ -233,7 +233,7 @@ static void check_shown(const struct hv_kvp_request *res)
 static void check_host_side(const uint8_t *p, size_t len)
 {
 	struct hv_kvp_request *res = malloc(sizeof(*res));
-	uint8_t op = len > P_OP ? p[P_OP] % KVP_OP_COUNT : KVP_OP_GET;
+	uint8_t op = len > P_OP ? p[P_OP] % HV_KVP_OP_COUNT : HV_KVP_OP_GET;
 	uint32_t status = 0;
 	int err;
 
@@ -243,8 +243,8 @@ static void check_host_side(const uint8_t *p, size_t len)
 	switch (err) {
 	case 0:
 		FUZZ_CHECK(res->operation == op);
-		if (status == HV_S_OK && op < KVP_OP_GET_IP_INFO)
-			FUZZ_CHECK(res->pool < KVP_POOL_COUNT);
+		if (status == HV_IC_S_OK && op < HV_KVP_OP_GET_IP_INFO)
+			FUZZ_CHECK(res->pool < HV_KVP_POOL_COUNT);
 		check_shown(res);
 		break;
 	case -EBADMSG: case -ENOMSG: case -ERANGE: case -EOVERFLOW: case -EPROTO:
@@ -295,7 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 	default:
 		FUZZ_CHECK(0);
 	}
-	if (len >= ICMSG_HDR + 2 && fuzz_le16(p + P_TYPE) != ICMSGTYPE_KVPEXCHANGE)
+	if (len >= HV_IC_DATA_OFFSET + 2 && fuzz_le16(p + P_TYPE) != HV_IC_MSGTYPE_KVPEXCHANGE)
 		FUZZ_CHECK(err == -ENOMSG || err == -EBADMSG);
 	check_reply(p, len, in[0], err, req);
 	check_host_side(p, len);

@@ -25,8 +25,8 @@
 #include "fuzz.h"
 
 #define REC   HV_KVP_POOL_RECORD_SIZE
-#define KEYF  HV_KVP_EXCHANGE_MAX_KEY_SIZE
-#define VALF  HV_KVP_EXCHANGE_MAX_VALUE_SIZE
+#define KEYF  HV_KVP_KEY_MAX_SIZE
+#define VALF  HV_KVP_VALUE_MAX_SIZE
 #define MAX_RECS 16
 
 struct mrec {
@@ -46,7 +46,7 @@ static void dir_clean(void)
 {
 	char path[128];
 
-	for (int i = 0; i < KVP_POOL_COUNT; i++) {
+	for (int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		snprintf(path, sizeof(path), "%s/.kvp_pool_%d", dir, i);
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/.hvkvpd_journal_%d", dir, i);
@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 		FUZZ_CHECK(mkdtemp(dir));
 		atexit(dir_remove);
 	}
-	pool = in[0] % KVP_POOL_COUNT;
+	pool = in[0] % HV_KVP_POOL_COUNT;
 	n = size - 1;
 	if (n > MAX_RECS * REC + REC - 1)
 		n = MAX_RECS * REC + REC - 1;

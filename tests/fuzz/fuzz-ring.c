@@ -326,7 +326,7 @@ static void pass_recv(const struct ring_case *c, struct region *reg)
 		uint8_t payload[64], back[HV_RING_DESC_SIZE + sizeof(payload)];
 		size_t n = c->send_len % (sizeof(payload) + 1);
 		struct hv_ring_pkt_info info = {
-			.type = VM_PKT_DATA_INBAND, .flags = (uint16_t)(c->flags >> 1),
+			.type = HV_RING_PKT_DATA_INBAND, .flags = (uint16_t)(c->flags >> 1),
 			.trans_id = (uint64_t)c->swap_r << 32 | c->pending,
 		};
 		struct iovec iov = { payload, n };
@@ -373,7 +373,7 @@ static void pass_send(const struct ring_case *c, struct region *reg)
 	struct hv_ring *ring;
 	size_t n = c->send_len;
 	uint8_t *payload = malloc(n ? n : 1);
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND, .trans_id = 7 };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND, .trans_id = 7 };
 	struct iovec iov = { payload, n };
 	uint64_t len = (HV_RING_DESC_SIZE + n + 7) & ~(uint64_t)7;
 	uint64_t total = len + HV_RING_TRAILER_SIZE;
@@ -426,7 +426,7 @@ static void pass_send(const struct ring_case *c, struct region *reg)
 				FUZZ_CHECK(b == (uint8_t)(t >> 8 * (off - len)));
 			}
 		}
-		FUZZ_CHECK(fuzz_le16(d) == VM_PKT_DATA_INBAND && fuzz_le16(d + 2) == 2);
+		FUZZ_CHECK(fuzz_le16(d) == HV_RING_PKT_DATA_INBAND && fuzz_le16(d + 2) == 2);
 		FUZZ_CHECK(fuzz_le16(d + 4) == len / 8 && fuzz_le16(d + 6) == 0);
 		FUZZ_CHECK(fuzz_le32(d + 8) == 7 && fuzz_le32(d + 12) == 0);
 	} else {

@@ -148,16 +148,16 @@ static void store_fill(struct hv_kvp_store *store, bool big)
 {
 	char key[32], value[1001];
 
-	FUZZ_CHECK(hv_kvp_pool_set(store, KVP_POOL_EXTERNAL, "ext1", "v1") == 0);
-	FUZZ_CHECK(hv_kvp_pool_set(store, KVP_POOL_AUTO_EXTERNAL, "HostName", "host") == 0);
-	FUZZ_CHECK(hv_kvp_pool_set(store, KVP_POOL_GUEST, "k", "v") == 0);
+	FUZZ_CHECK(hv_kvp_pool_set(store, HV_KVP_POOL_EXTERNAL, "ext1", "v1") == 0);
+	FUZZ_CHECK(hv_kvp_pool_set(store, HV_KVP_POOL_AUTO_EXTERNAL, "HostName", "host") == 0);
+	FUZZ_CHECK(hv_kvp_pool_set(store, HV_KVP_POOL_GUEST, "k", "v") == 0);
 	if (!big)
 		return;
 	memset(value, 'x', 1000);
 	value[1000] = 0;
 	for (int i = 0; i < 48; i++) {
 		snprintf(key, sizeof(key), "big%02d", i);
-		FUZZ_CHECK(hv_kvp_pool_set(store, KVP_POOL_GUEST, key, value) == 0);
+		FUZZ_CHECK(hv_kvp_pool_set(store, HV_KVP_POOL_GUEST, key, value) == 0);
 	}
 }
 
@@ -426,7 +426,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.store = store;
 	cfg.info_root = root;
 	cfg.restrict_read = flags & F_RESTRICT
-			    ? 1u << KVP_POOL_EXTERNAL | 1u << KVP_POOL_AUTO_EXTERNAL : 0;
+			    ? 1u << HV_KVP_POOL_EXTERNAL | 1u << HV_KVP_POOL_AUTO_EXTERNAL : 0;
 	FUZZ_CHECK(hvkvpd_clients_new(&cfg, &cl, &msg) == 0);
 	peer_pick(flags & F_PEER, &peer);
 	peer_pick(0, &root_peer);

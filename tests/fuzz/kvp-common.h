@@ -27,8 +27,8 @@ static inline void kvp_check_request(const struct hv_kvp_request *req)
 {
 	const struct hv_kvp_ip_info *ip = &req->ip;
 
-	FUZZ_CHECK(req->operation < KVP_OP_COUNT || req->operation == KVP_OP_REGISTER1);
-	FUZZ_CHECK(req->pool < KVP_POOL_COUNT);
+	FUZZ_CHECK(req->operation < HV_KVP_OP_COUNT || req->operation == HV_KVP_OP_REGISTER1);
+	FUZZ_CHECK(req->pool < HV_KVP_POOL_COUNT);
 	kvp_check_str(req->key, sizeof(req->key), req->key_len);
 	kvp_check_str(req->value, sizeof(req->value), req->value_len);
 	kvp_check_str(ip->adapter_id, sizeof(ip->adapter_id), strlen(ip->adapter_id));
@@ -37,15 +37,15 @@ static inline void kvp_check_request(const struct hv_kvp_request *req)
 	kvp_check_str(ip->gate_way, sizeof(ip->gate_way), strlen(ip->gate_way));
 	kvp_check_str(ip->dns_addr, sizeof(ip->dns_addr), strlen(ip->dns_addr));
 	switch (req->operation) {
-	case KVP_OP_GET:
-	case KVP_OP_DELETE:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_DELETE:
 		FUZZ_CHECK(req->value_len == 0 && req->value_type == 0);
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		FUZZ_CHECK(req->key_len == 0 && req->value_len == 0);
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
 		FUZZ_CHECK(req->key_len == 0 && req->value_len == 0 && req->pool == 0);
 		break;
 	}
@@ -57,7 +57,7 @@ static inline void kvp_check_integer(const struct hv_kvp_request *req, const uin
 	char want[32];
 	uint64_t v = fuzz_le32(num);
 
-	if (req->value_type == REG_U64)
+	if (req->value_type == HV_KVP_REG_U64)
 		v |= (uint64_t)fuzz_le32(num + 4) << 32;
 	snprintf(want, sizeof(want), "%" PRIu64, v);
 	FUZZ_CHECK(strcmp(req->value, want) == 0);

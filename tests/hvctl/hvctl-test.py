@@ -465,7 +465,7 @@ def case_commands(tmp):
 
     # status, text and JSON.
     o = hv.ok("status").decode().splitlines()
-    check("status: first line", o[0], "hvkvpd 0.1.0, backend sim, device " + d.root)
+    check("status: first line", o[0], "hvkvpd 0.2.0, backend sim, device " + d.root)
     check("status: negotiated", o[1], "negotiated: framework 3.0, message 4.0")
     check("status: pools", o[-5:], ["pool 0 External: 2 records", "pool 1 Guest: 3 records",
                                     "pool 2 Auto: 10 records",

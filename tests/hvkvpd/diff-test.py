@@ -49,7 +49,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kvptest import *  # noqa: E402,F401,F403
 
 HVKVPD, SHIM = sys.argv[1], sys.argv[2]
-LINUX_DAEMON = "/usr/sbin/hv_kvp_daemon"
 
 NETNS_SETUP = (
     "ip link set lo up && "
@@ -175,24 +174,7 @@ AUTO_FQDN_NOTE = ("difference 5: Linux's daemon resolves the host name once at s
 
 
 def start_daemon(kind, tmp):
-    state = os.path.join(tmp, kind + "-state")
-    os.mkdir(state)
-    sock = os.path.join(tmp, kind + ".sock")
-    ks = KernelSide(sock)
-    log = open(os.path.join(tmp, kind + ".log"), "a+")
-    if kind == "linux":
-        inner = ("%s && mount --bind %s /var/lib/hyperv && "
-                 "exec env LD_PRELOAD=%s HVKVPD_TEST_KDEV=%s %s -n" %
-                 (NETNS_SETUP, state, SHIM, sock, LINUX_DAEMON))
-    else:
-        inner = ("%s && exec %s --backend kernel --kernel-device %s --state-dir %s "
-                 "--socket %s -n -d" % (NETNS_SETUP, HVKVPD, sock, state,
-                                        os.path.join(tmp, "client.sock")))
-    p = spawn(["unshare", "-m", "-n", "sh", "-c", inner],
-                         stdout=log, stderr=subprocess.STDOUT)
-    ks.accept()
-    return p, ks, state, log
-
+    return start_kernel_daemon(kind, tmp, HVKVPD, SHIM, NETNS_SETUP, "-d")
 
 def snapshot(state):
     out = {}

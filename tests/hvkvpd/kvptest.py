@@ -203,3 +203,34 @@ class KernelSide:
         if self.conn:
             self.conn.close()
         self.listener.close()
+
+
+LINUX_DAEMON = "/usr/sbin/hv_kvp_daemon"
+
+
+def start_kernel_daemon(kind, tmp, hvkvpd, shim, setup="ip link set lo up", hvkvpd_args=""):
+    """Linux's daemon ("linux") or hvkvpd --backend kernel ("hvkvpd") in a
+    private mount and network namespace (setup runs there first), against a
+    KernelSide of its own, registered. Linux's daemon is the unmodified
+    binary; the LD_PRELOAD shim redirects its open() of the device, and a
+    folder in tmp is bind-mounted over its compiled-in /var/lib/hyperv.
+    Returns the process (its pid is the daemon's), the KernelSide, the pool
+    folder and the log."""
+    state = os.path.join(tmp, kind + "-state")
+    os.mkdir(state)
+    sock = os.path.join(tmp, kind + ".sock")
+    ks = KernelSide(sock)
+    log = open(os.path.join(tmp, kind + ".log"), "a+")
+    if kind == "linux":
+        inner = ("%s && mount --bind %s /var/lib/hyperv && "
+                 "exec env LD_PRELOAD=%s HVKVPD_TEST_KDEV=%s %s -n" %
+                 (setup, state, shim, sock, LINUX_DAEMON))
+    else:
+        inner = ("%s && exec %s --backend kernel --kernel-device %s --state-dir %s "
+                 "--socket %s -n %s" % (setup, hvkvpd, sock, state,
+                                        os.path.join(tmp, "client.sock"), hvkvpd_args))
+    p = spawn(["unshare", "-m", "-n", "sh", "-c", inner],
+              stdout=log, stderr=subprocess.STDOUT)
+    ks.accept()
+    return p, ks, state, log
+

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import selectors
+import shutil
 import socket
 import statistics
 import subprocess
@@ -848,11 +849,20 @@ def case_flood(tmp):
 # --- systemd: socket activation and readiness ------------------------------
 
 def case_systemd(tmp):
-    """hvkvpd serves the listening socket systemd passes (LISTEN_FDS) and
-    says READY=1 on NOTIFY_SOCKET once it serves."""
+    """hvkvpd serves the listening socket systemd passes (LISTEN_FDS, fd 3)
+    and says READY=1 on NOTIFY_SOCKET once it serves and STOPPING=1 when it
+    stops, to a path and to an abstract socket, without libsystemd."""
     ldd = subprocess.run(["ldd", HVKVPD], capture_output=True, text=True).stdout
-    if "libsystemd" not in ldd:
-        skip("hvkvpd was built without libsystemd")
+    if "libsystemd" in ldd:
+        fail("hvkvpd links libsystemd:\n" + ldd)
+    for kind in ("path", "abstract"):
+        sub = os.path.join(tmp, kind)
+        os.mkdir(sub)
+        systemd_run(sub, kind == "abstract")
+
+
+def start_sim_with_key(tmp):
+    """hvsim on a sim root in tmp, its host having set External e=1."""
     script = os.path.join(tmp, "script")
     with open(script, "w") as f:
         f.write("kvp set External e 1\nwait 60000\n")
@@ -862,13 +872,42 @@ def case_systemd(tmp):
     try:
         wait_for(lambda: os.path.exists(os.path.join(root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
+    except BaseException:
+        sim.kill()
+        sim.wait()
+        raise
+    return sim, root
+
+
+def check_passed_socket(path, unused, kvpd, log):
+    """The daemon serves the socket it was passed at path, makes none at
+    --socket (unused), and exits 0 on SIGTERM."""
+    c = Client(path)
+    # Ready means serving clients; the host's device may come later.
+    wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
+             "Status through the passed socket never named the sim backend")
+    expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
+    c.close()
+    if os.path.exists(unused):
+        fail("--socket was created although the socket was passed")
+    rc = stop(kvpd)
+    if rc != 0:
+        log.seek(0)
+        fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+
+
+def systemd_run(tmp, abstract):
+    sim, root = start_sim_with_key(tmp)
+    try:
         path = os.path.join(tmp, "activated")
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         lsock.bind(path)
         lsock.listen(16)
-        npath = os.path.join(tmp, "notify")
+        # An abstract name is "@" in NOTIFY_SOCKET, a leading NUL in bind().
+        npath = ("@hvkvpd-test-%d-%s" % (os.getpid(), os.path.basename(tmp)) if abstract
+                 else os.path.join(tmp, "notify"))
         nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        nsock.bind(npath)
+        nsock.bind("\0" + npath[1:] if abstract else npath)
         nsock.settimeout(10)
         unused = os.path.join(tmp, "unused", "socket")
 
@@ -894,18 +933,16 @@ def case_systemd(tmp):
             if "READY=1" not in msg.split("\n"):
                 fail("sd_notify sent %r" % msg)
             lsock.close()   # only the daemon's copy is left
-            c = Client(path)
-            # Ready means serving clients; the host's device may come later.
-            wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
-                     "Status through the passed socket never named the sim backend")
-            expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
-            c.close()
-            if os.path.exists(unused):
-                fail("--socket was created although systemd passed a socket")
-            rc = stop(kvpd)
-            if rc != 0:
-                log.seek(0)
-                fail("hvkvpd exited %d:\n%s" % (rc, log.read()))
+            check_passed_socket(path, unused, kvpd, log)
+            states = []
+            nsock.settimeout(0)
+            try:
+                while True:
+                    states += nsock.recv(4096).decode().split("\n")
+            except BlockingIOError:
+                pass
+            if "STOPPING=1" not in states:
+                fail("no STOPPING=1 after READY=1, only %r" % states)
             if not os.path.exists(path):
                 fail("the socket systemd passed was removed")
         finally:
@@ -917,8 +954,37 @@ def case_systemd(tmp):
         sim.wait()
 
 
+def case_socket_activate(tmp):
+    """systemd's own socket activation helper, systemd-socket-activate(1),
+    passes the listening socket (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) and
+    starts hvkvpd on the first connection, which hvkvpd then serves."""
+    activate = shutil.which("systemd-socket-activate")
+    if not activate:
+        skip("systemd-socket-activate is not installed")
+    sim, root = start_sim_with_key(tmp)
+    try:
+        path = os.path.join(tmp, "activated")
+        unused = os.path.join(tmp, "unused", "socket")
+        log = open(os.path.join(tmp, "activate.log"), "w+")
+        act = subprocess.Popen([activate, "-l", path, "--fdname=varlink", HVKVPD,
+                                "--backend", "sim", "--root", root,
+                                "--state-dir", os.path.join(tmp, "state"),
+                                "--socket", unused, "-n"],
+                               stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: os.path.exists(path), 10, "systemd-socket-activate did not listen")
+            check_passed_socket(path, unused, act, log)
+        finally:
+            if act.poll() is None:
+                act.kill()
+                act.wait()
+    finally:
+        sim.kill()
+        sim.wait()
+
 CASES = {
     "systemd": case_systemd,
+    "socket-activate": case_socket_activate,
     "methods": case_methods,
     "watch": case_watch,
     "hostile": case_hostile,

@@ -104,7 +104,7 @@ static uint32_t run(uint8_t op, uint8_t pool, const char *key, const char *value
 		memcpy(fx.req.key, key, fx.req.key_len + 1);
 	}
 	if (value) {
-		fx.req.value_type = REG_SZ;
+		fx.req.value_type = HV_KVP_REG_SZ;
 		fx.req.value_len = strlen(value);
 		memcpy(fx.req.value, value, fx.req.value_len + 1);
 	}
@@ -137,7 +137,7 @@ static void file_append(unsigned int pool, const void *key, size_t klen,
 
 	memset(rec, 0, sizeof(rec));
 	memcpy(rec, key, klen);
-	memcpy(rec + HV_KVP_EXCHANGE_MAX_KEY_SIZE, value, vlen);
+	memcpy(rec + HV_KVP_KEY_MAX_SIZE, value, vlen);
 	snprintf(path, sizeof(path), "%s/pools/.kvp_pool_%u", fx.dir, pool);
 	fd = open(path, O_WRONLY | O_APPEND);
 	ck_assert_int_ge(fd, 0);
@@ -154,51 +154,51 @@ START_TEST(every_pool)
 	snprintf(key, sizeof(key), "Key%u", pool);
 	snprintf(value, sizeof(value), "Value of pool %u", pool);
 
-	ck_assert_uint_eq(run(KVP_OP_GET, pool, key, NULL, 0), HV_S_CONT);
-	ck_assert_uint_eq(run(KVP_OP_DELETE, pool, key, NULL, 0), HV_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, pool, key, NULL, 0), HV_IC_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_DELETE, pool, key, NULL, 0), HV_IC_S_CONT);
 
-	ck_assert_uint_eq(run(KVP_OP_SET, pool, key, value, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, pool, key, value, 0), HV_IC_S_OK);
 	/* SET echoes the request. */
 	assert_reply_kv(key, value);
 	ck_assert_uint_eq(pool_count(pool), 1);
-	ck_assert_uint_eq(run(KVP_OP_SET, pool, key, "second", 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, pool, key, "second", 0), HV_IC_S_OK);
 	ck_assert_uint_eq(pool_count(pool), 1);
-	ck_assert_uint_eq(run(KVP_OP_SET, pool, "Other", "", 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, pool, "Other", "", 0), HV_IC_S_OK);
 	ck_assert_uint_eq(pool_count(pool), 2);
 
 	/* GET answers the value (Linux answers it empty). */
-	ck_assert_uint_eq(run(KVP_OP_GET, pool, key, NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, pool, key, NULL, 0), HV_IC_S_OK);
 	assert_reply_kv(key, "second");
-	ck_assert_uint_eq(run(KVP_OP_GET, pool, "Other", NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, pool, "Other", NULL, 0), HV_IC_S_OK);
 	assert_reply_kv("Other", "");
-	ck_assert_uint_eq(run(KVP_OP_GET, pool, "key0", NULL, 0), HV_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, pool, "key0", NULL, 0), HV_IC_S_CONT);
 
-	if (pool != KVP_POOL_AUTO) {
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, 0), HV_S_OK);
+	if (pool != HV_KVP_POOL_AUTO) {
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, 0), HV_IC_S_OK);
 		assert_reply_kv(key, "second");
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, 1), HV_S_OK);
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, 1), HV_IC_S_OK);
 		assert_reply_kv("Other", "");
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, 2), HV_S_CONT);
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, UINT32_MAX), HV_S_CONT);
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, 2), HV_IC_S_CONT);
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, UINT32_MAX), HV_IC_S_CONT);
 	}
 
-	ck_assert_uint_eq(run(KVP_OP_DELETE, pool, key, NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_DELETE, pool, key, NULL, 0), HV_IC_S_OK);
 	ck_assert_uint_eq(pool_count(pool), 1);
-	ck_assert_uint_eq(run(KVP_OP_DELETE, pool, key, NULL, 0), HV_S_CONT);
-	ck_assert_uint_eq(run(KVP_OP_GET, pool, key, NULL, 0), HV_S_CONT);
-	if (pool != KVP_POOL_AUTO) {
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_DELETE, pool, key, NULL, 0), HV_IC_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, pool, key, NULL, 0), HV_IC_S_CONT);
+	if (pool != HV_KVP_POOL_AUTO) {
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, 0), HV_IC_S_OK);
 		assert_reply_kv("Other", "");
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, pool, NULL, NULL, 1), HV_S_CONT);
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, pool, NULL, NULL, 1), HV_IC_S_CONT);
 	}
 	/* Nothing leaked into another pool. */
-	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++)
+	for (unsigned int p = 0; p < HV_KVP_POOL_COUNT; p++)
 		if (p != pool)
 			ck_assert_uint_eq(pool_count(p), 0);
 }
 END_TEST
 
-/* The Auto pool: the ten keys in the host's order, then HV_S_CONT. */
+/* The Auto pool: the ten keys in the host's order, then HV_IC_S_CONT. */
 START_TEST(auto_enumerate)
 {
 	static const char *const keys[] = {
@@ -206,13 +206,13 @@ START_TEST(auto_enumerate)
 		"NetworkAddressIPv4", "NetworkAddressIPv6", "OSBuildNumber", "OSName",
 		"OSMajorVersion", "OSMinorVersion", "OSVersion", "ProcessorArchitecture",
 	};
-	char key[64], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[64], value[HV_KVP_VALUE_MAX_SIZE];
 	struct hv_kvp_info *info;
 	uint32_t i;
 
 	ck_assert_int_eq(hv_kvp_info_new(fx.root, &info), 0);
 	for (i = 0; i < 10; i++) {
-		ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, i), HV_S_OK);
+		ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, i), HV_IC_S_OK);
 		ck_assert_str_eq(fx.reply.key, keys[i]);
 		ck_assert_int_eq(hv_kvp_info_auto_get(info, i, key, sizeof(key), value,
 						      sizeof(value)), 0);
@@ -222,32 +222,32 @@ START_TEST(auto_enumerate)
 		ck_assert_uint_eq(fx.reply.value_len, strlen(fx.reply.value));
 	}
 	hv_kvp_info_free(info);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 5), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 5), HV_IC_S_OK);
 	assert_reply_kv("OSName", "Testix");
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 6), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 6), HV_IC_S_OK);
 	assert_reply_kv("OSMajorVersion", "7");
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 10), HV_S_CONT);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, UINT32_MAX),
-			  HV_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 10), HV_IC_S_CONT);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, UINT32_MAX),
+			  HV_IC_S_CONT);
 
 	/* A record under an Auto key overrides the generated value. */
-	ck_assert_int_eq(hv_kvp_pool_set(fx.store, KVP_POOL_AUTO, "OSName", "Override"), 0);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 5), HV_S_OK);
+	ck_assert_int_eq(hv_kvp_pool_set(fx.store, HV_KVP_POOL_AUTO, "OSName", "Override"), 0);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 5), HV_IC_S_OK);
 	assert_reply_kv("OSName", "Override");
 	/* Other records of the Auto pool file are not enumerated. */
-	ck_assert_int_eq(hv_kvp_pool_set(fx.store, KVP_POOL_AUTO, "Extra", "x"), 0);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 10), HV_S_CONT);
+	ck_assert_int_eq(hv_kvp_pool_set(fx.store, HV_KVP_POOL_AUTO, "Extra", "x"), 0);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 10), HV_IC_S_CONT);
 }
 END_TEST
 
 START_TEST(unknown_operation)
 {
-	static const uint8_t ops[] = { KVP_OP_COUNT, 7, KVP_OP_REGISTER1, 255 };
+	static const uint8_t ops[] = { HV_KVP_OP_COUNT, 7, HV_KVP_OP_REGISTER1, 255 };
 
 	for (size_t i = 0; i < sizeof(ops); i++) {
-		ck_assert_uint_eq(run(ops[i], KVP_POOL_GUEST, "k", "v", 0),
-				  HV_ERROR_NOT_SUPPORTED);
-		ck_assert_uint_eq(pool_count(KVP_POOL_GUEST), 0);
+		ck_assert_uint_eq(run(ops[i], HV_KVP_POOL_GUEST, "k", "v", 0),
+				  HV_IC_ERROR_NOT_SUPPORTED);
+		ck_assert_uint_eq(pool_count(HV_KVP_POOL_GUEST), 0);
 	}
 }
 END_TEST
@@ -257,27 +257,27 @@ START_TEST(pool_out_of_range)
 {
 	static const uint8_t pools[] = { 5, 6, 200, 255 };
 
-	ck_assert_int_eq(hv_kvp_pool_set(fx.store, KVP_POOL_GUEST, "k", "v"), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(fx.store, HV_KVP_POOL_GUEST, "k", "v"), 0);
 	for (size_t i = 0; i < sizeof(pools); i++) {
-		for (uint8_t op = KVP_OP_GET; op <= KVP_OP_ENUMERATE; op++)
-			ck_assert_uint_eq(run(op, pools[i], "k", "v", 0), HV_E_FAIL);
+		for (uint8_t op = HV_KVP_OP_GET; op <= HV_KVP_OP_ENUMERATE; op++)
+			ck_assert_uint_eq(run(op, pools[i], "k", "v", 0), HV_IC_E_FAIL);
 	}
-	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++)
-		ck_assert_uint_eq(pool_count(p), p == KVP_POOL_GUEST ? 1 : 0);
+	for (unsigned int p = 0; p < HV_KVP_POOL_COUNT; p++)
+		ck_assert_uint_eq(pool_count(p), p == HV_KVP_POOL_GUEST ? 1 : 0);
 }
 END_TEST
 
 /* Changes other programs made to the files are seen by the next request. */
 START_TEST(other_programs)
 {
-	ck_assert_uint_eq(run(KVP_OP_SET, KVP_POOL_GUEST, "mine", "1", 0), HV_S_OK);
-	file_append(KVP_POOL_GUEST, "theirs", 6, "2", 1);
-	ck_assert_uint_eq(run(KVP_OP_GET, KVP_POOL_GUEST, "theirs", NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "mine", "1", 0), HV_IC_S_OK);
+	file_append(HV_KVP_POOL_GUEST, "theirs", 6, "2", 1);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, HV_KVP_POOL_GUEST, "theirs", NULL, 0), HV_IC_S_OK);
 	assert_reply_kv("theirs", "2");
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_GUEST, NULL, NULL, 1), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_GUEST, NULL, NULL, 1), HV_IC_S_OK);
 	assert_reply_kv("theirs", "2");
-	file_append(KVP_POOL_AUTO, "OSName", 6, "FromFile", 8);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_AUTO, NULL, NULL, 5), HV_S_OK);
+	file_append(HV_KVP_POOL_AUTO, "OSName", 6, "FromFile", 8);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_AUTO, NULL, NULL, 5), HV_IC_S_OK);
 	assert_reply_kv("OSName", "FromFile");
 }
 END_TEST
@@ -285,23 +285,23 @@ END_TEST
 /* What goes back is what Linux's kernel would pass on: UTF-8, cut to 254/1022 units. */
 START_TEST(reply_strings_fit)
 {
-	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
-	char want[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[HV_KVP_KEY_MAX_SIZE], value[HV_KVP_VALUE_MAX_SIZE];
+	char want[HV_KVP_VALUE_MAX_SIZE];
 	size_t i;
 
 	/* A key field of 512 bytes without NUL, as cloud-init writes them. */
 	memset(key, 'k', sizeof(key));
 	memset(value, 'v', sizeof(value));
-	file_append(KVP_POOL_GUEST, key, sizeof(key), value, sizeof(value));
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_GUEST, NULL, NULL, 0), HV_S_OK);
+	file_append(HV_KVP_POOL_GUEST, key, sizeof(key), value, sizeof(value));
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_GUEST, NULL, NULL, 0), HV_IC_S_OK);
 	ck_assert_uint_eq(fx.reply.key_len, 254);
 	ck_assert_uint_eq(strlen(fx.reply.key), 254);
 	ck_assert_uint_eq(fx.reply.value_len, 1022);
 	ck_assert_uint_eq(strspn(fx.reply.value, "v"), 1022);
 
 	/* Bytes that are not UTF-8 are left out, as Linux's utf8s_to_utf16s skips them. */
-	file_append(KVP_POOL_GUEST, "bad\xff" "key", 7, "a\xc3(b\xe2\x82\xac\xf0\x9f\x98\x80\x80z", 14);
-	ck_assert_uint_eq(run(KVP_OP_ENUMERATE, KVP_POOL_GUEST, NULL, NULL, 1), HV_S_OK);
+	file_append(HV_KVP_POOL_GUEST, "bad\xff" "key", 7, "a\xc3(b\xe2\x82\xac\xf0\x9f\x98\x80\x80z", 14);
+	ck_assert_uint_eq(run(HV_KVP_OP_ENUMERATE, HV_KVP_POOL_GUEST, NULL, NULL, 1), HV_IC_S_OK);
 	assert_reply_kv("badkey", "a(b\xe2\x82\xac\xf0\x9f\x98\x80z");
 
 	/* A four-byte character is two units and is never split at the bound. */
@@ -309,21 +309,21 @@ START_TEST(reply_strings_fit)
 		value[i] = 'x';
 	memcpy(value + 1021, "\xf0\x9f\x98\x80", 4);
 	value[1025] = '\0';
-	ck_assert_uint_eq(run(KVP_OP_SET, KVP_POOL_GUEST, "long", value, 0), HV_S_OK);
-	ck_assert_uint_eq(run(KVP_OP_GET, KVP_POOL_GUEST, "long", NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "long", value, 0), HV_IC_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, HV_KVP_POOL_GUEST, "long", NULL, 0), HV_IC_S_OK);
 	memset(want, 'x', 1021);
 	want[1021] = '\0';
 	ck_assert_str_eq(fx.reply.value, want);
 	/* The store still holds the whole value. */
-	ck_assert_int_eq(hv_kvp_pool_get(fx.store, KVP_POOL_GUEST, "long", want, sizeof(want),
+	ck_assert_int_eq(hv_kvp_pool_get(fx.store, HV_KVP_POOL_GUEST, "long", want, sizeof(want),
 					 &i), 0);
 	ck_assert_uint_eq(i, 1025);
 	/* Three-byte characters: 1022 of them fit the units but not 2047 bytes. */
 	for (i = 0; i < 682; i++)
 		memcpy(value + 3 * i, "\xe2\x82\xac", 3);
 	value[3 * 682] = '\0';
-	ck_assert_uint_eq(run(KVP_OP_SET, KVP_POOL_GUEST, "euro", value, 0), HV_S_OK);
-	ck_assert_uint_eq(run(KVP_OP_GET, KVP_POOL_GUEST, "euro", NULL, 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "euro", value, 0), HV_IC_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_GET, HV_KVP_POOL_GUEST, "euro", NULL, 0), HV_IC_S_OK);
 	ck_assert_uint_eq(fx.reply.value_len, 3 * 682);
 	ck_assert_int_eq(hv_kvp_utf8_check(fx.reply.value, fx.reply.value_len), 0);
 }
@@ -332,17 +332,17 @@ END_TEST
 /* The reply may be the request itself. */
 START_TEST(reply_in_place)
 {
-	ck_assert_uint_eq(run(KVP_OP_SET, KVP_POOL_EXTERNAL, "k", "value", 0), HV_S_OK);
+	ck_assert_uint_eq(run(HV_KVP_OP_SET, HV_KVP_POOL_EXTERNAL, "k", "value", 0), HV_IC_S_OK);
 	memset(&fx.req, 0, sizeof(fx.req));
-	fx.req.operation = KVP_OP_GET;
-	fx.req.pool = KVP_POOL_EXTERNAL;
+	fx.req.operation = HV_KVP_OP_GET;
+	fx.req.pool = HV_KVP_POOL_EXTERNAL;
 	strcpy(fx.req.key, "k");
 	fx.req.key_len = 1;
-	ck_assert_uint_eq(hv_kvp_handler_run(fx.handler, &fx.req, &fx.req), HV_S_OK);
+	ck_assert_uint_eq(hv_kvp_handler_run(fx.handler, &fx.req, &fx.req), HV_IC_S_OK);
 	ck_assert_str_eq(fx.req.value, "value");
 	ck_assert_uint_eq(fx.req.value_len, 5);
-	ck_assert_uint_eq(hv_kvp_handler_run(NULL, &fx.req, &fx.reply), HV_E_FAIL);
-	ck_assert_uint_eq(hv_kvp_handler_run(fx.handler, NULL, &fx.reply), HV_E_FAIL);
+	ck_assert_uint_eq(hv_kvp_handler_run(NULL, &fx.req, &fx.reply), HV_IC_E_FAIL);
+	ck_assert_uint_eq(hv_kvp_handler_run(fx.handler, NULL, &fx.reply), HV_IC_E_FAIL);
 }
 END_TEST
 
@@ -370,7 +370,7 @@ static uint32_t run_ip(uint8_t op, const char *adapter, const char *addr, const 
 	memset(&fx.reply, 0, sizeof(fx.reply));
 	fx.req.operation = op;
 	snprintf(fx.req.ip.adapter_id, sizeof(fx.req.ip.adapter_id), "%s", adapter);
-	fx.req.ip.addr_family = ADDR_FAMILY_IPV4;
+	fx.req.ip.addr_family = HV_KVP_ADDR_FAMILY_IPV4;
 	snprintf(fx.req.ip.ip_addr, sizeof(fx.req.ip.ip_addr), "%s", addr);
 	snprintf(fx.req.ip.sub_net, sizeof(fx.req.ip.sub_net), "%s", mask);
 	return hv_kvp_handler_run(fx.handler, &fx.req, &fx.reply);
@@ -382,17 +382,17 @@ START_TEST(ip_info)
 	char path[256];
 
 	/* Not a MAC, and a MAC no interface has. */
-	ck_assert_uint_eq(run_ip(KVP_OP_GET_IP_INFO, "not a mac", "", ""), HV_E_FAIL);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_GET_IP_INFO, "not a mac", "", ""), HV_IC_E_FAIL);
 	ck_assert_str_eq(fx.reply.ip.ip_addr, "");
-	ck_assert_uint_eq(run_ip(KVP_OP_GET_IP_INFO, "02:00:5E:10:FE:99", "", ""), HV_E_FAIL);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_GET_IP_INFO, "02:00:5E:10:FE:99", "", ""), HV_IC_E_FAIL);
 
 	/* SET_IP_INFO: a malformed GUID or address, then no such adapter. */
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, "no-guid", "10.0.0.2", "255.0.0.0"),
-			  HV_INVALIDARG);
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, GUID, "10.0.0.300", "255.0.0.0"),
-			  HV_INVALIDARG);
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"),
-			  HV_GUID_NOTFOUND);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, "no-guid", "10.0.0.2", "255.0.0.0"),
+			  HV_IC_INVALIDARG);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.300", "255.0.0.0"),
+			  HV_IC_INVALIDARG);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"),
+			  HV_IC_GUID_NOTFOUND);
 
 	/* The loopback interface under the test root carries the GUID. */
 	snprintf(path, sizeof(path), "%s/sys/class/net/lo/device", fx.root);
@@ -400,11 +400,11 @@ START_TEST(ip_info)
 	snprintf(path, sizeof(path), "%s/sys/class/net/lo/device/device_id", fx.root);
 	write_file(path, GUID "\n");
 	/* No hook: what Linux answers when its script fails. */
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_E_FAIL);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_IC_E_FAIL);
 	handler_open("/bin/false");
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_E_FAIL);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_IC_E_FAIL);
 	handler_open("/bin/true");
-	ck_assert_uint_eq(run_ip(KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_S_OK);
+	ck_assert_uint_eq(run_ip(HV_KVP_OP_SET_IP_INFO, GUID, "10.0.0.2", "255.0.0.0"), HV_IC_S_OK);
 	/* SET_IP_INFO echoes the request. */
 	ck_assert_str_eq(fx.reply.ip.ip_addr, "10.0.0.2");
 	ck_assert_str_eq(fx.reply.ip.adapter_id, GUID);
@@ -419,7 +419,7 @@ int main(void)
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_loop_test(tc, every_pool, 0, KVP_POOL_COUNT);
+	tcase_add_loop_test(tc, every_pool, 0, HV_KVP_POOL_COUNT);
 	tcase_add_test(tc, auto_enumerate);
 	tcase_add_test(tc, unknown_operation);
 	tcase_add_test(tc, pool_out_of_range);

@@ -138,7 +138,7 @@ static void ns_private(const char *tag, char *name, size_t size)
 
 static void get(struct hv_kvp_info *info, uint32_t i, char *value)
 {
-	int err = hv_kvp_info_auto_get(info, i, NULL, 0, value, HV_KVP_EXCHANGE_MAX_VALUE_SIZE);
+	int err = hv_kvp_info_auto_get(info, i, NULL, 0, value, HV_KVP_VALUE_MAX_SIZE);
 
 	ck_assert_msg(err == 0, "auto %u: %s", i, strerror(-err));
 }
@@ -184,7 +184,7 @@ START_TEST(auto_keys)
 		"NetworkAddressIPv4", "NetworkAddressIPv6", "OSBuildNumber", "OSName",
 		"OSMajorVersion", "OSMinorVersion", "OSVersion", "ProcessorArchitecture",
 	};
-	char root[PATH_MAX], key[32], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], small[8];
+	char root[PATH_MAX], key[32], value[HV_KVP_VALUE_MAX_SIZE], small[8];
 	struct hv_kvp_info *info, *bad = NULL;
 	uint32_t i;
 
@@ -211,7 +211,7 @@ END_TEST
 
 START_TEST(auto_os)
 {
-	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], want[256], *dash;
+	char root[PATH_MAX], value[HV_KVP_VALUE_MAX_SIZE], want[256], *dash;
 	struct hv_kvp_info *info;
 	struct utsname u;
 
@@ -274,7 +274,7 @@ END_TEST
 
 START_TEST(auto_hostile)
 {
-	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char root[PATH_MAX], value[HV_KVP_VALUE_MAX_SIZE];
 	static char text[80000];
 	struct hv_kvp_info *info;
 	struct utsname u;
@@ -330,7 +330,7 @@ END_TEST
 
 START_TEST(auto_addresses)
 {
-	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char root[PATH_MAX], value[HV_KVP_VALUE_MAX_SIZE];
 	struct hv_kvp_info *info;
 
 	ns_enter(shared_ns);
@@ -353,7 +353,7 @@ END_TEST
 
 START_TEST(auto_fqdn)
 {
-	char root[PATH_MAX], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE], path[PATH_MAX + 16];
+	char root[PATH_MAX], value[HV_KVP_VALUE_MAX_SIZE], path[PATH_MAX + 16];
 	struct hv_kvp_info *info;
 
 	/*
@@ -411,7 +411,7 @@ START_TEST(ip_get_basic)
 		ck_assert_str_eq(ip.sub_net, "255.255.255.0;255.255.255.0;/64;/48");
 		ck_assert_str_eq(ip.gate_way, "192.0.2.1;2001:db8:1::1");
 		ck_assert_str_eq(ip.dns_addr, "192.0.2.53;2001:db8::53");
-		ck_assert_uint_eq(ip.addr_family, ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6);
+		ck_assert_uint_eq(ip.addr_family, HV_KVP_ADDR_FAMILY_IPV4 | HV_KVP_ADDR_FAMILY_IPV6);
 		ck_assert_uint_eq(ip.dhcp_enabled, HV_KVP_DHCP_DISABLED);
 	}
 	/* hv1: IPv4 only, no gateway, an address with a lease lifetime. */
@@ -419,7 +419,7 @@ START_TEST(ip_get_basic)
 	ck_assert_str_eq(ip.ip_addr, "198.51.100.20");
 	ck_assert_str_eq(ip.sub_net, "255.255.255.128");
 	ck_assert_str_eq(ip.gate_way, "");
-	ck_assert_uint_eq(ip.addr_family, ADDR_FAMILY_IPV4);
+	ck_assert_uint_eq(ip.addr_family, HV_KVP_ADDR_FAMILY_IPV4);
 	ck_assert_uint_eq(ip.dhcp_enabled, HV_KVP_DHCP_ENABLED);
 	hv_kvp_info_free(info);
 }
@@ -503,9 +503,9 @@ START_TEST(ip_get_bad_mac)
 	/* Well formed, but no such interface (hv0p's peer MAC is random). */
 	ip_get(info, "02:00:00:00:00:99", &ip, -ENODEV);
 	ck_assert_str_eq(ip.gate_way, "");
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_GET_IP_INFO, -ENODEV), HV_E_FAIL);
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_GET_IP_INFO, 0), HV_S_OK);
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_ENUMERATE, -ENOENT), HV_S_CONT);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_GET_IP_INFO, -ENODEV), HV_IC_E_FAIL);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_GET_IP_INFO, 0), HV_IC_S_OK);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_ENUMERATE, -ENOENT), HV_IC_S_CONT);
 	ck_assert_int_eq(hv_kvp_info_ip_get(info, NULL), -EINVAL);
 	ck_assert_int_eq(hv_kvp_info_ip_get(NULL, &ip), -EINVAL);
 	hv_kvp_info_free(info);
@@ -514,7 +514,7 @@ END_TEST
 
 START_TEST(ip_get_many_addresses)
 {
-	char root[PATH_MAX], ns[64], batch[PATH_MAX + 16], value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char root[PATH_MAX], ns[64], batch[PATH_MAX + 16], value[HV_KVP_VALUE_MAX_SIZE];
 	struct hv_kvp_info *info;
 	struct hv_kvp_ip_info ip;
 	char *p, *q;
@@ -535,8 +535,8 @@ START_TEST(ip_get_many_addresses)
 	info = info_new(root);
 	ip_get(info, MAC0, &ip, 0);
 	/* Cut at a whole address, masks cut at the same one. */
-	ck_assert_uint_le(strlen(ip.ip_addr), MAX_IP_ADDR_SIZE - 1);
-	ck_assert_uint_le(strlen(ip.sub_net), MAX_IP_ADDR_SIZE - 1);
+	ck_assert_uint_le(strlen(ip.ip_addr), HV_KVP_MAX_IP_ADDR_SIZE - 1);
+	ck_assert_uint_le(strlen(ip.sub_net), HV_KVP_MAX_IP_ADDR_SIZE - 1);
 	ck_assert_uint_lt(items(ip.ip_addr), 300);
 	ck_assert_uint_gt(items(ip.ip_addr), 50);
 	ck_assert_uint_eq(items(ip.ip_addr), items(ip.sub_net));
@@ -584,7 +584,7 @@ static void set_req(struct hv_kvp_ip_info *ip, const char *guid, const char *add
 	snprintf(ip->gate_way, sizeof(ip->gate_way), "%s", gws);
 	snprintf(ip->dns_addr, sizeof(ip->dns_addr), "%s", dns);
 	ip->dhcp_enabled = dhcp;
-	ip->addr_family = ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6;
+	ip->addr_family = HV_KVP_ADDR_FAMILY_IPV4 | HV_KVP_ADDR_FAMILY_IPV6;
 }
 
 static struct hv_kvp_info *set_root(char *root, size_t size, const char *hook_body)
@@ -695,7 +695,7 @@ START_TEST(ip_set_invalid)
 		set_req(&ip, GUID0, bad[i].addrs, bad[i].masks, bad[i].gws, bad[i].dns, bad[i].dhcp);
 		err = hv_kvp_info_ip_set(info, &ip);
 		ck_assert_msg(err == -EINVAL, "case %zu: %d", i, err);
-		ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_SET_IP_INFO, err), HV_INVALIDARG);
+		ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_SET_IP_INFO, err), HV_IC_INVALIDARG);
 	}
 	/* An unterminated field. */
 	set_req(&ip, GUID0, "", "", "", "", 0);
@@ -707,7 +707,7 @@ START_TEST(ip_set_invalid)
 	/* Unknown GUID; a GUID whose interface does not exist here. */
 	set_req(&ip, "{00000000-0000-0000-0000-00000000abcd}", "192.0.2.5", "24", "", "", 0);
 	ck_assert_int_eq(hv_kvp_info_ip_set(info, &ip), -ENODEV);
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_SET_IP_INFO, -ENODEV), HV_GUID_NOTFOUND);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_SET_IP_INFO, -ENODEV), HV_IC_GUID_NOTFOUND);
 	SH_OK("mkdir -p %s/sys/class/net/ghost/device && echo '{11111111-0000-0000-0000-000000000000}' "
 	      "> %s/sys/class/net/ghost/device/device_id", root, root);
 	set_req(&ip, "{11111111-0000-0000-0000-000000000000}", "192.0.2.5", "24", "", "", 0);
@@ -746,7 +746,7 @@ START_TEST(ip_set_hook_fails)
 	set_req(&ip, GUID0, "192.0.2.5", "24", "", "", 0);
 	err = hv_kvp_info_ip_set(info, &ip);
 	ck_assert_int_eq(err, -EIO);
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_SET_IP_INFO, err), HV_E_FAIL);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_SET_IP_INFO, err), HV_IC_E_FAIL);
 
 	put(root, "hook", "#!/bin/sh\nkill -9 $$\n", 0755);
 	ck_assert_int_eq(hv_kvp_info_ip_set(info, &ip), -EIO);
@@ -760,7 +760,7 @@ START_TEST(ip_set_hook_fails)
 	ck_assert_int_eq(err, -ETIMEDOUT);
 	ck_assert_int_lt(ms_now() - t0, 3000);
 	ck_assert_int_ge(ms_now() - t0, 300);
-	ck_assert_uint_eq(hv_kvp_info_status(KVP_OP_SET_IP_INFO, err), HV_E_FAIL);
+	ck_assert_uint_eq(hv_kvp_info_status(HV_KVP_OP_SET_IP_INFO, err), HV_IC_E_FAIL);
 
 	put(root, "hook", "#!/bin/sh\nexit 0\n", 0644);
 	ck_assert_int_eq(hv_kvp_info_ip_set(info, &ip), -EACCES);

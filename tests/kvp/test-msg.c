@@ -34,7 +34,7 @@ static void ic_request(uint8_t *p, size_t len, uint8_t op, uint8_t pool)
 	poke32(p, P_PIPE_SIZE, (uint32_t)len - 8);
 	poke16(p, P_FW_MAJOR, 3);
 	poke16(p, P_FW_MINOR, 0);
-	poke16(p, P_TYPE, 2);          /* ICMSGTYPE_KVPEXCHANGE */
+	poke16(p, P_TYPE, 2);          /* HV_IC_MSGTYPE_KVPEXCHANGE */
 	poke16(p, P_MSG_MAJOR, 4);
 	poke16(p, P_MSG_MINOR, 0);
 	poke16(p, P_IC_SIZE, (uint16_t)(len - 28));
@@ -66,7 +66,7 @@ static uint8_t *mk_vm_set(uint8_t pool, const char *key, const char *value)
 	uint8_t *p = buf_new(2604);
 	size_t n;
 
-	ic_request(p, 2604, KVP_OP_SET, pool);
+	ic_request(p, 2604, HV_KVP_OP_SET, pool);
 	poke32(p, V_TYPE, 1);
 	n = poke_ascii16(p, V_KEY, key);
 	poke32(p, V_KEY_SIZE, (uint32_t)n + 2);
@@ -80,7 +80,7 @@ static uint8_t *mk_vm_get(uint8_t pool, const char *key)
 	uint8_t *p = buf_new(2604);
 	size_t n;
 
-	ic_request(p, 2604, KVP_OP_GET, pool);
+	ic_request(p, 2604, HV_KVP_OP_GET, pool);
 	n = poke_ascii16(p, V_KEY, key);
 	poke32(p, V_KEY_SIZE, (uint32_t)n + 2);
 	return p;
@@ -91,7 +91,7 @@ static uint8_t *mk_vm_delete(uint8_t pool, const char *key)
 	uint8_t *p = buf_new(548);
 	size_t n;
 
-	ic_request(p, 548, KVP_OP_DELETE, pool);
+	ic_request(p, 548, HV_KVP_OP_DELETE, pool);
 	n = poke_ascii16(p, D_KEY, key);
 	poke32(p, D_KEY_SIZE, (uint32_t)n + 2);
 	return p;
@@ -101,7 +101,7 @@ static uint8_t *mk_vm_enumerate(uint8_t pool, uint32_t index)
 {
 	uint8_t *p = buf_new(2608);
 
-	ic_request(p, 2608, KVP_OP_ENUMERATE, pool);
+	ic_request(p, 2608, HV_KVP_OP_ENUMERATE, pool);
 	poke32(p, E_INDEX, index);
 	return p;
 }
@@ -331,17 +331,17 @@ START_TEST(vm_sizes)
 	ck_assert_int_eq(HV_KVP_MSG_DELETE_SIZE, 548);
 	ck_assert_int_eq(HV_KVP_MSG_IP_SIZE, 7456);
 	ck_assert_int_eq(HV_KVP_KMSG_SIZE, 7432);
-	ck_assert_int_eq(KVP_OP_SET_IP_INFO, 5);
-	ck_assert_int_eq(KVP_OP_REGISTER1, 100);
-	ck_assert_int_eq(KVP_POOL_COUNT, 5);
-	ck_assert_int_eq(REG_U64, 8);
+	ck_assert_int_eq(HV_KVP_OP_SET_IP_INFO, 5);
+	ck_assert_int_eq(HV_KVP_OP_REGISTER1, 100);
+	ck_assert_int_eq(HV_KVP_POOL_COUNT, 5);
+	ck_assert_int_eq(HV_KVP_REG_U64, 8);
 }
 END_TEST
 
 START_TEST(vm_set)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_set(KVP_POOL_EXTERNAL, "HostName", "hv-host.example");
+	uint8_t *p = mk_vm_set(HV_KVP_POOL_EXTERNAL, "HostName", "hv-host.example");
 	uint8_t *exp = buf_dup(p, 2604);
 
 	/* Spot-check the golden against the reference's offsets. */
@@ -351,25 +351,25 @@ START_TEST(vm_set)
 	ck_assert_uint_eq(p[40], 32);
 
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_SET);
-	ck_assert_uint_eq(req.pool, KVP_POOL_EXTERNAL);
-	ck_assert_uint_eq(req.value_type, REG_SZ);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_SET);
+	ck_assert_uint_eq(req.pool, HV_KVP_POOL_EXTERNAL);
+	ck_assert_uint_eq(req.value_type, HV_KVP_REG_SZ);
 	ck_assert_str_eq(req.key, "HostName");
 	ck_assert_uint_eq(req.key_len, 8);
 	ck_assert_str_eq(req.value, "hv-host.example");
 	ck_assert_uint_eq(req.value_len, 15);
 
 	/* SET echoes the body. */
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_S_OK, &req), 0);
-	expect_response(exp, HV_S_OK);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_S_OK, &req), 0);
+	expect_response(exp, HV_IC_S_OK);
 	ck_assert_buf_eq(p, exp, 2604);
 	free(p);
 	free(exp);
 
 	/* Refused: same bytes with the status. */
-	p = mk_vm_set(KVP_POOL_AUTO_EXTERNAL, "VirtualMachineName", "vm1");
+	p = mk_vm_set(HV_KVP_POOL_AUTO_EXTERNAL, "VirtualMachineName", "vm1");
 	exp = buf_dup(p, 2604);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_S_CONT, NULL), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_S_CONT, NULL), 0);
 	expect_response(exp, 0x80070103);
 	ck_assert_buf_eq(p, exp, 2604);
 	ck_assert_uint_eq(p[20], 0x03);
@@ -382,13 +382,13 @@ END_TEST
 START_TEST(vm_set_integers)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_set(KVP_POOL_AUTO_EXTERNAL, "HostingSystemOsMajor", "");
+	uint8_t *p = mk_vm_set(HV_KVP_POOL_AUTO_EXTERNAL, "HostingSystemOsMajor", "");
 
 	poke32(p, V_TYPE, 4);
 	poke32(p, V_VALUE_SIZE, 4);
 	poke32(p, V_VALUE, 4294967295u);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
-	ck_assert_uint_eq(req.value_type, REG_U32);
+	ck_assert_uint_eq(req.value_type, HV_KVP_REG_U32);
 	ck_assert_str_eq(req.value, "4294967295");
 	ck_assert_uint_eq(req.value_len, 10);
 
@@ -396,7 +396,7 @@ START_TEST(vm_set_integers)
 	poke32(p, V_VALUE_SIZE, 8);
 	poke64(p, V_VALUE, 18446744073709551615ull);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
-	ck_assert_uint_eq(req.value_type, REG_U64);
+	ck_assert_uint_eq(req.value_type, HV_KVP_REG_U64);
 	ck_assert_str_eq(req.value, "18446744073709551615");
 
 	poke64(p, V_VALUE, 0);
@@ -420,19 +420,19 @@ START_TEST(vm_get)
 	static struct hv_kvp_request req;
 	/* "bär😀" */
 	static const uint16_t val16[] = { 'b', 0xe4, 'r', 0xd83d, 0xde00 };
-	uint8_t *p = mk_vm_get(KVP_POOL_GUEST, "Foo");
+	uint8_t *p = mk_vm_get(HV_KVP_POOL_GUEST, "Foo");
 	uint8_t *exp = buf_dup(p, 2604);
 
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_GET);
-	ck_assert_uint_eq(req.pool, KVP_POOL_GUEST);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_GET);
+	ck_assert_uint_eq(req.pool, HV_KVP_POOL_GUEST);
 	ck_assert_str_eq(req.key, "Foo");
 	ck_assert_str_eq(req.value, "");
 
 	strcpy(req.value, "b\xc3\xa4r\xf0\x9f\x98\x80");
 	req.value_len = strlen(req.value);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_S_OK, &req), 0);
-	expect_response(exp, HV_S_OK);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_S_OK, &req), 0);
+	expect_response(exp, HV_IC_S_OK);
 	poke32(exp, V_TYPE, 1);
 	poke32(exp, V_VALUE_SIZE, 12);
 	poke_units(exp, V_VALUE, val16, 5);
@@ -445,16 +445,16 @@ END_TEST
 START_TEST(vm_delete)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_delete(KVP_POOL_EXTERNAL, "ignition.config");
+	uint8_t *p = mk_vm_delete(HV_KVP_POOL_EXTERNAL, "ignition.config");
 	uint8_t *exp = buf_dup(p, 548);
 
 	ck_assert_uint_eq(p[32], 32);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 548, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_DELETE);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_DELETE);
 	ck_assert_str_eq(req.key, "ignition.config");
 	ck_assert_uint_eq(req.key_len, 15);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 548, HV_S_OK, &req), 0);
-	expect_response(exp, HV_S_OK);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 548, HV_IC_S_OK, &req), 0);
+	expect_response(exp, HV_IC_S_OK);
 	ck_assert_buf_eq(p, exp, 548);
 	free(p);
 	free(exp);
@@ -464,7 +464,7 @@ END_TEST
 START_TEST(vm_enumerate)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_enumerate(KVP_POOL_AUTO, 7);
+	uint8_t *p = mk_vm_enumerate(HV_KVP_POOL_AUTO, 7);
 	uint8_t *exp;
 	size_t n;
 
@@ -474,17 +474,17 @@ START_TEST(vm_enumerate)
 	exp = buf_dup(p, 2608);
 
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2608, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_ENUMERATE);
-	ck_assert_uint_eq(req.pool, KVP_POOL_AUTO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_ENUMERATE);
+	ck_assert_uint_eq(req.pool, HV_KVP_POOL_AUTO);
 	ck_assert_uint_eq(req.index, 7);
 
 	strcpy(req.key, "FullyQualifiedDomainName");
 	req.key_len = 24;
 	strcpy(req.value, "host.example.com");
 	req.value_len = 16;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), 0);
 
-	expect_response(exp, HV_S_OK);
+	expect_response(exp, HV_IC_S_OK);
 	memset(exp + E_KEY, 0, 512);
 	memset(exp + E_VALUE, 0, 2048);
 	poke32(exp, E_TYPE, 1);
@@ -495,16 +495,16 @@ START_TEST(vm_enumerate)
 	ck_assert_buf_eq(p, exp, 2608);
 	ck_assert_uint_eq(p[40], 50);
 	ck_assert_uint_eq(p[44], 34);
-	ck_assert_uint_eq(p[28], KVP_OP_ENUMERATE);
-	ck_assert_uint_eq(p[29], KVP_POOL_AUTO);
+	ck_assert_uint_eq(p[28], HV_KVP_OP_ENUMERATE);
+	ck_assert_uint_eq(p[29], HV_KVP_POOL_AUTO);
 	ck_assert_uint_eq(p[32], 7);
 	free(p);
 	free(exp);
 
 	/* End of the pool: the request goes back unchanged. */
-	p = mk_vm_enumerate(KVP_POOL_GUEST, 3);
+	p = mk_vm_enumerate(HV_KVP_POOL_GUEST, 3);
 	exp = buf_dup(p, 2608);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_CONT, NULL), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_CONT, NULL), 0);
 	expect_response(exp, 0x80070103);
 	ck_assert_buf_eq(p, exp, 2608);
 	free(p);
@@ -515,24 +515,24 @@ END_TEST
 START_TEST(vm_get_ip_info)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_ip(KVP_OP_GET_IP_INFO, "00:15:5D:01:02:03");
+	uint8_t *p = mk_vm_ip(HV_KVP_OP_GET_IP_INFO, "00:15:5D:01:02:03");
 	uint8_t *exp = buf_dup(p, 7456);
 
 	ck_assert_uint_eq(p[30], '0');
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_GET_IP_INFO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_GET_IP_INFO);
 	ck_assert_str_eq(req.ip.adapter_id, "00:15:5D:01:02:03");
 	ck_assert_str_eq(req.ip.ip_addr, "");
 
-	req.ip.addr_family = ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6;
+	req.ip.addr_family = HV_KVP_ADDR_FAMILY_IPV4 | HV_KVP_ADDR_FAMILY_IPV6;
 	req.ip.dhcp_enabled = HV_KVP_DHCP_ENABLED;
 	strcpy(req.ip.ip_addr, "192.0.2.10;2001:db8::10");
 	strcpy(req.ip.sub_net, "255.255.255.0;/64");
 	strcpy(req.ip.gate_way, "192.0.2.1");
 	strcpy(req.ip.dns_addr, "192.0.2.53");
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_IC_S_OK, &req), 0);
 
-	expect_response(exp, HV_S_OK);
+	expect_response(exp, HV_IC_S_OK);
 	poke8(exp, I_FAMILY, 3);
 	poke8(exp, I_DHCP, 1);
 	poke_ascii16(exp, I_ADDR, "192.0.2.10;2001:db8::10");
@@ -548,11 +548,11 @@ END_TEST
 START_TEST(vm_set_ip_info)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_ip(KVP_OP_SET_IP_INFO, "{4B1D8F5A-0000-4C9E-9D5E-0A1B2C3D4E5F}");
+	uint8_t *p = mk_vm_ip(HV_KVP_OP_SET_IP_INFO, "{4B1D8F5A-0000-4C9E-9D5E-0A1B2C3D4E5F}");
 	uint8_t *exp;
 
 	poke8(p, P_POOL, 200);   /* IP-info messages have no pool */
-	poke8(p, I_FAMILY, ADDR_FAMILY_IPV4);
+	poke8(p, I_FAMILY, HV_KVP_ADDR_FAMILY_IPV4);
 	poke8(p, I_DHCP, 0);
 	poke_ascii16(p, I_ADDR, "198.51.100.7");
 	poke_ascii16(p, I_NET, "255.255.255.0");
@@ -561,18 +561,18 @@ START_TEST(vm_set_ip_info)
 	exp = buf_dup(p, 7456);
 
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_SET_IP_INFO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_SET_IP_INFO);
 	ck_assert_uint_eq(req.pool, 0);
 	ck_assert_str_eq(req.ip.adapter_id, "{4B1D8F5A-0000-4C9E-9D5E-0A1B2C3D4E5F}");
-	ck_assert_uint_eq(req.ip.addr_family, ADDR_FAMILY_IPV4);
+	ck_assert_uint_eq(req.ip.addr_family, HV_KVP_ADDR_FAMILY_IPV4);
 	ck_assert_uint_eq(req.ip.dhcp_enabled, 0);
 	ck_assert_str_eq(req.ip.ip_addr, "198.51.100.7");
 	ck_assert_str_eq(req.ip.sub_net, "255.255.255.0");
 	ck_assert_str_eq(req.ip.gate_way, "198.51.100.1");
 	ck_assert_str_eq(req.ip.dns_addr, "198.51.100.53;198.51.100.54");
 
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_S_OK, &req), 0);
-	expect_response(exp, HV_S_OK);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_IC_S_OK, &req), 0);
+	expect_response(exp, HV_IC_S_OK);
 	ck_assert_buf_eq(p, exp, 7456);
 
 	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, 0x80041002, NULL), 0);
@@ -591,7 +591,7 @@ START_TEST(vm_unicode_key)
 	static const uint16_t val16[] = { 0x503c };
 	uint8_t *p = buf_new(2604);
 
-	ic_request(p, 2604, KVP_OP_SET, KVP_POOL_GUEST);
+	ic_request(p, 2604, HV_KVP_OP_SET, HV_KVP_POOL_GUEST);
 	poke32(p, V_TYPE, 1);
 	poke32(p, V_KEY_SIZE, (uint32_t)poke_units(p, V_KEY, key16, 4) + 2);
 	poke32(p, V_VALUE_SIZE, (uint32_t)poke_units(p, V_VALUE, val16, 1) + 2);
@@ -607,7 +607,7 @@ END_TEST
 START_TEST(vm_sizes_and_nul)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_get(KVP_POOL_GUEST, "abc");
+	uint8_t *p = mk_vm_get(HV_KVP_POOL_GUEST, "abc");
 
 	/* Size without the NUL, NUL right after it: the same key. */
 	poke32(p, V_KEY_SIZE, 6);
@@ -656,7 +656,7 @@ START_TEST(vm_sizes_and_nul)
 	free(p);
 
 	/* The same rules for the value of a SET. */
-	p = mk_vm_set(KVP_POOL_EXTERNAL, "k", "value");
+	p = mk_vm_set(HV_KVP_POOL_EXTERNAL, "k", "value");
 	poke32(p, V_VALUE_SIZE, 2050);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), -EOVERFLOW);
 	poke32(p, V_VALUE_SIZE, 11);
@@ -676,7 +676,7 @@ START_TEST(vm_sizes_and_nul)
 	ck_assert_uint_eq(req.value_len, 1023);
 	/* The delete body's key_size follows the same rule. */
 	free(p);
-	p = mk_vm_delete(KVP_POOL_EXTERNAL, "key");
+	p = mk_vm_delete(HV_KVP_POOL_EXTERNAL, "key");
 	poke32(p, D_KEY_SIZE, 600);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 548, &req), -EOVERFLOW);
 	poke32(p, D_KEY_SIZE, 3);
@@ -690,7 +690,7 @@ END_TEST
 START_TEST(vm_malformed)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_get(KVP_POOL_GUEST, "abc");
+	uint8_t *p = mk_vm_get(HV_KVP_POOL_GUEST, "abc");
 
 	ck_assert_int_eq(hv_kvp_msg_decode(NULL, 2604, &req), -EINVAL);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, NULL), -EINVAL);
@@ -707,7 +707,7 @@ START_TEST(vm_malformed)
 		poke8(p, P_OP, (uint8_t)op);
 		ck_assert_int_eq(hv_kvp_msg_decode(p, 2604, &req), -EOPNOTSUPP);
 	}
-	poke8(p, P_OP, KVP_OP_GET);
+	poke8(p, P_OP, HV_KVP_OP_GET);
 
 	/* Pools 0..4 only. */
 	for (int pool = 0; pool < 256; pool++) {
@@ -743,7 +743,7 @@ START_TEST(vm_malformed)
 	free(p);
 
 	/* IP-info strings must end inside their arrays. */
-	p = mk_vm_ip(KVP_OP_GET_IP_INFO, "");
+	p = mk_vm_ip(HV_KVP_OP_GET_IP_INFO, "");
 	for (int i = 0; i < 128; i++)
 		poke16(p, I_ADAPTER + 2 * i, 'A');
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), -EMSGSIZE);
@@ -754,7 +754,7 @@ START_TEST(vm_malformed)
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), -EDOM);
 	free(p);
 
-	p = mk_vm_ip(KVP_OP_SET_IP_INFO, "{x}");
+	p = mk_vm_ip(HV_KVP_OP_SET_IP_INFO, "{x}");
 	for (int i = 0; i < 512; i++)
 		poke16(p, I_GW + 2 * i, '1');
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), -EMSGSIZE);
@@ -774,39 +774,39 @@ END_TEST
 START_TEST(vm_reply_errors)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_vm_enumerate(KVP_POOL_GUEST, 0);
+	uint8_t *p = mk_vm_enumerate(HV_KVP_POOL_GUEST, 0);
 	uint8_t *exp = buf_dup(p, 2608);
 
 	memset(&req, 0, sizeof(req));
-	ck_assert_int_eq(hv_kvp_msg_reply_set(NULL, 2608, HV_S_OK, &req), -EINVAL);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, NULL), -EINVAL);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(NULL, 2608, HV_IC_S_OK, &req), -EINVAL);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, NULL), -EINVAL);
 
 	/* 256 ASCII characters fit the UTF-8 field but not the UTF-16 one. */
 	memset(req.key, 'k', 256);
 	req.key_len = 256;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 2608);
 	req.key_len = 255;
 	req.key[255] = '\0';
 	/* A 1024-unit value does not fit either. */
 	memset(req.value, 'v', 1024);
 	req.value_len = 1024;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 2608);
 	/* Invalid UTF-8 in the result. */
 	strcpy(req.value, "\xed\xa0\x80");
 	req.value_len = 3;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), -EILSEQ);
 	ck_assert_buf_eq(p, exp, 2608);
 	/* A length that disagrees with the string. */
 	req.value_len = 2;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), -EINVAL);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), -EINVAL);
 	ck_assert_buf_eq(p, exp, 2608);
 	/* 255 + 1023 units: the largest answer. */
 	memset(req.value, 'v', 1023);
 	req.value[1023] = '\0';
 	req.value_len = 1023;
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2608, HV_IC_S_OK, &req), 0);
 	ck_assert_uint_eq(p[E_KEY_SIZE] | p[E_KEY_SIZE + 1] << 8, 512);
 	ck_assert_uint_eq(p[E_VALUE_SIZE] | p[E_VALUE_SIZE + 1] << 8, 2048);
 	ck_assert_uint_eq(p[E_KEY + 508], 'k');
@@ -818,31 +818,31 @@ START_TEST(vm_reply_errors)
 	/* Not KVP, unknown operation. */
 	p = mk_vm_get(0, "a");
 	poke16(p, P_TYPE, 3);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_S_OK, &req), -ENOMSG);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_S_OK, &req), -ENOMSG);
 	poke16(p, P_TYPE, 2);
 	poke8(p, P_OP, 9);
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_S_OK, &req), -EOPNOTSUPP);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_S_OK, &req), -EOPNOTSUPP);
 	/* ... which still gets a failure reply. */
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_E_FAIL, NULL), 0);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 2604, HV_IC_E_FAIL, NULL), 0);
 	ck_assert_uint_eq(p[P_STATUS + 3], 0x80);
 	ck_assert_uint_eq(p[P_FLAGS], flags_response);
 	free(p);
 
 	/* GET_IP_INFO answers that do not fit their UTF-16 fields. */
-	p = mk_vm_ip(KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01");
+	p = mk_vm_ip(HV_KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01");
 	exp = buf_dup(p, 7456);
 	ck_assert_int_eq(hv_kvp_msg_decode(p, 7456, &req), 0);
 	memset(req.ip.gate_way, '9', 512);
 	req.ip.gate_way[512] = '\0';
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 7456);
 	req.ip.gate_way[511] = '\0';
 	memset(req.ip.dns_addr, 'd', sizeof(req.ip.dns_addr));   /* unterminated */
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_S_OK, &req), -EINVAL);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_IC_S_OK, &req), -EINVAL);
 	ck_assert_buf_eq(p, exp, 7456);
 	req.ip.dns_addr[0] = '\0';
 	strcpy(req.ip.adapter_id, "\xc3");
-	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_S_OK, &req), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_msg_reply_set(p, 7456, HV_IC_S_OK, &req), -EILSEQ);
 	ck_assert_buf_eq(p, exp, 7456);
 	free(p);
 	free(exp);
@@ -858,12 +858,12 @@ struct golden {
 
 static void vm_goldens(struct golden *g)
 {
-	g[0] = (struct golden){ mk_vm_set(KVP_POOL_EXTERNAL, "HostName", "host"), 2604 };
-	g[1] = (struct golden){ mk_vm_get(KVP_POOL_GUEST, "Foo"), 2604 };
-	g[2] = (struct golden){ mk_vm_delete(KVP_POOL_EXTERNAL, "k"), 548 };
-	g[3] = (struct golden){ mk_vm_enumerate(KVP_POOL_AUTO, 1), 2608 };
-	g[4] = (struct golden){ mk_vm_ip(KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7456 };
-	g[5] = (struct golden){ mk_vm_ip(KVP_OP_SET_IP_INFO, "{guid}"), 7456 };
+	g[0] = (struct golden){ mk_vm_set(HV_KVP_POOL_EXTERNAL, "HostName", "host"), 2604 };
+	g[1] = (struct golden){ mk_vm_get(HV_KVP_POOL_GUEST, "Foo"), 2604 };
+	g[2] = (struct golden){ mk_vm_delete(HV_KVP_POOL_EXTERNAL, "k"), 548 };
+	g[3] = (struct golden){ mk_vm_enumerate(HV_KVP_POOL_AUTO, 1), 2608 };
+	g[4] = (struct golden){ mk_vm_ip(HV_KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7456 };
+	g[5] = (struct golden){ mk_vm_ip(HV_KVP_OP_SET_IP_INFO, "{guid}"), 7456 };
 }
 
 START_TEST(vm_truncated)
@@ -879,8 +879,8 @@ START_TEST(vm_truncated)
 
 			ck_assert_msg(hv_kvp_msg_decode(p, len, &req) == -EBADMSG,
 				      "golden %d len %zu", i, len);
-			ck_assert_int_eq(hv_kvp_msg_reply_set(p, len, HV_S_OK, &req), -EBADMSG);
-			ck_assert_int_eq(hv_kvp_msg_reply_set(p, len, HV_E_FAIL, NULL),
+			ck_assert_int_eq(hv_kvp_msg_reply_set(p, len, HV_IC_S_OK, &req), -EBADMSG);
+			ck_assert_int_eq(hv_kvp_msg_reply_set(p, len, HV_IC_E_FAIL, NULL),
 					 len < 28 ? -EBADMSG : 0);
 			if (len >= 28) {
 				ck_assert_uint_eq(p[P_FLAGS], flags_response);
@@ -924,12 +924,12 @@ START_TEST(vm_mutated)
 			r = hv_kvp_msg_decode(p, g[i].len, &req);
 			ck_assert_msg(vm_errno_ok(r), "golden %d: %d", i, r);
 			if (r == 0) {
-				ck_assert_uint_lt(req.pool, KVP_POOL_COUNT);
+				ck_assert_uint_lt(req.pool, HV_KVP_POOL_COUNT);
 				ck_assert_uint_eq(strlen(req.key), req.key_len);
 				ck_assert_uint_eq(strlen(req.value), req.value_len);
 				ck_assert_int_eq(hv_kvp_utf8_check(req.key, req.key_len), 0);
 				ck_assert_int_eq(hv_kvp_utf8_check(req.value, req.value_len), 0);
-				r = hv_kvp_msg_reply_set(p, g[i].len, HV_S_OK, &req);
+				r = hv_kvp_msg_reply_set(p, g[i].len, HV_IC_S_OK, &req);
 				ck_assert_msg(r == 0 || r == -ENOBUFS, "reply %d", r);
 			}
 			free(p);
@@ -952,7 +952,7 @@ static uint8_t *mk_k_new(uint8_t op, uint8_t pool)
 
 static uint8_t *mk_k_set(uint8_t pool, const char *key, const char *value)
 {
-	uint8_t *p = mk_k_new(KVP_OP_SET, pool);
+	uint8_t *p = mk_k_new(HV_KVP_OP_SET, pool);
 
 	poke_str(p, K_KEY, key);
 	poke32(p, K_KEY_SIZE, (uint32_t)strlen(key) + 1);
@@ -963,7 +963,7 @@ static uint8_t *mk_k_set(uint8_t pool, const char *key, const char *value)
 
 static uint8_t *mk_k_get(uint8_t pool, const char *key)
 {
-	uint8_t *p = mk_k_new(KVP_OP_GET, pool);
+	uint8_t *p = mk_k_new(HV_KVP_OP_GET, pool);
 
 	poke_str(p, K_KEY, key);
 	poke32(p, K_KEY_SIZE, (uint32_t)strlen(key) + 1);
@@ -972,7 +972,7 @@ static uint8_t *mk_k_get(uint8_t pool, const char *key)
 
 static uint8_t *mk_k_delete(uint8_t pool, const char *key)
 {
-	uint8_t *p = mk_k_new(KVP_OP_DELETE, pool);
+	uint8_t *p = mk_k_new(HV_KVP_OP_DELETE, pool);
 
 	poke_str(p, K_D_KEY, key);
 	poke32(p, K_D_KEY_SIZE, (uint32_t)strlen(key) + 1);
@@ -981,7 +981,7 @@ static uint8_t *mk_k_delete(uint8_t pool, const char *key)
 
 static uint8_t *mk_k_enumerate(uint8_t pool, uint32_t index)
 {
-	uint8_t *p = mk_k_new(KVP_OP_ENUMERATE, pool);
+	uint8_t *p = mk_k_new(HV_KVP_OP_ENUMERATE, pool);
 
 	poke32(p, K_E_INDEX, index);
 	return p;
@@ -997,7 +997,7 @@ static uint8_t *mk_k_ip(uint8_t op, const char *adapter)
 
 static uint8_t *mk_k_register(const char *version)
 {
-	uint8_t *p = mk_k_new(KVP_OP_REGISTER1, 0);
+	uint8_t *p = mk_k_new(HV_KVP_OP_REGISTER1, 0);
 
 	poke_str(p, K_VERSION, version);
 	return p;
@@ -1021,10 +1021,10 @@ START_TEST(k_register_handshake)
 	/* The kernel's answer carries its version. */
 	p = mk_k_register("3.1");
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_REGISTER1);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_REGISTER1);
 	ck_assert_str_eq(req.value, "3.1");
 	ck_assert_uint_eq(req.value_len, 3);
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -EOPNOTSUPP);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), -EOPNOTSUPP);
 	memset(p + K_VERSION, '3', 512);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	free(p);
@@ -1034,34 +1034,34 @@ END_TEST
 START_TEST(k_set_get_delete)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_k_set(KVP_POOL_AUTO_EXTERNAL, "HostName", "h\xc3\xb6st");
+	uint8_t *p = mk_k_set(HV_KVP_POOL_AUTO_EXTERNAL, "HostName", "h\xc3\xb6st");
 	uint8_t *exp = buf_dup(p, 7432);
 
 	ck_assert_uint_eq(p[8], 9);
 	ck_assert_uint_eq(p[16], 'H');
 	ck_assert_uint_eq(p[528], 'h');
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_SET);
-	ck_assert_uint_eq(req.pool, KVP_POOL_AUTO_EXTERNAL);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_SET);
+	ck_assert_uint_eq(req.pool, HV_KVP_POOL_AUTO_EXTERNAL);
 	ck_assert_str_eq(req.key, "HostName");
 	ck_assert_uint_eq(req.key_len, 8);
 	ck_assert_str_eq(req.value, "h\xc3\xb6st");
 	ck_assert_uint_eq(req.value_len, 5);
 	/* Success: error 0 over operation and pool, the body echoed. */
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), 0);
 	poke32(exp, 0, 0);
 	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
 
-	p = mk_k_get(KVP_POOL_GUEST, "Foo");
+	p = mk_k_get(HV_KVP_POOL_GUEST, "Foo");
 	exp = buf_dup(p, 7432);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_GET);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_GET);
 	ck_assert_str_eq(req.key, "Foo");
 	strcpy(req.value, "b\xc3\xa4r");
 	req.value_len = 4;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), 0);
 	/*
 	 * Linux's kernel reads a GET's answer from the ENUMERATE layout's
 	 * value field (kvp_respond_to_host), and nothing else of it.
@@ -1072,15 +1072,15 @@ START_TEST(k_set_get_delete)
 	free(p);
 	free(exp);
 
-	/* Not found: HV_S_CONT in the first four bytes, nothing else. */
-	p = mk_k_delete(KVP_POOL_EXTERNAL, "ignition.config");
+	/* Not found: HV_IC_S_CONT in the first four bytes, nothing else. */
+	p = mk_k_delete(HV_KVP_POOL_EXTERNAL, "ignition.config");
 	exp = buf_dup(p, 7432);
 	ck_assert_uint_eq(p[4], 16);
 	ck_assert_uint_eq(p[8], 'i');
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_DELETE);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_DELETE);
 	ck_assert_str_eq(req.key, "ignition.config");
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_CONT, NULL), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_CONT, NULL), 0);
 	poke8(exp, 0, 0x03);
 	poke8(exp, 1, 0x01);
 	poke8(exp, 2, 0x07);
@@ -1094,20 +1094,20 @@ END_TEST
 START_TEST(k_enumerate)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_k_enumerate(KVP_POOL_AUTO, 4);
+	uint8_t *p = mk_k_enumerate(HV_KVP_POOL_AUTO, 4);
 	uint8_t *exp;
 
 	memset(p + K_E_VALUE, 0xee, 2048);
 	exp = buf_dup(p, 7432);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_ENUMERATE);
-	ck_assert_uint_eq(req.pool, KVP_POOL_AUTO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_ENUMERATE);
+	ck_assert_uint_eq(req.pool, HV_KVP_POOL_AUTO);
 	ck_assert_uint_eq(req.index, 4);
 	strcpy(req.key, "OSBuildNumber");
 	req.key_len = 13;
 	strcpy(req.value, "6.1.0-18-amd64");
 	req.value_len = 14;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), 0);
 	poke32(exp, 0, 0);
 	poke32(exp, K_E_TYPE, 1);
 	poke32(exp, K_E_KEY_SIZE, 14);
@@ -1120,34 +1120,34 @@ START_TEST(k_enumerate)
 	free(exp);
 
 	/* Linux converts at most 254 key units and 1022 value units back. */
-	p = mk_k_enumerate(KVP_POOL_GUEST, 0);
+	p = mk_k_enumerate(HV_KVP_POOL_GUEST, 0);
 	exp = buf_dup(p, 7432);
 	memset(req.key, 'k', 255);
 	req.key[255] = '\0';
 	req.key_len = 255;
 	strcpy(req.value, "v");
 	req.value_len = 1;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 7432);
 	req.key[254] = '\0';
 	req.key_len = 254;
 	memset(req.value, 'v', 1023);
 	req.value[1023] = '\0';
 	req.value_len = 1023;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 7432);
 	req.value[1022] = '\0';
 	req.value_len = 1022;
 	strcpy(req.key, "\xf0\x9f\x98");
 	req.key_len = 3;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -EILSEQ);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), -EILSEQ);
 	ck_assert_buf_eq(p, exp, 7432);
 	/* 127 emoji: 508 bytes of UTF-8, 254 units. */
 	for (int i = 0; i < 127; i++)
 		memcpy(req.key + 4 * i, "\xf0\x9f\x98\x80", 4);
 	req.key[508] = '\0';
 	req.key_len = 508;
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), 0);
 	ck_assert_uint_eq(p[K_E_KEY_SIZE] | p[K_E_KEY_SIZE + 1] << 8, 509);
 	ck_assert_uint_eq(p[K_E_VALUE_SIZE] | p[K_E_VALUE_SIZE + 1] << 8, 1023);
 	free(p);
@@ -1158,19 +1158,19 @@ END_TEST
 START_TEST(k_ip_info)
 {
 	static struct hv_kvp_request req;
-	uint8_t *p = mk_k_ip(KVP_OP_GET_IP_INFO, "00:15:5D:01:02:03");
+	uint8_t *p = mk_k_ip(HV_KVP_OP_GET_IP_INFO, "00:15:5D:01:02:03");
 	uint8_t *exp = buf_dup(p, 7432);
 
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_GET_IP_INFO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_GET_IP_INFO);
 	ck_assert_str_eq(req.ip.adapter_id, "00:15:5D:01:02:03");
-	req.ip.addr_family = ADDR_FAMILY_IPV6;
+	req.ip.addr_family = HV_KVP_ADDR_FAMILY_IPV6;
 	req.ip.dhcp_enabled = 1;
 	strcpy(req.ip.ip_addr, "2001:db8::5");
 	strcpy(req.ip.sub_net, "/64");
 	strcpy(req.ip.gate_way, "fe80::1");
 	strcpy(req.ip.dns_addr, "2001:db8::53");
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), 0);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), 0);
 	poke32(exp, 0, 0);
 	poke8(exp, K_I_FAMILY, 2);
 	poke8(exp, K_I_DHCP, 1);
@@ -1182,14 +1182,14 @@ START_TEST(k_ip_info)
 	free(p);
 	free(exp);
 
-	p = mk_k_ip(KVP_OP_SET_IP_INFO, "{guid}");
+	p = mk_k_ip(HV_KVP_OP_SET_IP_INFO, "{guid}");
 	poke8(p, K_I_FAMILY, 1);
 	poke_str(p, K_I_ADDR, "203.0.113.9");
 	poke_str(p, K_I_NET, "255.255.255.0");
 	poke_str(p, K_I_GW, "203.0.113.1");
 	poke_str(p, K_I_DNS, "203.0.113.53");
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
-	ck_assert_uint_eq(req.operation, KVP_OP_SET_IP_INFO);
+	ck_assert_uint_eq(req.operation, HV_KVP_OP_SET_IP_INFO);
 	ck_assert_str_eq(req.ip.adapter_id, "{guid}");
 	ck_assert_str_eq(req.ip.ip_addr, "203.0.113.9");
 	ck_assert_str_eq(req.ip.sub_net, "255.255.255.0");
@@ -1205,12 +1205,12 @@ START_TEST(k_ip_info)
 	free(p);
 
 	/* The reply's gateway must fit 511 UTF-16 units. */
-	p = mk_k_ip(KVP_OP_GET_IP_INFO, "m");
+	p = mk_k_ip(HV_KVP_OP_GET_IP_INFO, "m");
 	exp = buf_dup(p, 7432);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), 0);
 	memset(req.ip.gate_way, '1', 512);
 	req.ip.gate_way[512] = '\0';
-	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_S_OK, &req), -ENOBUFS);
+	ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, 7432, HV_IC_S_OK, &req), -ENOBUFS);
 	ck_assert_buf_eq(p, exp, 7432);
 	free(p);
 	free(exp);
@@ -1223,7 +1223,7 @@ START_TEST(k_malformed)
 	static const char *bad8[] = {
 		"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe6\x97", "\x80", "\xff",
 	};
-	uint8_t *p = mk_k_get(KVP_POOL_GUEST, "key");
+	uint8_t *p = mk_k_get(HV_KVP_POOL_GUEST, "key");
 
 	ck_assert_int_eq(hv_kvp_kmsg_decode(NULL, 7432, &req), -EINVAL);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, NULL), -EINVAL);
@@ -1237,7 +1237,7 @@ START_TEST(k_malformed)
 		else
 			ck_assert_int_eq(r, -EOPNOTSUPP);
 	}
-	poke8(p, K_OP, KVP_OP_GET);
+	poke8(p, K_OP, HV_KVP_OP_GET);
 	for (int pool = 0; pool < 256; pool++) {
 		poke8(p, K_POOL, (uint8_t)pool);
 		ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), pool < 5 ? 0 : -ERANGE);
@@ -1273,7 +1273,7 @@ START_TEST(k_malformed)
 	free(p);
 
 	/* A SET value: size 0 (Linux's answer to an unknown type) is refused. */
-	p = mk_k_set(KVP_POOL_EXTERNAL, "k", "v");
+	p = mk_k_set(HV_KVP_POOL_EXTERNAL, "k", "v");
 	poke32(p, K_VALUE_SIZE, 0);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	poke32(p, K_VALUE_SIZE, 2049);
@@ -1290,7 +1290,7 @@ START_TEST(k_malformed)
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EOVERFLOW);
 	free(p);
 
-	p = mk_k_ip(KVP_OP_GET_IP_INFO, "");
+	p = mk_k_ip(HV_KVP_OP_GET_IP_INFO, "");
 	memset(p + K_I_ADAPTER, 'A', 256);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(p, 7432, &req), -EMSGSIZE);
 	free(p);
@@ -1299,12 +1299,12 @@ END_TEST
 
 static void k_goldens(struct golden *g)
 {
-	g[0] = (struct golden){ mk_k_set(KVP_POOL_EXTERNAL, "HostName", "host"), 7432 };
-	g[1] = (struct golden){ mk_k_get(KVP_POOL_GUEST, "Foo"), 7432 };
-	g[2] = (struct golden){ mk_k_delete(KVP_POOL_EXTERNAL, "k"), 7432 };
-	g[3] = (struct golden){ mk_k_enumerate(KVP_POOL_AUTO, 1), 7432 };
-	g[4] = (struct golden){ mk_k_ip(KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7432 };
-	g[5] = (struct golden){ mk_k_ip(KVP_OP_SET_IP_INFO, "{guid}"), 7432 };
+	g[0] = (struct golden){ mk_k_set(HV_KVP_POOL_EXTERNAL, "HostName", "host"), 7432 };
+	g[1] = (struct golden){ mk_k_get(HV_KVP_POOL_GUEST, "Foo"), 7432 };
+	g[2] = (struct golden){ mk_k_delete(HV_KVP_POOL_EXTERNAL, "k"), 7432 };
+	g[3] = (struct golden){ mk_k_enumerate(HV_KVP_POOL_AUTO, 1), 7432 };
+	g[4] = (struct golden){ mk_k_ip(HV_KVP_OP_GET_IP_INFO, "00:15:5D:00:00:01"), 7432 };
+	g[5] = (struct golden){ mk_k_ip(HV_KVP_OP_SET_IP_INFO, "{guid}"), 7432 };
 	g[6] = (struct golden){ mk_k_register("3.1"), 7432 };
 }
 
@@ -1328,10 +1328,10 @@ START_TEST(k_truncated)
 			else
 				ck_assert_msg(r == 0, "golden %d len %zu: %d", i, len, r);
 			if (i < 6) {
-				r = hv_kvp_kmsg_reply_set(p, len, HV_S_OK, &req);
+				r = hv_kvp_kmsg_reply_set(p, len, HV_IC_S_OK, &req);
 				ck_assert_int_eq(r, len < reply_need[i] ? -EBADMSG : 0);
 			}
-			ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, len, HV_E_FAIL, NULL),
+			ck_assert_int_eq(hv_kvp_kmsg_reply_set(p, len, HV_IC_E_FAIL, NULL),
 					 len < 4 ? -EBADMSG : 0);
 			free(p);
 		}
@@ -1367,7 +1367,7 @@ START_TEST(k_mutated)
 			if (r == 0) {
 				ck_assert_uint_eq(strlen(req.key), req.key_len);
 				ck_assert_uint_eq(strlen(req.value), req.value_len);
-				r = hv_kvp_kmsg_reply_set(p, g[i].len, HV_S_OK, &req);
+				r = hv_kvp_kmsg_reply_set(p, g[i].len, HV_IC_S_OK, &req);
 				ck_assert_msg(r == 0 || r == -ENOBUFS || r == -EOPNOTSUPP,
 					      "reply %d", r);
 			}
@@ -1382,8 +1382,8 @@ END_TEST
 START_TEST(both_layouts_agree)
 {
 	static struct hv_kvp_request a, b;
-	uint8_t *v = mk_vm_set(KVP_POOL_EXTERNAL, "ignition.config.0", "{\"ignition\":1}");
-	uint8_t *k = mk_k_set(KVP_POOL_EXTERNAL, "ignition.config.0", "{\"ignition\":1}");
+	uint8_t *v = mk_vm_set(HV_KVP_POOL_EXTERNAL, "ignition.config.0", "{\"ignition\":1}");
+	uint8_t *k = mk_k_set(HV_KVP_POOL_EXTERNAL, "ignition.config.0", "{\"ignition\":1}");
 
 	ck_assert_int_eq(hv_kvp_msg_decode(v, 2604, &a), 0);
 	ck_assert_int_eq(hv_kvp_kmsg_decode(k, 7432, &b), 0);

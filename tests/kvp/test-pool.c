@@ -133,7 +133,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void expect_value(struct hv_kvp_store *st, unsigned int pool, const char *key,
 			 const char *want)
 {
-	char buf[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char buf[HV_KVP_VALUE_MAX_SIZE + 1];
 	size_t len;
 	int err = hv_kvp_pool_get(st, pool, key, buf, sizeof(buf), &len);
 
@@ -156,7 +156,7 @@ START_TEST(memory_basic)
 	size_t n, len;
 
 	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &st), 0);
-	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++) {
+	for (unsigned int p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		char key[32], val[32];
 
 		for (int i = 0; i < 10; i++) {
@@ -176,7 +176,7 @@ START_TEST(memory_basic)
 		ck_assert_int_eq(hv_kvp_pool_enumerate(st, p, 9, &rec), -ENOENT);
 	}
 	/* Errors. */
-	ck_assert_int_eq(hv_kvp_pool_set(st, KVP_POOL_COUNT, "k", "v"), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_set(st, HV_KVP_POOL_COUNT, "k", "v"), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "", "v"), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "bad\xff", "v"), -EILSEQ);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 0, "k", "\xc0\x80"), -EILSEQ);
@@ -271,7 +271,7 @@ static void mt_value(char *buf, size_t size, unsigned int seed)
 static void *mt_reader(void *arg)
 {
 	struct mt *m = arg;
-	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char key[32], val[HV_KVP_VALUE_MAX_SIZE + 1];
 	unsigned int seed = (unsigned int)(uintptr_t)&key;
 
 	while (!atomic_load(&m->stop)) {
@@ -297,7 +297,7 @@ static void run_mt(const char *dir)
 {
 	struct mt m = { 0 };
 	pthread_t th[8];
-	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[32], val[HV_KVP_VALUE_MAX_SIZE];
 
 	ck_assert_int_eq(hv_kvp_pool_open(dir, 0, &m.st), 0);
 	for (int i = 0; i < 8; i++)
@@ -453,7 +453,7 @@ START_TEST(threads_enumerate)
 	struct en_reader rd[8];
 	pthread_t th[8];
 	unsigned int *live = calloc(1000, sizeof(*live)), nlive = 0, next = 0, seed = 1;
-	char key[32], val[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	char key[32], val[HV_KVP_VALUE_MAX_SIZE];
 
 	ck_assert_ptr_nonnull(live);
 	ck_assert_int_eq(hv_kvp_pool_open(NULL, 0, &e.st), 0);
@@ -590,7 +590,7 @@ START_TEST(enumerate_lockfree)
 	ck_assert_uint_eq(h.walked, 500 - 72);
 
 	/* Errors. */
-	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, KVP_POOL_COUNT, &it), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, HV_KVP_POOL_COUNT, &it), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_iter_begin(NULL, 1, &it), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, NULL), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_iter_begin(st, 1, &it), 0);
@@ -599,7 +599,7 @@ START_TEST(enumerate_lockfree)
 	ck_assert_int_eq(hv_kvp_pool_iter_next(&it, &rec), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_iter_seek(NULL, 0, &rec), -EINVAL);
 	ck_assert_int_eq(hv_kvp_pool_enumerate(st, 1, 0, NULL), -EINVAL);
-	ck_assert_int_eq(hv_kvp_pool_count(st, KVP_POOL_COUNT, &n), -EINVAL);
+	ck_assert_int_eq(hv_kvp_pool_count(st, HV_KVP_POOL_COUNT, &n), -EINVAL);
 	hv_kvp_pool_iter_end(NULL);
 	hv_kvp_pool_close(st);
 }
@@ -711,7 +711,7 @@ START_TEST(files_linux_format_written)
 	size_t n;
 
 	ck_assert_int_eq(hv_kvp_pool_open(d, 0, &st), 0);
-	for (int p = 0; p < KVP_POOL_COUNT; p++)
+	for (int p = 0; p < HV_KVP_POOL_COUNT; p++)
 		ck_assert_int_eq(file_size(pool_path(d, p)), 0);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "HostName", "host-a-long-name"), 0);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 3, "VirtualMachineName", "vm1"), 0);
@@ -984,7 +984,7 @@ START_TEST(files_modes)
 	hv_kvp_pool_close(st);
 	ck_assert_int_eq(stat(dir, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 07777, 0755);
-	for (int p = 0; p < KVP_POOL_COUNT; p++) {
+	for (int p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		ck_assert_int_eq(stat(pool_path(dir, p), &sb), 0);
 		ck_assert_uint_eq(sb.st_mode & 07777, 0644);
 	}
@@ -1216,7 +1216,7 @@ static void torn_check(const char *dir, const char *value)
 {
 	struct hv_kvp_store *st;
 	struct lx_record *r;
-	char buf[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1], key[16];
+	char buf[HV_KVP_VALUE_MAX_SIZE + 1], key[16];
 	size_t n;
 	int err;
 

@@ -62,7 +62,7 @@ struct events {
 	uint32_t last_status;
 	int last_op;             /* -1: no request */
 	bool negotiate;
-	struct ic_version fw, msg;
+	struct hv_ic_version fw, msg;
 };
 
 static void observe(void *ctx, const struct hv_kvp_event *ev)
@@ -191,7 +191,7 @@ static void *fake_accept(void *arg)
 	}
 	/* hv_kvp.c kvp_register: the same operation back, with the version. */
 	memset(reply, 0, sizeof(reply));
-	reply[0] = k->mode == FAKE_REFUSE ? KVP_OP_REGISTER : KVP_OP_REGISTER1;
+	reply[0] = k->mode == FAKE_REFUSE ? HV_KVP_OP_REGISTER : HV_KVP_OP_REGISTER1;
 	memcpy(reply + 4, "3.1", 3);
 	if (write(k->conn, reply, sizeof(reply)) != (ssize_t)sizeof(reply))
 		k->reg_len = -2;
@@ -255,12 +255,12 @@ static void kmsg_value(uint8_t *m, uint8_t op, uint8_t pool, const char *key,
 	memset(m, 0, KMSG);
 	m[0] = op;
 	m[1] = pool;
-	if (op == KVP_OP_DELETE) {
+	if (op == HV_KVP_OP_DELETE) {
 		put32(m, K_D_KEY_SIZE, (uint32_t)strlen(key) + 1);
 		strcpy((char *)m + K_D_KEY, key);
 		return;
 	}
-	put32(m, K_TYPE, REG_SZ);
+	put32(m, K_TYPE, HV_KVP_REG_SZ);
 	put32(m, K_KEY_SIZE, (uint32_t)strlen(key) + 1);
 	strcpy((char *)m + K_KEY, key);
 	if (value) {
@@ -272,7 +272,7 @@ static void kmsg_value(uint8_t *m, uint8_t op, uint8_t pool, const char *key,
 static void kmsg_enumerate(uint8_t *m, uint8_t pool, uint32_t index)
 {
 	memset(m, 0, KMSG);
-	m[0] = KVP_OP_ENUMERATE;
+	m[0] = HV_KVP_OP_ENUMERATE;
 	m[1] = pool;
 	put32(m, K_E_INDEX, index);
 }
@@ -290,8 +290,8 @@ static void assert_enum_reply(const uint8_t *req, const uint8_t *reply, const ch
 	uint8_t want[KMSG];
 
 	memcpy(want, req, KMSG);
-	put32(want, 0, HV_S_OK);
-	put32(want, K_E_TYPE, REG_SZ);
+	put32(want, 0, HV_IC_S_OK);
+	put32(want, K_E_TYPE, HV_KVP_REG_SZ);
 	put32(want, K_E_KEY_SIZE, (uint32_t)strlen(key) + 1);
 	put32(want, K_E_VALUE_SIZE, (uint32_t)strlen(value) + 1);
 	memset(want + K_E_KEY, 0, 512);
@@ -310,7 +310,7 @@ START_TEST(kernel_register)
 	ck_assert_int_eq(fake_open(FAKE_OK, &t), 0);
 	/* REGISTER1: one whole message, all zero but the operation. */
 	ck_assert_int_eq(fk.reg_len, KMSG);
-	ck_assert_uint_eq(fk.reg[0], KVP_OP_REGISTER1);
+	ck_assert_uint_eq(fk.reg[0], HV_KVP_OP_REGISTER1);
 	for (size_t i = 1; i < KMSG; i++)
 		ck_assert_uint_eq(fk.reg[i], 0);
 	ck_assert_int_eq(hv_kvp_transport_status_get(t, &st), 0);
@@ -348,60 +348,60 @@ START_TEST(kernel_every_op)
 
 	fake_listen();
 	ck_assert_int_eq(fake_open(FAKE_OK, &t), 0);
-	for (uint8_t pool = 0; pool < KVP_POOL_COUNT; pool++) {
+	for (uint8_t pool = 0; pool < HV_KVP_POOL_COUNT; pool++) {
 		snprintf(key, sizeof(key), "K%u", pool);
 		snprintf(value, sizeof(value), "V%u", pool);
-		kmsg_value(req, KVP_OP_SET, pool, key, value);
+		kmsg_value(req, HV_KVP_OP_SET, pool, key, value);
 		ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-		assert_echo(req, reply, HV_S_OK);
-		ck_assert_int_eq(ev.last_op, KVP_OP_SET);
+		assert_echo(req, reply, HV_IC_S_OK);
+		ck_assert_int_eq(ev.last_op, HV_KVP_OP_SET);
 
-		kmsg_value(req, KVP_OP_GET, pool, key, NULL);
+		kmsg_value(req, HV_KVP_OP_GET, pool, key, NULL);
 		ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-		ck_assert_uint_eq(get32(reply, 0), HV_S_OK);
+		ck_assert_uint_eq(get32(reply, 0), HV_IC_S_OK);
 		ck_assert_int_eq(memcmp(reply + K_KEY, key, strlen(key) + 1), 0);
 		/* Where Linux's kernel reads a GET answer: the ENUMERATE value field. */
 		ck_assert_str_eq((char *)reply + K_E_VALUE, value);
 		for (size_t i = K_E_VALUE + strlen(value); i < K_E_VALUE + 2048; i++)
 			ck_assert_uint_eq(reply[i], 0);
-		kmsg_value(req, KVP_OP_GET, pool, "missing", NULL);
+		kmsg_value(req, HV_KVP_OP_GET, pool, "missing", NULL);
 		ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-		assert_echo(req, reply, HV_S_CONT);
+		assert_echo(req, reply, HV_IC_S_CONT);
 
-		if (pool != KVP_POOL_AUTO) {
+		if (pool != HV_KVP_POOL_AUTO) {
 			kmsg_enumerate(req, pool, 0);
 			ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
 			assert_enum_reply(req, reply, key, value);
 			kmsg_enumerate(req, pool, 1);
 			ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-			assert_echo(req, reply, HV_S_CONT);
+			assert_echo(req, reply, HV_IC_S_CONT);
 		}
 
-		kmsg_value(req, KVP_OP_DELETE, pool, key, NULL);
+		kmsg_value(req, HV_KVP_OP_DELETE, pool, key, NULL);
 		ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-		assert_echo(req, reply, HV_S_OK);
+		assert_echo(req, reply, HV_IC_S_OK);
 		ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-		assert_echo(req, reply, HV_S_CONT);
+		assert_echo(req, reply, HV_IC_S_CONT);
 	}
 	/* Auto: IntegrationServicesVersion is what the kernel registered with. */
-	kmsg_enumerate(req, KVP_POOL_AUTO, 1);
+	kmsg_enumerate(req, HV_KVP_POOL_AUTO, 1);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
 	assert_enum_reply(req, reply, "IntegrationServicesVersion", "3.1");
-	kmsg_enumerate(req, KVP_POOL_AUTO, 5);
+	kmsg_enumerate(req, HV_KVP_POOL_AUTO, 5);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
 	assert_enum_reply(req, reply, "OSName", "Testix");
-	kmsg_enumerate(req, KVP_POOL_AUTO, 10);
+	kmsg_enumerate(req, HV_KVP_POOL_AUTO, 10);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 
-	/* GET_IP_INFO for an adapter that is not a MAC address: HV_E_FAIL. */
+	/* GET_IP_INFO for an adapter that is not a MAC address: HV_IC_E_FAIL. */
 	memset(req, 0, sizeof(req));
-	req[0] = KVP_OP_GET_IP_INFO;
+	req[0] = HV_KVP_OP_GET_IP_INFO;
 	strcpy((char *)req + K_I_ADAPTER, "nothing");
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	ck_assert_uint_eq(get32(reply, 0), HV_E_FAIL);
+	ck_assert_uint_eq(get32(reply, 0), HV_IC_E_FAIL);
 	/* SET_IP_INFO without a hook. */
-	req[0] = KVP_OP_SET_IP_INFO;
+	req[0] = HV_KVP_OP_SET_IP_INFO;
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
 	ck_assert_uint_eq(get32(reply, 0) >> 31, 1);
 
@@ -409,7 +409,7 @@ START_TEST(kernel_every_op)
 	ck_assert_uint_eq(st.requests, ev.count);
 	ck_assert_uint_eq(ev.replied, ev.count);
 	ck_assert_uint_eq(ev.errors, 0);
-	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++) {
+	for (unsigned int p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		size_t n = 9;
 
 		ck_assert_int_eq(hv_kvp_pool_count(store, p, &n), 0);
@@ -432,39 +432,39 @@ START_TEST(kernel_bad_messages)
 	ck_assert_int_eq(fake_open(FAKE_OK, &t), 0);
 
 	/* Unknown operation. */
-	kmsg_value(req, 7, KVP_POOL_GUEST, "k", "v");
+	kmsg_value(req, 7, HV_KVP_POOL_GUEST, "k", "v");
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_ERROR_NOT_SUPPORTED);
+	assert_echo(req, reply, HV_IC_ERROR_NOT_SUPPORTED);
 	ck_assert_int_eq(ev.last_error, -EOPNOTSUPP);
 	/* A pool past the five never reaches the store. */
-	kmsg_value(req, KVP_OP_SET, 5, "k", "v");
+	kmsg_value(req, HV_KVP_OP_SET, 5, "k", "v");
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 	ck_assert_int_eq(ev.last_error, -ERANGE);
 	kmsg_enumerate(req, 255, 0);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 	/* A key size past its field, and one that disagrees with the NUL. */
-	kmsg_value(req, KVP_OP_SET, KVP_POOL_GUEST, "k", "v");
+	kmsg_value(req, HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "k", "v");
 	put32(req, K_KEY_SIZE, 600);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 	ck_assert_int_eq(ev.last_error, -EOVERFLOW);
-	kmsg_value(req, KVP_OP_DELETE, KVP_POOL_GUEST, "k", NULL);
+	kmsg_value(req, HV_KVP_OP_DELETE, HV_KVP_POOL_GUEST, "k", NULL);
 	put32(req, K_D_KEY_SIZE, 5);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 	/* Invalid UTF-8 in a value. */
-	kmsg_value(req, KVP_OP_SET, KVP_POOL_GUEST, "k", "a\xff");
+	kmsg_value(req, HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "k", "a\xff");
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_CONT);
+	assert_echo(req, reply, HV_IC_S_CONT);
 	ck_assert_int_eq(ev.last_error, -EILSEQ);
 	/* An IP-info message without NUL in its adapter id. */
 	memset(req, 'x', sizeof(req));
-	req[0] = KVP_OP_GET_IP_INFO;
+	req[0] = HV_KVP_OP_GET_IP_INFO;
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_E_FAIL);
-	for (unsigned int p = 0; p < KVP_POOL_COUNT; p++) {
+	assert_echo(req, reply, HV_IC_E_FAIL);
+	for (unsigned int p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		ck_assert_int_eq(hv_kvp_pool_count(store, p, &n), 0);
 		ck_assert_uint_eq(n, 0);
 	}
@@ -475,7 +475,7 @@ START_TEST(kernel_bad_messages)
 	 * packed bytes of the message without the padding of its body union
 	 * are short too.
 	 */
-	kmsg_value(req, KVP_OP_SET, KVP_POOL_GUEST, "k", "v");
+	kmsg_value(req, HV_KVP_OP_SET, HV_KVP_POOL_GUEST, "k", "v");
 	ev.count = 0;
 	ck_assert_int_eq(exchange(t, req, HV_KVP_KMSG_SIZE - 2, reply, &ev), -ENODEV);
 	ck_assert_uint_eq(ev.count, 1);
@@ -486,16 +486,16 @@ START_TEST(kernel_bad_messages)
 	ck_assert_int_eq(exchange(t, req, 100, reply, &ev), -ENODEV);
 	ck_assert_uint_eq(ev.count, 1);
 	ck_assert_int_eq(ev.last_error, -EBADMSG);
-	ck_assert_int_eq(hv_kvp_pool_count(store, KVP_POOL_GUEST, &n), 0);
+	ck_assert_int_eq(hv_kvp_pool_count(store, HV_KVP_POOL_GUEST, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	hv_kvp_transport_close(t);
 
 	/* Reopen: a new REGISTER1, then requests work again. */
 	ck_assert_int_eq(fake_open(FAKE_OK, &t), 0);
 	ck_assert_int_eq(fk.reg_len, KMSG);
-	ck_assert_uint_eq(fk.reg[0], KVP_OP_REGISTER1);
+	ck_assert_uint_eq(fk.reg[0], HV_KVP_OP_REGISTER1);
 	ck_assert_int_eq(exchange(t, req, KMSG, reply, &ev), 0);
-	assert_echo(req, reply, HV_S_OK);
+	assert_echo(req, reply, HV_IC_S_OK);
 
 	/* The kernel side closing: -ENODEV. */
 	close(fk.conn);
@@ -654,16 +654,16 @@ static void assert_sim_reply(struct json_object *o, uint32_t status, const char 
 	for (size_t i = rlen; i < plen; i++)
 		ck_assert_uint_eq(reply[i], 0);
 	memcpy(want, req, rlen);
-	want[P_FLAGS] = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE;
+	want[P_FLAGS] = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE;
 	put32(want, P_STATUS, status);
-	if (status == HV_S_OK && !strcmp(op, "get")) {
-		put32(want, V_TYPE, REG_SZ);
+	if (status == HV_IC_S_OK && !strcmp(op, "get")) {
+		put32(want, V_TYPE, HV_KVP_REG_SZ);
 		memset(want + V_VALUE, 0, 2048);
 		units = utf16(value, want + V_VALUE);
 		put32(want, V_VALUE_SIZE, (uint32_t)(2 * (units + 1)));
 	}
-	if (status == HV_S_OK && !strcmp(op, "enumerate")) {
-		put32(want, E_TYPE, REG_SZ);
+	if (status == HV_IC_S_OK && !strcmp(op, "enumerate")) {
+		put32(want, E_TYPE, HV_KVP_REG_SZ);
 		memset(want + E_KEY, 0, 512);
 		units = utf16(key, want + E_KEY);
 		put32(want, E_KEY_SIZE, (uint32_t)(2 * (units + 1)));
@@ -689,14 +689,14 @@ static void chan_every_pool(bool busy)
 	size_t n, i = 0;
 
 	p += sprintf(p, "negotiate\n");
-	for (int pool = 0; pool < KVP_POOL_COUNT; pool++) {
+	for (int pool = 0; pool < HV_KVP_POOL_COUNT; pool++) {
 		const char *pn = pool_names[pool];
 
 		p += sprintf(p, "kvp set %s Name%d \"Zo\xc3\xab %d\"\nexpect S_OK\n", pn, pool, pool);
 		p += sprintf(p, "kvp set %s Count u32:42\nexpect S_OK\n", pn);
 		p += sprintf(p, "kvp get %s Name%d\nkvp get %s Count\nkvp get %s Nope\n", pn,
 			     pool, pn, pn);
-		if (pool != KVP_POOL_AUTO)
+		if (pool != HV_KVP_POOL_AUTO)
 			p += sprintf(p, "kvp enumerate %s 0\nkvp enumerate %s 1\n"
 				     "kvp enumerate %s 2\n", pn, pn, pn);
 		p += sprintf(p, "kvp delete %s Name%d\nkvp delete %s Name%d\n", pn, pool, pn,
@@ -710,33 +710,33 @@ static void chan_every_pool(bool busy)
 
 	l = sim_replies(&r, &n);
 	ck_assert_str_eq(jstr(l[i], "reply"), "negotiate");
-	ck_assert_uint_eq(jint(l[i], "status"), HV_S_OK);
+	ck_assert_uint_eq(jint(l[i], "status"), HV_IC_S_OK);
 	ck_assert_str_eq(jstr(l[i], "framework"), "3.0");
 	ck_assert_str_eq(jstr(l[i], "message"), "4.0");
 	i++;
-	for (int pool = 0; pool < KVP_POOL_COUNT; pool++) {
+	for (int pool = 0; pool < HV_KVP_POOL_COUNT; pool++) {
 		char name[16], value[16];
 
 		snprintf(name, sizeof(name), "Name%d", pool);
 		snprintf(value, sizeof(value), "Zo\xc3\xab %d", pool);
-		assert_sim_reply(l[i++], HV_S_OK, NULL, NULL);
-		assert_sim_reply(l[i++], HV_S_OK, NULL, NULL);
-		assert_sim_reply(l[i++], HV_S_OK, NULL, value);
-		/* REG_U32 became decimal text, as Linux's kernel prints it. */
-		assert_sim_reply(l[i++], HV_S_OK, NULL, "42");
-		assert_sim_reply(l[i++], HV_S_CONT, NULL, NULL);
-		if (pool != KVP_POOL_AUTO) {
-			assert_sim_reply(l[i++], HV_S_OK, name, value);
-			assert_sim_reply(l[i++], HV_S_OK, "Count", "42");
-			assert_sim_reply(l[i++], HV_S_CONT, NULL, NULL);
+		assert_sim_reply(l[i++], HV_IC_S_OK, NULL, NULL);
+		assert_sim_reply(l[i++], HV_IC_S_OK, NULL, NULL);
+		assert_sim_reply(l[i++], HV_IC_S_OK, NULL, value);
+		/* HV_KVP_REG_U32 became decimal text, as Linux's kernel prints it. */
+		assert_sim_reply(l[i++], HV_IC_S_OK, NULL, "42");
+		assert_sim_reply(l[i++], HV_IC_S_CONT, NULL, NULL);
+		if (pool != HV_KVP_POOL_AUTO) {
+			assert_sim_reply(l[i++], HV_IC_S_OK, name, value);
+			assert_sim_reply(l[i++], HV_IC_S_OK, "Count", "42");
+			assert_sim_reply(l[i++], HV_IC_S_CONT, NULL, NULL);
 		}
-		assert_sim_reply(l[i++], HV_S_OK, NULL, NULL);
-		assert_sim_reply(l[i++], HV_S_CONT, NULL, NULL);
+		assert_sim_reply(l[i++], HV_IC_S_OK, NULL, NULL);
+		assert_sim_reply(l[i++], HV_IC_S_CONT, NULL, NULL);
 	}
-	assert_sim_reply(l[i++], HV_S_OK, "OSName", "Testix");
-	assert_sim_reply(l[i++], HV_S_CONT, NULL, NULL);
-	/* A pool past the five: the codec refuses it, HV_E_FAIL, the body echoed. */
-	assert_sim_reply(l[i++], HV_E_FAIL, NULL, NULL);
+	assert_sim_reply(l[i++], HV_IC_S_OK, "OSName", "Testix");
+	assert_sim_reply(l[i++], HV_IC_S_CONT, NULL, NULL);
+	/* A pool past the five: the codec refuses it, HV_IC_E_FAIL, the body echoed. */
+	assert_sim_reply(l[i++], HV_IC_E_FAIL, NULL, NULL);
 	ck_assert_uint_eq(i, n);
 	for (i = 0; i < n; i++)
 		json_object_put(l[i]);
@@ -752,7 +752,7 @@ static void chan_every_pool(bool busy)
 	/* Only the pool past the five was refused by the codec. */
 	ck_assert_uint_eq(r.ev.errors, 1);
 	/* The store holds what the host left: Count in every pool. */
-	for (unsigned int pool = 0; pool < KVP_POOL_COUNT; pool++) {
+	for (unsigned int pool = 0; pool < HV_KVP_POOL_COUNT; pool++) {
 		char v[16];
 
 		ck_assert_int_eq(hv_kvp_pool_get(store, pool, "Count", v, sizeof(v), NULL), 0);
@@ -797,9 +797,9 @@ START_TEST(chan_bad_messages)
 	ck_assert_str_eq(jstr(l[1], "data"), "010100000000000000000000");
 	ck_assert_uint_eq(jint(l[1], "flags"), 5);
 	ck_assert_str_eq(jstr(l[2], "data"), "06010000");
-	ck_assert_uint_eq(jint(l[2], "status"), HV_ERROR_NOT_SUPPORTED);
+	ck_assert_uint_eq(jint(l[2], "status"), HV_IC_ERROR_NOT_SUPPORTED);
 	ck_assert_str_eq(jstr(l[3], "data"), "03090000");
-	ck_assert_uint_eq(jint(l[3], "status"), HV_E_FAIL);
+	ck_assert_uint_eq(jint(l[3], "status"), HV_IC_E_FAIL);
 	for (size_t i = 0; i < n; i++)
 		json_object_put(l[i]);
 	ck_assert_uint_eq(r.ev.errors, 3);

@@ -214,7 +214,7 @@ START_TEST(recv_enobufs_and_wrap)
 		ck_assert_uint_eq(pkt.trans_id, k);
 		ck_assert_uint_eq(pkt.len, 120);
 		ck_assert_uint_eq(buf[RT_DESC_LEN8], 15);
-		ck_assert_uint_eq(buf[RT_DESC_TYPE], VM_PKT_DATA_INBAND);
+		ck_assert_uint_eq(buf[RT_DESC_TYPE], HV_RING_PKT_DATA_INBAND);
 		ck_assert_mem_eq(buf + 16, payload, sizeof(payload));
 		ck_assert_uint_eq(buf[116] | buf[117] | buf[118] | buf[119], 0);
 		ck_assert_uint_eq(rt_hdr_get(&rg, RT_READ_INDEX), rt_wrap(&rg, start + 128));

@@ -99,7 +99,7 @@ START_TEST(bad_descriptor)
 	rt_pattern(body, sizeof(body), 1);
 	rt_set_indices(&rg, start, start);
 	ring = rt_ring_new(&rg, 0);
-	rt_put_packet(&rg, start, VM_PKT_DATA_INBAND, b->offset8, b->len8, 0, 1,
+	rt_put_packet(&rg, start, HV_RING_PKT_DATA_INBAND, b->offset8, b->len8, 0, 1,
 		      body, b->len8 >= 2 && b->len8 < 14 ? b->len8 * 8u - 16 : 0);
 	pub = b->published ? b->published : b->len8 * 8u + 8;
 	end = rt_wrap(&rg, (uint64_t)start + pub);
@@ -154,7 +154,7 @@ START_TEST(good_then_bad)
 	rt_set_indices(&rg, DATA - 48, DATA - 48);
 	ring = rt_ring_new(&rg, 0);
 	mid = rt_put_inband(&rg, DATA - 48, 1, body, sizeof(body));
-	end = rt_put_packet(&rg, mid, VM_PKT_DATA_INBAND, 9, 4, 0, 2, body, 16);
+	end = rt_put_packet(&rg, mid, HV_RING_PKT_DATA_INBAND, 9, 4, 0, 2, body, 16);
 	rt_hdr_set(&rg, RT_WRITE_INDEX, end);
 
 	ck_assert_int_eq(hv_ring_iter_begin(ring, &it), 0);
@@ -178,7 +178,7 @@ END_TEST
 START_TEST(bad_read_index)
 {
 	static const uint32_t out_of_range[] = { DATA, 0xfffffff8u, 4, DATA - 3 };
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t payload[2048] = { 0 }, before[DATA];
 	struct iovec iov = { payload, sizeof(payload) };
 	struct rt_region rg;

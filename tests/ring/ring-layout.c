@@ -28,8 +28,8 @@ static void check_send_at(struct rt_region *rg, uint32_t start, size_t plen,
 {
 	uint8_t body[128], got[128], pad[8], after[8], poison[8];
 	struct hv_ring_pkt_info info = {
-		.type = VM_PKT_DATA_USING_GPA_DIRECT,
-		.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED,
+		.type = HV_RING_PKT_DATA_USING_GPA_DIRECT,
+		.flags = HV_RING_PKT_FLAG_COMPLETION_REQUESTED,
 		.header_len = hlen,
 		.trans_id = 0x1122334455667788ull ^ start ^ plen,
 	};
@@ -69,12 +69,12 @@ static void check_send_at(struct rt_region *rg, uint32_t start, size_t plen,
 
 	ck_assert_uint_eq(rt_hdr_get(rg, RT_WRITE_INDEX), end);
 	ck_assert_uint_eq(rt_hdr_get(rg, RT_READ_INDEX), start);
-	ck_assert_uint_eq(rt_ring_get16(rg, start + RT_DESC_TYPE), VM_PKT_DATA_USING_GPA_DIRECT);
+	ck_assert_uint_eq(rt_ring_get16(rg, start + RT_DESC_TYPE), HV_RING_PKT_DATA_USING_GPA_DIRECT);
 	ck_assert_uint_eq(rt_ring_get16(rg, rt_wrap(rg, start + RT_DESC_OFFSET8)),
 			  (hlen ? hlen : 16) / 8);
 	ck_assert_uint_eq(rt_ring_get16(rg, rt_wrap(rg, start + RT_DESC_LEN8)), len / 8);
 	ck_assert_uint_eq(rt_ring_get16(rg, rt_wrap(rg, start + RT_DESC_FLAGS)),
-			  VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED);
+			  HV_RING_PKT_FLAG_COMPLETION_REQUESTED);
 	ck_assert_uint_eq(rt_ring_get64(rg, rt_wrap(rg, start + RT_DESC_TRANS_ID)),
 			  info.trans_id);
 	rt_ring_read(rg, rt_wrap(rg, start + 16), got, blen);
@@ -92,8 +92,8 @@ static void check_send_at(struct rt_region *rg, uint32_t start, size_t plen,
 
 	ck_assert_int_eq(hv_ring_iter_begin(ring, &it), 0);
 	ck_assert_int_eq(hv_ring_iter_next(&it, &pkt), 0);
-	ck_assert_uint_eq(pkt.type, VM_PKT_DATA_USING_GPA_DIRECT);
-	ck_assert_uint_eq(pkt.flags, VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED);
+	ck_assert_uint_eq(pkt.type, HV_RING_PKT_DATA_USING_GPA_DIRECT);
+	ck_assert_uint_eq(pkt.flags, HV_RING_PKT_FLAG_COMPLETION_REQUESTED);
 	ck_assert_uint_eq(pkt.trans_id, info.trans_id);
 	ck_assert_uint_eq(pkt.len, len);
 	ck_assert_uint_eq(pkt.header_len, hlen ? hlen : 16);
@@ -177,14 +177,14 @@ START_TEST(recv_wrap_every_residue)
 				start = rg.dsize - 8 * k;
 				rt_pattern(body, blen, k * 1000 + (uint32_t)blen);
 				rt_set_indices(&rg, start, start);
-				end = rt_put_packet(&rg, start, VM_PKT_COMP, off8, len8, 0,
+				end = rt_put_packet(&rg, start, HV_RING_PKT_COMP, off8, len8, 0,
 						    blen + 5, body, blen);
 				ring = rt_ring_new(&rg, 0);
 				rt_hdr_set(&rg, RT_WRITE_INDEX, end);
 
 				ck_assert_int_eq(hv_ring_iter_begin(ring, &it), 0);
 				ck_assert_int_eq(hv_ring_iter_next(&it, &pkt), 0);
-				ck_assert_uint_eq(pkt.type, VM_PKT_COMP);
+				ck_assert_uint_eq(pkt.type, HV_RING_PKT_COMP);
 				ck_assert_uint_eq(pkt.trans_id, blen + 5);
 				ck_assert_uint_eq(pkt.header_len, off8 * 8u);
 				ck_assert_uint_eq(pkt.len, len8 * 8u);
@@ -214,7 +214,7 @@ END_TEST
 static void check_full_at(uint32_t start, int style)
 {
 	static uint8_t payload[SMALL_DATA], before[SMALL_DATA];
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	struct rt_region rg;
 	struct hv_ring *ring;
 	struct hv_ring_iter it;
@@ -294,7 +294,7 @@ END_TEST
 START_TEST(too_big_and_bad_header_len)
 {
 	static uint8_t payload[SMALL_DATA];
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	static const uint32_t bad_hlen[] = { 1, 8, 12, 15, 17, 20, 23, 31 };
 	struct rt_region rg;
 	struct hv_ring *ring;
@@ -346,7 +346,7 @@ END_TEST
 START_TEST(largest_packet)
 {
 	const size_t max_len = (size_t)UINT16_MAX * 8;
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND, .trans_id = 9 };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND, .trans_id = 9 };
 	struct rt_region rg;
 	struct hv_ring *ring;
 	struct hv_ring_iter it;
@@ -473,7 +473,7 @@ START_TEST(kernel_ring_sizes)
 		ck_assert_int_eq(rt_send(ring, 42, payload, sizeof(payload), &sig), 0);
 		ck_assert(sig);
 		/* Found by plain offsets: header_size, then the index. */
-		ck_assert_uint_eq(rg.base[geo[i].hdr + start + RT_DESC_TYPE], VM_PKT_DATA_INBAND);
+		ck_assert_uint_eq(rg.base[geo[i].hdr + start + RT_DESC_TYPE], HV_RING_PKT_DATA_INBAND);
 		ck_assert_uint_eq(rg.base[geo[i].hdr + start + RT_DESC_OFFSET8], 2);
 		ck_assert_uint_eq(rg.base[geo[i].hdr + start + RT_DESC_TRANS_ID], 42);
 		ck_assert_mem_eq(rg.base + geo[i].hdr + start + 16, payload, 8);
@@ -499,7 +499,7 @@ END_TEST
  */
 START_TEST(producer_styles_in_turn)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	static uint8_t payload[SMALL_DATA];
 	struct iovec iov = { payload, 1000 };
 	struct rt_region rg;

@@ -40,7 +40,7 @@ static void pair_fini(struct pair *p)
 START_TEST(writer_empty_to_nonempty)
 {
 	static const uint32_t masks[] = { 1, 2, 0x80000000u, 0xffffffffu };
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t payload[P256] = { 0 };
 	struct hv_ring_iter it;
 	struct hv_ring_pkt pkt;
@@ -97,7 +97,7 @@ END_TEST
 /* Writes without publish are invisible; one publish, one interrupt. */
 START_TEST(writer_batch_publish)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t payload[64] = { 0 };
 	struct iovec iov = { payload, sizeof(payload) };
 	struct hv_ring_iter it;
@@ -142,7 +142,7 @@ END_TEST
 
 START_TEST(writer_mp_signal)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t payload[8] = { 0 };
 	struct iovec iov = { payload, sizeof(payload) };
 	struct hv_ring_iter it;

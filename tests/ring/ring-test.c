@@ -127,7 +127,7 @@ uint32_t rt_put_packet(const struct rt_region *rg, uint32_t pos, uint16_t type,
 uint32_t rt_put_inband(const struct rt_region *rg, uint32_t pos,
 		       uint64_t trans_id, const void *payload, size_t len)
 {
-	return rt_put_packet(rg, pos, VM_PKT_DATA_INBAND, 2,
+	return rt_put_packet(rg, pos, HV_RING_PKT_DATA_INBAND, 2,
 			     (uint16_t)((16 + len + 7) / 8), 0, trans_id,
 			     payload, len);
 }
@@ -180,7 +180,7 @@ int rt_send(struct hv_ring *ring, uint64_t trans_id, const void *payload,
 	    size_t len, bool *need_signal)
 {
 	struct hv_ring_pkt_info info = {
-		.type = VM_PKT_DATA_INBAND,
+		.type = HV_RING_PKT_DATA_INBAND,
 		.trans_id = trans_id,
 	};
 	struct iovec iov = { (void *)payload, len };

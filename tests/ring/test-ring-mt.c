@@ -71,7 +71,7 @@ static const char *mt_check(const struct hv_ring_pkt *pkt, struct mt_head *h)
 	const uint8_t *p = hv_ring_pkt_payload(pkt);
 	uint32_t plen = hv_ring_pkt_payload_len(pkt), i;
 
-	if (pkt->type != VM_PKT_DATA_INBAND || pkt->header_len != 16)
+	if (pkt->type != HV_RING_PKT_DATA_INBAND || pkt->header_len != 16)
 		return "descriptor";
 	if (plen < sizeof(*h))
 		return "short";
@@ -133,7 +133,7 @@ static void *mp_produce(void *arg)
 {
 	struct mp_producer *me = arg;
 	struct mp_state *st = me->st;
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t body[MT_MAX_BODY];
 	uint32_t rng = 0x9e3779b9u * (me->id + 1), seq;
 	unsigned long signals = 0, full = 0;
@@ -282,7 +282,7 @@ static int xp_kick(int fd)
  */
 static int xp_produce(void *region, int ev_data, int ev_room)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND };
 	uint8_t body[MT_MAX_BODY];
 	uint32_t rng = 12345, seq = 0, total;
 	struct hv_ring *ring;

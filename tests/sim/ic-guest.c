@@ -4,7 +4,7 @@
  * written against the public API only. It opens the device, answers the
  * host's NEGOTIATE with Linux's version lists and heartbeats with seq + 1
  * (as Linux's heartbeat_onchannelcallback does); any other request gets
- * HV_E_FAIL. It exits 0 after --count messages or when the host rescinds
+ * HV_IC_E_FAIL. It exits 0 after --count messages or when the host rescinds
  * the device (after --reconnect N re-opens of a re-offered device).
  *
  * usage: ic-guest --root DIR [--device kvp|heartbeat] [--busy-poll]
@@ -77,14 +77,14 @@ static int guest_answer(struct guest *g, struct hv_chan *chan, const struct hv_c
 	size_t len = pkt->payload_len, rlen = len;
 	int err;
 
-	if (pkt->type != VM_PKT_DATA_INBAND || len > BUF_SIZE)
+	if (pkt->type != HV_RING_PKT_DATA_INBAND || len > BUF_SIZE)
 		return 0;
 	/* Linux drops what is not even an IC header; so do we. */
 	if (hv_ic_msg_parse(pkt->payload, len, &m) < 0)
 		return 0;
 	memcpy(out, pkt->payload, len);
 	switch (m.hdr.icmsgtype) {
-	case ICMSGTYPE_NEGOTIATE:
+	case HV_IC_MSGTYPE_NEGOTIATE:
 		err = hv_ic_guest_versions_get(g->ic_type, &sup);
 		if (err < 0)
 			return err;
@@ -94,21 +94,21 @@ static int guest_answer(struct guest *g, struct hv_chan *chan, const struct hv_c
 			return err;
 		g->negotiates++;
 		break;
-	case ICMSGTYPE_HEARTBEAT:
+	case HV_IC_MSGTYPE_HEARTBEAT:
 		if (m.data_len >= sizeof(uint64_t)) {
 			uint64_t seq;
 
-			memcpy(&seq, out + ICMSG_HDR, sizeof(seq));
+			memcpy(&seq, out + HV_IC_DATA_OFFSET, sizeof(seq));
 			seq++;
-			memcpy(out + ICMSG_HDR, &seq, sizeof(seq));
-			hv_ic_response_prepare(out, len, HV_S_OK);
+			memcpy(out + HV_IC_DATA_OFFSET, &seq, sizeof(seq));
+			hv_ic_response_prepare(out, len, HV_IC_S_OK);
 		} else {
-			hv_ic_response_prepare(out, len, HV_E_FAIL);
+			hv_ic_response_prepare(out, len, HV_IC_E_FAIL);
 		}
 		g->heartbeats++;
 		break;
 	default:
-		hv_ic_response_prepare(out, len, HV_E_FAIL);
+		hv_ic_response_prepare(out, len, HV_IC_E_FAIL);
 		g->others++;
 		break;
 	}
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct guest g = {
-		.class_guid = HEARTBEAT_CLASS, .ic_type = ICMSGTYPE_HEARTBEAT,
+		.class_guid = HEARTBEAT_CLASS, .ic_type = HV_IC_MSGTYPE_HEARTBEAT,
 		.timeout_ms = 5000,
 	};
 	int c, err;
@@ -194,10 +194,10 @@ int main(int argc, char **argv)
 		case 'd':
 			if (!strcmp(optarg, "kvp")) {
 				g.class_guid = KVP_CLASS;
-				g.ic_type = ICMSGTYPE_KVPEXCHANGE;
+				g.ic_type = HV_IC_MSGTYPE_KVPEXCHANGE;
 			} else if (!strcmp(optarg, "heartbeat")) {
 				g.class_guid = HEARTBEAT_CLASS;
-				g.ic_type = ICMSGTYPE_HEARTBEAT;
+				g.ic_type = HV_IC_MSGTYPE_HEARTBEAT;
 			} else {
 				goto usage;
 			}

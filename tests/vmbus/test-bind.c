@@ -174,7 +174,7 @@ START_TEST(new_id_without_override)
 	tree_unlink(root, DEV(KVP_INST, "driver_override"));
 	expect(root, KVP_INST, UIO, 0,
 	       "hv_utils/unbind=" KVP_INST ";"
-	       UIO "/new_id=" HV_KVP_GUID ";"
+	       UIO "/new_id=" HV_VMBUS_KVP_GUID ";"
 	       UIO "/bind=" KVP_INST ";");
 	tree_remove(root);
 }
@@ -243,7 +243,7 @@ START_TEST(new_id_attaches)
 	ck_assert_int_eq(hv_vmbus_bind(root, NIC_INST, "hv_netvsc"), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_str_eq(a.unbind, NIC_INST);
-	ck_assert_str_eq(a.new_id, HV_NIC_GUID);
+	ck_assert_str_eq(a.new_id, HV_VMBUS_NIC_GUID);
 	/* Already attached by new_id: no bind write. */
 	bind = tree_read(root, DRV("hv_netvsc", "bind"));
 	ck_assert_str_eq(bind, "");

@@ -32,6 +32,8 @@
 #include <hvuio/chan.h>
 #include <hvuio/ring.h>
 
+#include "lib/vmbus/hvuio_private.h"
+
 #define INSTANCE "6f1b1e2a-8c3d-4e5f-9a0b-1c2d3e4f5a6b"
 #define CLASS    "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
 #define RELID    14u
@@ -229,7 +231,7 @@ static void host_interrupt(struct sim *s)
 
 static int host_send(struct sim *s, const void *data, size_t len, uint64_t id)
 {
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND, .trans_id = id };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND, .trans_id = id };
 	struct iovec iov = { (void *)data, len };
 	bool sig;
 	int err = hv_ring_send(s->to_guest, &info, &iov, 1, &sig);
@@ -596,7 +598,7 @@ static void echo_round(struct hv_chan *chan, int i, bool batch)
 	if (batch) {
 		ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 4, &n), 0);
 		ck_assert_uint_eq(n, 1);
-		ck_assert_uint_eq(pkts[0].type, VM_PKT_DATA_INBAND);
+		ck_assert_uint_eq(pkts[0].type, HV_RING_PKT_DATA_INBAND);
 		ck_assert_uint_eq(pkts[0].trans_id, (uint64_t)i + 1000);
 		ck_assert_uint_eq(pkts[0].payload_len, 8);
 		ck_assert_mem_eq(pkts[0].payload, &v, 8);
@@ -969,7 +971,7 @@ static void play_sub(struct sim *s)
 	uint64_t buf[8];
 	struct hv_ring_pkt p;
 	struct iovec iov = { "sub", 3 };
-	struct hv_ring_pkt_info info = { .type = VM_PKT_DATA_INBAND, .trans_id = 5 };
+	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND, .trans_id = 5 };
 	bool sig;
 
 	HOST_CHECK(s, hv_ring_new(ring, 2 * 4096, s->page, 0, &from) == 0);
@@ -1143,8 +1145,8 @@ START_TEST(typed_packets)
 	sim_join(&s);
 
 	/* Honest transfer-page and GPA packets are described. */
-	host_put(&s, VM_PKT_DATA_USING_XFER_PAGES, 16 + 24, &x, 24, "pl", 2);
-	host_put(&s, VM_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_good), gpa_good,
+	host_put(&s, HV_RING_PKT_DATA_USING_XFER_PAGES, 16 + 24, &x, 24, "pl", 2);
+	host_put(&s, HV_RING_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_good), gpa_good,
 		 sizeof(gpa_good), "gp", 2);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), 0);
 	ck_assert_uint_eq(n, 2);
@@ -1159,10 +1161,10 @@ START_TEST(typed_packets)
 	ck_assert_int_eq(hv_chan_recv_done(chan), 0);
 
 	/* A good packet, then one whose range count lies: the first is returned. */
-	host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, "ok", 2);
+	host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, "ok", 2);
 	x.count = 3;
-	host_put(&s, VM_PKT_DATA_USING_XFER_PAGES, 16 + 24, &x, 24, NULL, 0);
-	host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, "after", 5);
+	host_put(&s, HV_RING_PKT_DATA_USING_XFER_PAGES, 16 + 24, &x, 24, NULL, 0);
+	host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, "after", 5);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), -EBADMSG);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_mem_eq(pkts[0].payload, "ok", 2);
@@ -1174,24 +1176,24 @@ START_TEST(typed_packets)
 	ck_assert_int_eq(hv_chan_recv_done(chan), 0);
 
 	/* A header too short for the transfer-page fields. */
-	host_put(&s, VM_PKT_DATA_USING_XFER_PAGES, 16, NULL, 0, "abcdefgh", 8);
+	host_put(&s, HV_RING_PKT_DATA_USING_XFER_PAGES, 16, NULL, 0, "abcdefgh", 8);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), -EBADMSG);
 	ck_assert_uint_eq(n, 0);
 
 	/* GPA ranges whose pfn arrays do not fit, whose sums overflow, whose count lies. */
-	host_put(&s, VM_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_short), gpa_short,
+	host_put(&s, HV_RING_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_short), gpa_short,
 		 sizeof(gpa_short), NULL, 0);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), -EBADMSG);
-	host_put(&s, VM_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_huge), gpa_huge,
+	host_put(&s, HV_RING_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_huge), gpa_huge,
 		 sizeof(gpa_huge), NULL, 0);
 	ck_assert_int_eq(hv_chan_recv(chan, buf, sizeof(buf), &pkts[0]), -EBADMSG);
-	host_put(&s, VM_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_count), gpa_count,
+	host_put(&s, HV_RING_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_count), gpa_count,
 		 sizeof(gpa_count), NULL, 0);
 	ck_assert_int_eq(hv_chan_recv(chan, buf, sizeof(buf), &pkts[0]), -EBADMSG);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), -EAGAIN);
 
 	/* The copying receive: too small a buffer consumes nothing. */
-	host_put(&s, VM_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_good), gpa_good,
+	host_put(&s, HV_RING_PKT_DATA_USING_GPA_DIRECT, 16 + sizeof(gpa_good), gpa_good,
 		 sizeof(gpa_good), "gp", 2);
 	ck_assert_int_eq(hv_chan_recv(chan, buf, 16, &pkts[0]), -ENOBUFS);
 	ck_assert_int_eq(hv_chan_recv(chan, (uint8_t *)buf + 4, sizeof(buf) - 8, &pkts[0]),
@@ -1223,15 +1225,15 @@ START_TEST(batch_stops_after_bounce)
 	dsize = hv_ring_data_size(hv_chan_rx_ring(chan));
 	/* Move the indices near the end: each packet takes 1024 bytes. */
 	for (i = 0; i < dsize / 1024 - 1; i++) {
-		host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, blob, sizeof(blob));
+		host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, blob, sizeof(blob));
 		ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), 0);
 		ck_assert_int_eq(hv_chan_recv_done(chan), 0);
 	}
 	/* 528 bytes more leave 496 before the end: the next packet wraps. */
-	host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, blob, 500);
+	host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, blob, 500);
 	memset(blob, 0x5a, sizeof(blob));
-	host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, blob, sizeof(blob));
-	host_put(&s, VM_PKT_DATA_INBAND, 16, NULL, 0, "tail", 4);
+	host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, blob, sizeof(blob));
+	host_put(&s, HV_RING_PKT_DATA_INBAND, 16, NULL, 0, "tail", 4);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_eq(pkts[1].payload_len, 1000);

@@ -14,8 +14,8 @@
 #include "hvuio/vmbus.h"
 #include "tree.h"
 
-#define KVP_CLASS HV_KVP_GUID
-#define NIC_CLASS HV_NIC_GUID
+#define KVP_CLASS HV_VMBUS_KVP_GUID
+#define NIC_CLASS HV_VMBUS_NIC_GUID
 
 /* A channel as the trees record it: only what differs between them. */
 #define CHAN(rel, sub, mon, cpu_, wavail, intr, ev, ring) {                    \
@@ -227,7 +227,7 @@ START_TEST(find)
 	ck_assert_ptr_eq(d, &list->devices[1]);
 	d = hv_vmbus_list_find(list, "{A9A0F4E7-5A45-4D96-B827-8A841E8C03E6}");
 	ck_assert_ptr_eq(d, &list->devices[0]);
-	ck_assert_ptr_null(hv_vmbus_list_find(list, HV_NIC_GUID));
+	ck_assert_ptr_null(hv_vmbus_list_find(list, HV_VMBUS_NIC_GUID));
 	ck_assert_ptr_null(hv_vmbus_list_find(list, "242ff919"));
 	ck_assert_ptr_null(hv_vmbus_list_find(list, "{" KVP_INST));
 	ck_assert_ptr_null(hv_vmbus_list_find(list, KVP_INST "}"));
@@ -242,8 +242,8 @@ END_TEST
 
 START_TEST(class_names)
 {
-	ck_assert_str_eq(hv_vmbus_class_name(HV_KVP_GUID), "[Data Exchange]");
-	ck_assert_str_eq(hv_vmbus_class_name("{" HV_NIC_GUID "}"), "Synthetic network adapter");
+	ck_assert_str_eq(hv_vmbus_class_name(HV_VMBUS_KVP_GUID), "[Data Exchange]");
+	ck_assert_str_eq(hv_vmbus_class_name("{" HV_VMBUS_NIC_GUID "}"), "Synthetic network adapter");
 	ck_assert_str_eq(hv_vmbus_class_name("BA6163D9-04A1-4D29-B605-72E2FFB1DC7F"),
 			 "Synthetic SCSI Controller");
 	ck_assert_str_eq(hv_vmbus_class_name("3375baf4-9e15-4b30-b765-67acb10d607b"),

@@ -18,10 +18,10 @@
 #define V(maj, min) HV_IC_VER(maj, min)
 
 /* Guest lists as Linux's hv_kvp.c and hv_util.c have them. */
-static const struct ic_version kvp_fw[] = { V(3, 0), V(1, 0) };
-static const struct ic_version kvp_msg[] = { V(4, 0), V(3, 0), V(1, 0) };
+static const struct hv_ic_version kvp_fw[] = { V(3, 0), V(1, 0) };
+static const struct hv_ic_version kvp_msg[] = { V(4, 0), V(3, 0), V(1, 0) };
 static const struct hv_ic_versions kvp = { kvp_fw, 2, kvp_msg, 3 };
-static const struct ic_version sd_msg[] = { V(3, 2), V(3, 1), V(3, 0), V(1, 0) };
+static const struct hv_ic_version sd_msg[] = { V(3, 2), V(3, 1), V(3, 0), V(1, 0) };
 static const struct hv_ic_versions shutdown = { kvp_fw, 2, sd_msg, 4 };
 
 /* ---- golden packets ---- */
@@ -46,7 +46,7 @@ static const uint8_t rep_ws2022[] = {
 	0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00,
 	0x10, 0x00,                                       /* icmsgsize 16 */
-	0x00, 0x00, 0x00, 0x00,                           /* HV_S_OK */
+	0x00, 0x00, 0x00, 0x00,                           /* HV_IC_S_OK */
 	0x2a, 0x05, 0x00, 0x00,                           /* TRANSACTION|RESPONSE */
 	0x01, 0x00, 0x01, 0x00,  0x00, 0x00, 0x00, 0x00,  /* counts 1/1 */
 	0x03, 0x00, 0x00, 0x00,  0x04, 0x00, 0x00, 0x00,  /* chosen fw 3.0, KVP 4.0 */
@@ -129,7 +129,7 @@ static const uint8_t rep_kvp5[] = {
 	0x01, 0x00, 0x00, 0x00,  0x28, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00,  0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00,  0x10, 0x00,
-	0x05, 0x40, 0x00, 0x80,                           /* HV_E_FAIL */
+	0x05, 0x40, 0x00, 0x80,                           /* HV_IC_E_FAIL */
 	0x03, 0x05, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,  /* counts 0/0 */
 	0x00, 0x00, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,  /* 0.0, 0.0 */
@@ -223,8 +223,8 @@ static const uint8_t rep_shutdown[] = {
  * A service that prefers the old versions gets them, whatever the host
  * would rather have: the WS2022 request answered with fw 1.0, KVP 3.0.
  */
-static const struct ic_version old_fw[] = { V(1, 0), V(3, 0) };
-static const struct ic_version old_msg[] = { V(3, 0), V(4, 0) };
+static const struct hv_ic_version old_fw[] = { V(1, 0), V(3, 0) };
+static const struct hv_ic_version old_msg[] = { V(3, 0), V(4, 0) };
 static const struct hv_ic_versions oldpref = { old_fw, 2, old_msg, 2 };
 static const uint8_t rep_ws2022_oldpref[] = {
 	0x01, 0x00, 0x00, 0x00,  0x30, 0x00, 0x00, 0x00,
@@ -283,14 +283,14 @@ static uint8_t *dup_exact(const uint8_t *src, size_t len, size_t size)
  */
 static void nego_check(const uint8_t *req, size_t len, const struct hv_ic_versions *sup,
 		       int want_err, const uint8_t *want, size_t want_len,
-		       struct ic_version want_fw, struct ic_version want_msg)
+		       struct hv_ic_version want_fw, struct hv_ic_version want_msg)
 {
 	size_t size = len < HV_IC_NEGOTIATE_REPLY_MIN ? HV_IC_NEGOTIATE_REPLY_MIN : len;
 	int junk;
 
 	for (junk = 0; junk < 2; junk++) {
 		uint8_t *buf = dup_exact(req, len, size);
-		struct ic_version fw = V(0xeeee, 0xeeee), msg = V(0xeeee, 0xeeee);
+		struct hv_ic_version fw = V(0xeeee, 0xeeee), msg = V(0xeeee, 0xeeee);
 		size_t rlen = 0;
 		int err;
 
@@ -311,14 +311,14 @@ static void nego_check(const uint8_t *req, size_t len, const struct hv_ic_versio
 
 #define NEGO_OK(req, sup, rep, f, m) \
 	nego_check(req, sizeof(req), sup, 0, rep, sizeof(rep), \
-		   (struct ic_version)f, (struct ic_version)m)
+		   (struct hv_ic_version)f, (struct hv_ic_version)m)
 #define NEGO_FAIL(req, len, sup, err, rep) \
 	nego_check(req, len, sup, err, rep, sizeof(rep), \
 		   HV_IC_VERSION(0, 0), HV_IC_VERSION(0, 0))
 
 /*
  * The failure reply for the first len bytes of req, by the rule hv_ic(3)
- * states: zero-extended to 44, then icmsgsize 16, status HV_E_FAIL, flags
+ * states: zero-extended to 44, then icmsgsize 16, status HV_IC_E_FAIL, flags
  * 5, counts 0/0, versions 0.0. Used for the sweeps; rep_cut20, rep_empty
  * and rep_kvp5 pin the rule to literal bytes.
  */
@@ -355,12 +355,12 @@ START_TEST(parse_fields)
 	ck_assert_uint_eq(m.pipe.msgsize, 0x28);
 	ck_assert_uint_eq(m.hdr.icverframe.major, 3);
 	ck_assert_uint_eq(m.hdr.icverframe.minor, 0);
-	ck_assert_uint_eq(m.hdr.icmsgtype, ICMSGTYPE_KVPEXCHANGE);
+	ck_assert_uint_eq(m.hdr.icmsgtype, HV_IC_MSGTYPE_KVPEXCHANGE);
 	ck_assert_uint_eq(m.hdr.icvermsg.major, 4);
 	ck_assert_uint_eq(m.hdr.icmsgsize, 4);
-	ck_assert_uint_eq(m.hdr.status, HV_E_FAIL);
+	ck_assert_uint_eq(m.hdr.status, HV_IC_E_FAIL);
 	ck_assert_uint_eq(m.hdr.ictransaction_id, 0x63);
-	ck_assert_uint_eq(m.hdr.icflags, ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_REQUEST);
+	ck_assert_uint_eq(m.hdr.icflags, HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_REQUEST);
 	ck_assert_ptr_eq(m.data, buf + 28);
 	ck_assert_uint_eq(m.data_len, 4);
 	ck_assert_uint_eq(m.avail, 6);
@@ -437,24 +437,24 @@ START_TEST(response)
 		0x01, 0x00, 0x00, 0x00,  0x18, 0x00, 0x00, 0x00,
 		0x03, 0x00, 0x00, 0x00,  0x01, 0x00,
 		0x03, 0x00, 0x00, 0x00,  0x08, 0x00,
-		0x03, 0x01, 0x07, 0x80,  0x11, 0x05, 0x00, 0x00,  /* HV_S_CONT, RESPONSE */
+		0x03, 0x01, 0x07, 0x80,  0x11, 0x05, 0x00, 0x00,  /* HV_IC_S_CONT, RESPONSE */
 		0x2a, 0x00, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
 	};
 	uint8_t *buf = dup_exact(req, sizeof(req), sizeof(req));
 	size_t len;
 
-	ck_assert_int_eq(hv_ic_response_prepare(buf, sizeof(req), HV_S_CONT), 0);
+	ck_assert_int_eq(hv_ic_response_prepare(buf, sizeof(req), HV_IC_S_CONT), 0);
 	ck_assert_mem_eq(buf, want, sizeof(want));
 	free(buf);
 
 	/* Exactly the headers is enough; less is refused untouched. */
 	buf = dup_exact(req, 28, 28);
-	ck_assert_int_eq(hv_ic_response_prepare(buf, 28, HV_S_CONT), 0);
+	ck_assert_int_eq(hv_ic_response_prepare(buf, 28, HV_IC_S_CONT), 0);
 	ck_assert_mem_eq(buf, want, 28);
 	free(buf);
 	for (len = 0; len < 28; len++) {
 		buf = dup_exact(req, len, len);
-		ck_assert_int_eq(hv_ic_response_prepare(buf, len, HV_E_FAIL), -EBADMSG);
+		ck_assert_int_eq(hv_ic_response_prepare(buf, len, HV_IC_E_FAIL), -EBADMSG);
 		if (len)
 			ck_assert_mem_eq(buf, req, len);
 		free(buf);
@@ -498,10 +498,10 @@ START_TEST(nego_library_lists)
 	const struct hv_ic_versions *g;
 
 	/* The library's own KVP list gives the same answers as Linux's. */
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_KVPEXCHANGE, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &g), 0);
 	NEGO_OK(req_ws2022, g, rep_ws2022, V(3, 0), V(4, 0));
 	NEGO_OK(req_ws2008r2, g, rep_ws2008r2, V(3, 0), V(3, 0));
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_SHUTDOWN, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_SHUTDOWN, &g), 0);
 	NEGO_OK(req_shutdown, g, rep_shutdown, V(3, 0), V(3, 2));
 }
 END_TEST
@@ -667,8 +667,8 @@ START_TEST(nego_refused_untouched)
 {
 	uint8_t *buf;
 	size_t rlen = 99;
-	struct ic_version fw;
-	static const struct ic_version none[1];
+	struct hv_ic_version fw;
+	static const struct hv_ic_version none[1];
 	struct hv_ic_versions empty = { kvp_fw, 2, none, 0 };
 	struct hv_ic_versions huge = { kvp_fw, 101, kvp_msg, 3 };
 	struct hv_ic_versions nullp = { NULL, 2, kvp_msg, 3 };
@@ -690,7 +690,7 @@ START_TEST(nego_refused_untouched)
 
 	/* Not a NEGOTIATE: left alone for the service to handle. */
 	buf = dup_exact(req_ws2022, sizeof(req_ws2022), sizeof(req_ws2022));
-	buf[12] = ICMSGTYPE_KVPEXCHANGE;
+	buf[12] = HV_IC_MSGTYPE_KVPEXCHANGE;
 	ck_assert_int_eq(hv_ic_version_negotiate(buf, sizeof(req_ws2022),
 						 sizeof(req_ws2022), &kvp, NULL, NULL,
 						 &rlen), -EINVAL);
@@ -745,8 +745,8 @@ END_TEST
 
 /* ---- host side ---- */
 
-static const struct ic_version host_fw[] = { V(1, 0), V(3, 0) };
-static const struct ic_version host_msg[] = { V(3, 0), V(4, 0), V(5, 0) };
+static const struct hv_ic_version host_fw[] = { V(1, 0), V(3, 0) };
+static const struct hv_ic_version host_msg[] = { V(3, 0), V(4, 0), V(5, 0) };
 static const struct hv_ic_versions ws2022 = { host_fw, 2, host_msg, 3 };
 
 START_TEST(host_build)
@@ -765,7 +765,7 @@ START_TEST(host_build)
 
 	/* The library's host offer is the WS2022 one. */
 	memset(buf, 0, sizeof(req_ws2022));
-	ck_assert_int_eq(hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &h), 0);
+	ck_assert_int_eq(hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &h), 0);
 	ck_assert_int_eq(hv_ic_negotiate_request_build(buf, sizeof(req_ws2022), h,
 						       0x2a, &len), 0);
 	ck_assert_uint_eq(len, sizeof(req_ws2022));
@@ -777,17 +777,17 @@ START_TEST(host_build)
 	ck_assert_int_eq(hv_ic_negotiate_request_build(buf, 4096, &nullp, 0, &len), -EINVAL);
 	ck_assert_int_eq(hv_ic_negotiate_request_build(NULL, 4096, &ws2022, 0, &len), -EINVAL);
 	ck_assert_int_eq(hv_ic_negotiate_request_build(buf, 4096, NULL, 0, &len), -EINVAL);
-	ck_assert_int_eq(hv_ic_host_versions_get(ICMSGTYPE_HEARTBEAT, &h), -ENOENT);
-	ck_assert_int_eq(hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, NULL), -EINVAL);
+	ck_assert_int_eq(hv_ic_host_versions_get(HV_IC_MSGTYPE_HEARTBEAT, &h), -ENOENT);
+	ck_assert_int_eq(hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, NULL), -EINVAL);
 	free(buf);
 }
 END_TEST
 
 START_TEST(host_reply_parse)
 {
-	static const struct ic_version only3[] = { V(3, 0) };
+	static const struct hv_ic_version only3[] = { V(3, 0) };
 	struct hv_ic_versions offer3 = { host_fw, 2, only3, 1 };
-	struct ic_version fw = V(0, 0), msg = V(0, 0);
+	struct hv_ic_version fw = V(0, 0), msg = V(0, 0);
 	uint8_t *buf;
 	size_t len;
 
@@ -830,7 +830,7 @@ START_TEST(host_reply_parse)
 	buf[25] = 0x03;  /* a request, not a response */
 	ck_assert_int_eq(hv_ic_negotiate_reply_parse(buf, 56, NULL, NULL, NULL), -EBADMSG);
 	buf[25] = 0x05;
-	buf[12] = ICMSGTYPE_HEARTBEAT;
+	buf[12] = HV_IC_MSGTYPE_HEARTBEAT;
 	ck_assert_int_eq(hv_ic_negotiate_reply_parse(buf, 56, NULL, NULL, NULL), -EBADMSG);
 	buf[12] = 0;
 	buf[28] = 2;     /* counts 2/1 */
@@ -850,14 +850,14 @@ END_TEST
 START_TEST(round_trip)
 {
 	static const uint16_t types[] = {
-		ICMSGTYPE_HEARTBEAT, ICMSGTYPE_KVPEXCHANGE, ICMSGTYPE_SHUTDOWN,
-		ICMSGTYPE_TIMESYNC, ICMSGTYPE_FCOPY,
+		HV_IC_MSGTYPE_HEARTBEAT, HV_IC_MSGTYPE_KVPEXCHANGE, HV_IC_MSGTYPE_SHUTDOWN,
+		HV_IC_MSGTYPE_TIMESYNC, HV_IC_MSGTYPE_FCOPY,
 	};
-	static const struct ic_version fw_low[] = { V(1, 0), V(3, 0) };
-	static const struct ic_version nothing[] = { V(9, 9) };
-	struct ic_version rev[IC_VERSION_NEGOTIATION_MAX_VER_COUNT];
+	static const struct hv_ic_version fw_low[] = { V(1, 0), V(3, 0) };
+	static const struct hv_ic_version nothing[] = { V(9, 9) };
+	struct hv_ic_version rev[HV_IC_MAX_VER_COUNT];
 	const struct hv_ic_versions *g, *h;
-	struct ic_version fw, msg, hfw, hmsg;
+	struct hv_ic_version fw, msg, hfw, hmsg;
 	uint8_t buf[512];
 	size_t len, rlen;
 	unsigned int t, i;
@@ -896,8 +896,8 @@ START_TEST(round_trip)
 	}
 
 	/* The library's host KVP offer against its guest KVP list. */
-	ck_assert_int_eq(hv_ic_host_versions_get(ICMSGTYPE_KVPEXCHANGE, &h), 0);
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_KVPEXCHANGE, &g), 0);
+	ck_assert_int_eq(hv_ic_host_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &h), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &g), 0);
 	ck_assert_int_eq(hv_ic_negotiate_request_build(buf, sizeof(buf), h, 1, &len), 0);
 	ck_assert_int_eq(hv_ic_version_negotiate(buf, sizeof(buf), len, g, NULL, NULL,
 						 &rlen), 0);
@@ -913,45 +913,45 @@ START_TEST(lists)
 {
 	const struct hv_ic_versions *g;
 	static const uint16_t unknown[] = {
-		ICMSGTYPE_NEGOTIATE, ICMSGTYPE_VSS, ICMSGTYPE_RDV, 8, 0xffff,
+		HV_IC_MSGTYPE_NEGOTIATE, HV_IC_MSGTYPE_VSS, HV_IC_MSGTYPE_RDV, 8, 0xffff,
 	};
 	unsigned int i;
 
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_KVPEXCHANGE, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, &g), 0);
 	ck_assert_uint_eq(g->fw_count, 2);
 	ck_assert_mem_eq(g->fw, kvp_fw, sizeof(kvp_fw));
 	ck_assert_uint_eq(g->msg_count, 3);
 	ck_assert_mem_eq(g->msg, kvp_msg, sizeof(kvp_msg));
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_HEARTBEAT, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_HEARTBEAT, &g), 0);
 	ck_assert_uint_eq(g->msg_count, 2);
 	ck_assert(hv_ic_version_eq(g->msg[0], HV_IC_VERSION(3, 0)));
 	ck_assert(hv_ic_version_eq(g->msg[1], HV_IC_VERSION(1, 0)));
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_SHUTDOWN, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_SHUTDOWN, &g), 0);
 	ck_assert_mem_eq(g->msg, sd_msg, sizeof(sd_msg));
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_TIMESYNC, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_TIMESYNC, &g), 0);
 	ck_assert_uint_eq(g->msg_count, 3);
 	ck_assert(hv_ic_version_eq(g->msg[0], HV_IC_VERSION(4, 0)));
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_FCOPY, &g), 0);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_FCOPY, &g), 0);
 	ck_assert_uint_eq(g->fw_count, 1);
 	ck_assert(hv_ic_version_eq(g->fw[0], HV_IC_VERSION(3, 0)));
 	ck_assert(hv_ic_version_eq(g->msg[0], HV_IC_VERSION(1, 1)));
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
 		ck_assert_int_eq(hv_ic_guest_versions_get(unknown[i], &g), -ENOENT);
-	ck_assert_int_eq(hv_ic_guest_versions_get(ICMSGTYPE_KVPEXCHANGE, NULL), -EINVAL);
+	ck_assert_int_eq(hv_ic_guest_versions_get(HV_IC_MSGTYPE_KVPEXCHANGE, NULL), -EINVAL);
 }
 END_TEST
 
 START_TEST(version_bytes)
 {
 	static const uint8_t v32[] = { 0x03, 0x00, 0x02, 0x00 };
-	struct ic_version v = HV_IC_VERSION(3, 2);
+	struct hv_ic_version v = HV_IC_VERSION(3, 2);
 
 	ck_assert_mem_eq(&v, v32, 4);
 	ck_assert_uint_eq(hv_ic_version_u32(v), 0x00030002);
 	ck_assert_uint_lt(hv_ic_version_u32(HV_IC_VERSION(3, 9)),
 			  hv_ic_version_u32(HV_IC_VERSION(4, 0)));
 	ck_assert(!hv_ic_version_eq(v, HV_IC_VERSION(2, 3)));
-	ck_assert_uint_eq(ICMSG_HDR, 28);
+	ck_assert_uint_eq(HV_IC_DATA_OFFSET, 28);
 	ck_assert_uint_eq(HV_IC_NEGOTIATE_REPLY_MIN, 44);
 }
 END_TEST

@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef HVCTL_JSON
 #include <json-c/json.h>
-#endif
 
 #include "hvctl.h"
 
@@ -89,7 +87,6 @@ static void print_device(const struct hvctl *ctx, const struct hv_vmbus_device *
 		print_channel(&d->channels[i], verbose);
 }
 
-#ifdef HVCTL_JSON
 /* -1 (not shown by the kernel) is null. */
 static struct json_object *json_opt(int64_t v)
 {
@@ -168,7 +165,6 @@ static int print_json(const struct hv_vmbus_list *list)
 	json_object_put(top);
 	return status;
 }
-#endif
 
 int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 {
@@ -193,21 +189,13 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hvctl_usage(stderr, "devices");
-#ifndef HVCTL_JSON
-	if (json) {
-		hvctl_err("built without json-c: --json is not available");
-		return HVCTL_EXIT_FAIL;
-	}
-#endif
 	list = hvctl_list(ctx, &status);
 	if (!list)
 		return status;
 	status = HVCTL_EXIT_OK;
-#ifdef HVCTL_JSON
 	if (json)
 		status = print_json(list);
 	else
-#endif
 	for (i = 0; i < list->count; i++) {
 		if (i)
 			putchar('\n');

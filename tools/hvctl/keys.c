@@ -30,7 +30,7 @@
 #define CALL_TIMEOUT_MS 10000
 
 /* hostctl(8)'s names (OpenBSD's hypervic.c), then Linux's Internal pool. */
-static const char *const pool_names[KVP_POOL_COUNT] = {
+static const char *const pool_names[HV_KVP_POOL_COUNT] = {
 	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
 };
 
@@ -97,9 +97,9 @@ static int pool_parse(const char *s)
 {
 	unsigned int i;
 
-	if (s[0] >= '0' && s[0] < '0' + KVP_POOL_COUNT && s[1] == '\0')
+	if (s[0] >= '0' && s[0] < '0' + HV_KVP_POOL_COUNT && s[1] == '\0')
 		return s[0] - '0';
-	for (i = 0; i < KVP_POOL_COUNT; i++)
+	for (i = 0; i < HV_KVP_POOL_COUNT; i++)
 		if (strcasecmp(s, pool_names[i]) == 0)
 			return (int)i;
 	return -1;
@@ -354,7 +354,7 @@ static int method_err(const char *error, struct json_object *p, int pool, const 
 
 	/* The pool the error names, when it names one we know. */
 	n = param_int(p, "pool", -1);
-	if (n >= 0 && n < KVP_POOL_COUNT)
+	if (n >= 0 && n < HV_KVP_POOL_COUNT)
 		pool = (int)n;
 	if (strcmp(name, "NoSuchKey") == 0) {
 		hvctl_err("no key %s in pool %s", key ? key : "", pool_names[pool]);
@@ -703,7 +703,7 @@ static int list(struct hvctl *ctx, int pool, int names_only)
 {
 	struct hvctl_varlink *vl = NULL;
 	int err, status = HVCTL_EXIT_OK, p, first = pool < 0 ? 0 : pool;
-	int last = pool < 0 ? KVP_POOL_COUNT - 1 : pool, refused = HVCTL_EXIT_OK;
+	int last = pool < 0 ? HV_KVP_POOL_COUNT - 1 : pool, refused = HVCTL_EXIT_OK;
 	bool denied;
 	FILE *f;
 
@@ -811,7 +811,7 @@ static int watch_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, int p
 		if (!json_object_object_get_ex(p, "change", &c) ||
 		    !json_object_is_type(c, json_type_object) ||
 		    !(ckey = param_str(c, "key")) ||
-		    (cpool = param_int(c, "pool", -1)) < 0 || cpool >= KVP_POOL_COUNT) {
+		    (cpool = param_int(c, "pool", -1)) < 0 || cpool >= HV_KVP_POOL_COUNT) {
 			json_object_put(p);
 			hvctl_err("malformed change from %s", ctx->socket);
 			return HVCTL_EXIT_FAIL;
@@ -903,7 +903,7 @@ static void snapshot_diff(const struct hvctl *ctx, int pool, const char *key,
 /* Without hvkvpd: watch the pool files with inotify and compare readings. */
 static int watch_files(const struct hvctl *ctx, int pool, const char *key)
 {
-	struct snapshot snap[KVP_POOL_COUNT] = { 0 }, cur;
+	struct snapshot snap[HV_KVP_POOL_COUNT] = { 0 }, cur;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	int fd, p, err = 0, status = HVCTL_EXIT_FAIL;
@@ -923,7 +923,7 @@ static int watch_files(const struct hvctl *ctx, int pool, const char *key)
 		status = file_err(ctx, pool < 0 ? 0 : pool, err);
 		goto out;
 	}
-	for (p = 0; p < KVP_POOL_COUNT; p++) {
+	for (p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		if ((pool >= 0 && p != pool) || (err = snapshot_read(ctx, p, &snap[p])) == 0)
 			continue;
 		status = file_err(ctx, p, err);
@@ -943,12 +943,12 @@ static int watch_files(const struct hvctl *ctx, int pool, const char *key)
 			if (!ev->len || strncmp(ev->name, ".kvp_pool_", 10) != 0)
 				continue;
 			v = strtol(ev->name + 10, &end, 10);
-			if (*end || end == ev->name + 10 || v < 0 || v >= KVP_POOL_COUNT)
+			if (*end || end == ev->name + 10 || v < 0 || v >= HV_KVP_POOL_COUNT)
 				continue;
 			if (pool < 0 || v == pool)
 				dirty |= 1u << v;
 		}
-		for (p = 0; p < KVP_POOL_COUNT; p++) {
+		for (p = 0; p < HV_KVP_POOL_COUNT; p++) {
 			if (!(dirty & (1u << p)))
 				continue;
 			cur.recs = NULL;
@@ -964,7 +964,7 @@ static int watch_files(const struct hvctl *ctx, int pool, const char *key)
 	}
 	status = HVCTL_EXIT_OK;
 out:
-	for (p = 0; p < KVP_POOL_COUNT; p++)
+	for (p = 0; p < HV_KVP_POOL_COUNT; p++)
 		free(snap[p].recs);
 	close(fd);
 	return status;
@@ -1021,7 +1021,7 @@ static int status_files(const struct hvctl *ctx)
 		json_object_put(pools);
 		return HVCTL_EXIT_FAIL;
 	}
-	for (p = 0; p < KVP_POOL_COUNT; p++) {
+	for (p = 0; p < HV_KVP_POOL_COUNT; p++) {
 		r = hvctl_poolfile_open(ctx->state_dir, (unsigned int)p, &pf);
 		if (r < 0)
 			break;
@@ -1048,7 +1048,7 @@ static int status_files(const struct hvctl *ctx)
 		put_json(stdout, top);
 	} else {
 		printf("hvkvpd: not running\n");
-		for (p = 0; p < KVP_POOL_COUNT; p++) {
+		for (p = 0; p < HV_KVP_POOL_COUNT; p++) {
 			e = json_object_array_get_idx(pools, (size_t)p);
 			printf("pool %d %s: %lld records\n", p, pool_names[p],
 			       (long long)param_int(e, "records", 0));

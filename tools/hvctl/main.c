@@ -106,7 +106,7 @@ static int class_name_matches(const char *class_name, const char *spec)
 }
 
 /* spec without braces, in lower case; "" if it is no GUID-sized string. */
-static void guid_norm(const char *spec, char out[HV_GUID_STRLEN])
+static void guid_norm(const char *spec, char out[HV_VMBUS_GUID_STRLEN])
 {
 	size_t len = strlen(spec), i;
 
@@ -115,7 +115,7 @@ static void guid_norm(const char *spec, char out[HV_GUID_STRLEN])
 		len -= 2;
 	}
 	out[0] = '\0';
-	if (len != HV_GUID_STRLEN - 1)
+	if (len != HV_VMBUS_GUID_STRLEN - 1)
 		return;
 	for (i = 0; i < len; i++)
 		out[i] = (char)(spec[i] >= 'A' && spec[i] <= 'Z' ? spec[i] - 'A' + 'a' : spec[i]);
@@ -126,7 +126,7 @@ const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list
 						const char *spec, int *status)
 {
 	const struct hv_vmbus_device *d, *found = NULL;
-	char guid[HV_GUID_STRLEN];
+	char guid[HV_VMBUS_GUID_STRLEN];
 	size_t i, n = 0;
 
 	guid_norm(spec, guid);

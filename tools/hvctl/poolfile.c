@@ -88,12 +88,12 @@ int hvctl_poolfile_next(struct hvctl_poolfile *pf, struct hvctl_record *rec)
 	if (n < sizeof(pf->buf))
 		return ferror(pf->f) ? -EIO : 0;
 	/* A field without NUL (cloud-init writes 512-byte keys) is whole. */
-	rec->key_len = strnlen(buf, HV_KVP_EXCHANGE_MAX_KEY_SIZE);
+	rec->key_len = strnlen(buf, HV_KVP_KEY_MAX_SIZE);
 	memcpy(rec->key, buf, rec->key_len);
 	rec->key[rec->key_len] = '\0';
-	rec->value_len = strnlen(buf + HV_KVP_EXCHANGE_MAX_KEY_SIZE,
-				 HV_KVP_EXCHANGE_MAX_VALUE_SIZE);
-	memcpy(rec->value, buf + HV_KVP_EXCHANGE_MAX_KEY_SIZE, rec->value_len);
+	rec->value_len = strnlen(buf + HV_KVP_KEY_MAX_SIZE,
+				 HV_KVP_VALUE_MAX_SIZE);
+	memcpy(rec->value, buf + HV_KVP_KEY_MAX_SIZE, rec->value_len);
 	rec->value[rec->value_len] = '\0';
 	return 1;
 }

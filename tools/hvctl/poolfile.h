@@ -17,8 +17,8 @@
 #include <hvuio/kvp_pool.h>
 
 struct hvctl_record {
-	char key[HV_KVP_EXCHANGE_MAX_KEY_SIZE + 1];
-	char value[HV_KVP_EXCHANGE_MAX_VALUE_SIZE + 1];
+	char key[HV_KVP_KEY_MAX_SIZE + 1];
+	char value[HV_KVP_VALUE_MAX_SIZE + 1];
 	size_t key_len, value_len;
 };
 

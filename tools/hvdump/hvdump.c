@@ -20,6 +20,8 @@
 
 #include <hvuio/hvuio.h>
 
+#include "lib/vmbus/hvuio_private.h"
+
 static const char usage[] =
 	"usage: hvdump [--busy-poll] [--count n] [--root dir] [--timeout seconds]\n"
 	"              device\n";
@@ -62,13 +64,13 @@ static void dump_packet(unsigned long n, const struct hv_chan_pkt *pkt)
 	       n, pkt->type, pkt->flags, (unsigned long long)pkt->trans_id,
 	       pkt->header_len, pkt->payload_len);
 	/* The library checked these headers against header_len already. */
-	if (pkt->type == VM_PKT_DATA_USING_XFER_PAGES) {
+	if (pkt->type == HV_RING_PKT_DATA_USING_XFER_PAGES) {
 		printf("  transfer pages: set %u, sender owns %u, %u ranges\n",
 		       pkt->xfer.pageset_id, pkt->xfer.sender_owns, pkt->xfer.range_count);
 		for (i = 0; i < pkt->xfer.range_count; i++)
 			printf("    range %u: offset %u count %u\n", i,
 			       pkt->xfer.ranges[i].byte_offset, pkt->xfer.ranges[i].byte_count);
-	} else if (pkt->type == VM_PKT_DATA_USING_GPA_DIRECT) {
+	} else if (pkt->type == HV_RING_PKT_DATA_USING_GPA_DIRECT) {
 		printf("  gpa direct: %u ranges\n", pkt->gpa.range_count);
 	}
 	hexdump(pkt->payload, pkt->payload_len);

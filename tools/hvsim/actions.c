@@ -98,26 +98,26 @@ static void json_emit(struct json_object *o)
 static size_t ic_frame(const struct sim *s, uint8_t *buf, uint16_t type,
 		       const void *body, size_t body_len)
 {
-	struct vmbuspipe_hdr pipe = {
+	struct hv_ic_pipe_hdr pipe = {
 		.flags = VMPIPE_MESSAGE_DATA,
-		.msgsize = (uint32_t)(sizeof(struct icmsg_hdr) + body_len),
+		.msgsize = (uint32_t)(sizeof(struct hv_ic_hdr) + body_len),
 	};
-	struct icmsg_hdr ic = {
+	struct hv_ic_hdr ic = {
 		.icmsgtype = type,
 		.icmsgsize = (uint16_t)body_len,
-		.icflags = ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_REQUEST,
+		.icflags = HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_REQUEST,
 	};
 
 	/* A negotiate request carries no versions yet; others the agreed ones. */
-	if (type != ICMSGTYPE_NEGOTIATE) {
+	if (type != HV_IC_MSGTYPE_NEGOTIATE) {
 		ic.icverframe = s->fw_ver;
 		ic.icvermsg = s->msg_ver;
 	}
 	memcpy(buf, &pipe, sizeof(pipe));
 	memcpy(buf + sizeof(pipe), &ic, sizeof(ic));
 	if (body_len)
-		memcpy(buf + ICMSG_HDR, body, body_len);
-	return ICMSG_HDR + body_len;
+		memcpy(buf + HV_IC_DATA_OFFSET, body, body_len);
+	return HV_IC_DATA_OFFSET + body_len;
 }
 
 /* What the guest's reply says, checked against what we sent. */
@@ -127,7 +127,7 @@ struct reply {
 	/* The KVP request it answers, for --json's byte-exact fields. */
 	uint8_t req[SIM_MAX_MSG];
 	size_t req_len;
-	struct icmsg_hdr ic;
+	struct hv_ic_hdr ic;
 	uint64_t trans_id;
 	/* A KVP request in the codec's form, then what its reply shows. */
 	struct hv_kvp_request kvp;
@@ -184,7 +184,7 @@ static int recv_reply(struct sim *s, unsigned int line, uint16_t type,
 		sim_err("line %u: receiving the %s reply: %s", line, what, strerror(-err));
 		return EXIT_GUEST;
 	}
-	if (pkt_type != VM_PKT_DATA_INBAND) {
+	if (pkt_type != HV_RING_PKT_DATA_INBAND) {
 		sim_err("line %u: the guest answered %s with a packet of type %u, not in-band data",
 			line, what, pkt_type);
 		return EXIT_GUEST;
@@ -195,7 +195,7 @@ static int recv_reply(struct sim *s, unsigned int line, uint16_t type,
 		return EXIT_GUEST;
 	}
 	r->ic = m.hdr;
-	if (!(r->ic.icflags & ICMSGHDRFLAG_RESPONSE)) {
+	if (!(r->ic.icflags & HV_IC_FLAG_RESPONSE)) {
 		sim_err("line %u: the %s reply lacks the RESPONSE flag (icflags 0x%x)",
 			line, what, r->ic.icflags);
 		return EXIT_GUEST;
@@ -213,15 +213,15 @@ static int recv_reply(struct sim *s, unsigned int line, uint16_t type,
 /* Check and print a negotiate reply; 0 when versions were agreed. */
 static int negotiate_reply(struct sim *s, unsigned int line, const struct reply *r)
 {
-	struct icmsg_negotiate neg = { 0 };
-	struct ic_version fw = { 0 }, mv = { 0 };
+	struct hv_ic_negotiate neg = { 0 };
+	struct hv_ic_version fw = { 0 }, mv = { 0 };
 	char st[64];
 	int err;
 
 	err = hv_ic_negotiate_reply_parse(r->buf, r->len, sim_devtype_offer(s->type),
 					  &fw, &mv);
-	if (r->len >= ICMSG_HDR + sizeof(neg))
-		memcpy(&neg, r->buf + ICMSG_HDR, sizeof(neg));
+	if (r->len >= HV_IC_DATA_OFFSET + sizeof(neg))
+		memcpy(&neg, r->buf + HV_IC_DATA_OFFSET, sizeof(neg));
 	status_text(r->ic.status, st, sizeof(st));
 	if (s->json) {
 		struct json_object *o = json_object_new_object();
@@ -311,7 +311,7 @@ static int ensure_ready(struct sim *s, unsigned int line)
 	r = malloc(sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
-	err = recv_reply(s, line, ICMSGTYPE_NEGOTIATE, "negotiate", r);
+	err = recv_reply(s, line, HV_IC_MSGTYPE_NEGOTIATE, "negotiate", r);
 	if (!err)
 		err = negotiate_reply(s, line, r);
 	free(r);
@@ -339,7 +339,7 @@ static int run_send(struct sim *s, const struct sim_action *a)
 
 	if ((err = ensure_ready(s, a->line)))
 		return err;
-	msg = malloc(ICMSG_HDR + a->payload_len);
+	msg = malloc(HV_IC_DATA_OFFSET + a->payload_len);
 	r = malloc(sizeof(*r));
 	err = EXIT_SETUP;
 	if (!msg || !r)
@@ -349,23 +349,23 @@ static int run_send(struct sim *s, const struct sim_action *a)
 		goto out;
 	if ((err = recv_reply(s, a->line, a->ic_type, "raw", r)))
 		goto out;
-	if (a->ic_type == ICMSGTYPE_NEGOTIATE) {
+	if (a->ic_type == HV_IC_MSGTYPE_NEGOTIATE) {
 		err = negotiate_reply(s, a->line, r);
 		goto out;
 	}
 	status_text(r->ic.status, st, sizeof(st));
 	if (s->json) {
 		struct json_object *o = json_object_new_object();
-		char *hex = malloc(2 * (r->len - ICMSG_HDR) + 1);
+		char *hex = malloc(2 * (r->len - HV_IC_DATA_OFFSET) + 1);
 
 		json_object_object_add(o, "reply", json_object_new_string("send"));
 		json_object_object_add(o, "type", json_object_new_int(r->ic.icmsgtype));
 		json_add_status(o, r->ic.status);
 		json_object_object_add(o, "flags", json_object_new_int(r->ic.icflags));
 		if (hex) {
-			for (size_t i = ICMSG_HDR; i < r->len; i++)
-				sprintf(hex + 2 * (i - ICMSG_HDR), "%02x", r->buf[i]);
-			hex[2 * (r->len - ICMSG_HDR)] = '\0';
+			for (size_t i = HV_IC_DATA_OFFSET; i < r->len; i++)
+				sprintf(hex + 2 * (i - HV_IC_DATA_OFFSET), "%02x", r->buf[i]);
+			hex[2 * (r->len - HV_IC_DATA_OFFSET)] = '\0';
 			json_object_object_add(o, "data", json_object_new_string(hex));
 			free(hex);
 		}
@@ -373,7 +373,7 @@ static int run_send(struct sim *s, const struct sim_action *a)
 	} else {
 		printf("send: type %u status %s flags 0x%x data ", r->ic.icmsgtype, st,
 		       r->ic.icflags);
-		hex_print(r->buf + ICMSG_HDR, r->len - ICMSG_HDR, stdout);
+		hex_print(r->buf + HV_IC_DATA_OFFSET, r->len - HV_IC_DATA_OFFSET, stdout);
 		putchar('\n');
 	}
 	err = 0;
@@ -393,7 +393,7 @@ int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 
 	if ((err = ensure_ready(s, line)))
 		return err;
-	msg = malloc(ICMSG_HDR + len);
+	msg = malloc(HV_IC_DATA_OFFSET + len);
 	r = malloc(sizeof(*r));
 	err = EXIT_SETUP;
 	if (!msg || !r)
@@ -413,12 +413,12 @@ out:
 
 static int run_heartbeat(struct sim *s, const struct sim_action *a)
 {
-	uint8_t msg[ICMSG_HDR + sizeof(struct heartbeat_msg_data)];
+	uint8_t msg[HV_IC_DATA_OFFSET + sizeof(struct heartbeat_msg_data)];
 	struct heartbeat_msg_data hb;
 	struct reply *r;
 	int err;
 
-	if (s->type->ic_type != ICMSGTYPE_HEARTBEAT) {
+	if (s->type->ic_type != HV_IC_MSGTYPE_HEARTBEAT) {
 		sim_err("line %u: heartbeat needs --device heartbeat", a->line);
 		return EXIT_SETUP;
 	}
@@ -434,18 +434,18 @@ static int run_heartbeat(struct sim *s, const struct sim_action *a)
 
 		memset(&hb, 0, sizeof(hb));
 		hb.seq_num = sent;
-		len = ic_frame(s, msg, ICMSGTYPE_HEARTBEAT, &hb, sizeof(hb));
+		len = ic_frame(s, msg, HV_IC_MSGTYPE_HEARTBEAT, &hb, sizeof(hb));
 		if ((err = send_request(s, a, msg, len, "heartbeat")))
 			goto out;
-		if ((err = recv_reply(s, a->line, ICMSGTYPE_HEARTBEAT, "heartbeat", r)))
+		if ((err = recv_reply(s, a->line, HV_IC_MSGTYPE_HEARTBEAT, "heartbeat", r)))
 			goto out;
 		/* Linux checks for the sequence number only; so do we. */
-		if (r->len < ICMSG_HDR + sizeof(uint64_t)) {
+		if (r->len < HV_IC_DATA_OFFSET + sizeof(uint64_t)) {
 			sim_err("line %u: the heartbeat reply has no sequence number", a->line);
 			err = EXIT_GUEST;
 			goto out;
 		}
-		memcpy(&got, r->buf + ICMSG_HDR, sizeof(got));
+		memcpy(&got, r->buf + HV_IC_DATA_OFFSET, sizeof(got));
 		status_text(r->ic.status, st, sizeof(st));
 		if (s->json) {
 			struct json_object *o = json_object_new_object();
@@ -459,7 +459,7 @@ static int run_heartbeat(struct sim *s, const struct sim_action *a)
 			printf("heartbeat: status %s seq %" PRIu64 " -> %" PRIu64 "\n", st,
 			       sent, got);
 		}
-		if (r->ic.status == HV_S_OK && got != sent + 1) {
+		if (r->ic.status == HV_IC_S_OK && got != sent + 1) {
 			sim_err("line %u: the guest answered heartbeat %" PRIu64 " with %" PRIu64
 				", not %" PRIu64, a->line, sent, got, sent + 1);
 			err = EXIT_GUEST;
@@ -495,8 +495,8 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 	char st[64];
 	bool have_kv = false;
 
-	if ((op == KVP_OP_ENUMERATE || op == KVP_OP_GET) && kvp_reply_show(r, op, res) == 0)
-		have_kv = r->ic.status == HV_S_OK;
+	if ((op == HV_KVP_OP_ENUMERATE || op == HV_KVP_OP_GET) && kvp_reply_show(r, op, res) == 0)
+		have_kv = r->ic.status == HV_IC_S_OK;
 	status_text(r->ic.status, st, sizeof(st));
 	if (s->json) {
 		struct json_object *o = json_object_new_object();
@@ -533,7 +533,7 @@ static void kvp_print(struct sim *s, const struct reply *r, uint8_t op, int pool
 static int encode_field(const struct sim_action *a, const char *what, const char *str,
 			size_t units, char *dst, size_t dst_size, size_t *ret_len)
 {
-	uint8_t wire[HV_KVP_EXCHANGE_MAX_VALUE_SIZE];
+	uint8_t wire[HV_KVP_VALUE_MAX_SIZE];
 	size_t len = strlen(str);
 	int n = hv_kvp_utf8_to_utf16(str, len, wire, 2 * units, NULL);
 
@@ -567,13 +567,13 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 	req->operation = op;
 	req->pool = (uint8_t)a->pool;
 	switch (op) {
-	case KVP_OP_SET:
-	case KVP_OP_GET:
-	case KVP_OP_DELETE:
-		if (encode_field(a, "key", a->args[0], HV_KVP_EXCHANGE_MAX_KEY_SIZE / 2,
+	case HV_KVP_OP_SET:
+	case HV_KVP_OP_GET:
+	case HV_KVP_OP_DELETE:
+		if (encode_field(a, "key", a->args[0], HV_KVP_KEY_MAX_SIZE / 2,
 				 req->key, sizeof(req->key), &req->key_len) < 0)
 			return EXIT_SETUP;
-		if (op != KVP_OP_SET)
+		if (op != HV_KVP_OP_SET)
 			break;
 		{
 			const char *val = a->args[1];
@@ -591,37 +591,37 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 					return EXIT_SETUP;
 				}
 				/* The codec takes integers as the decimal text Linux makes of them. */
-				req->value_type = is32 ? REG_U32 : REG_U64;
+				req->value_type = is32 ? HV_KVP_REG_U32 : HV_KVP_REG_U64;
 				n = snprintf(req->value, sizeof(req->value), "%llu", x);
 				req->value_len = (size_t)n;
 			} else {
-				req->value_type = REG_SZ;
-				if (encode_field(a, "value", val, HV_KVP_EXCHANGE_MAX_VALUE_SIZE / 2,
+				req->value_type = HV_KVP_REG_SZ;
+				if (encode_field(a, "value", val, HV_KVP_VALUE_MAX_SIZE / 2,
 						 req->value, sizeof(req->value),
 						 &req->value_len) < 0)
 					return EXIT_SETUP;
 			}
 		}
 		break;
-	case KVP_OP_ENUMERATE:
+	case HV_KVP_OP_ENUMERATE:
 		req->index = (uint32_t)index;
 		break;
-	case KVP_OP_GET_IP_INFO:
-	case KVP_OP_SET_IP_INFO:
-		if (encode_field(a, "adapter id", a->args[0], MAX_ADAPTER_ID_SIZE,
+	case HV_KVP_OP_GET_IP_INFO:
+	case HV_KVP_OP_SET_IP_INFO:
+		if (encode_field(a, "adapter id", a->args[0], HV_KVP_MAX_ADAPTER_ID_SIZE,
 				 ip->adapter_id, sizeof(ip->adapter_id), NULL) < 0)
 			return EXIT_SETUP;
-		if (op == KVP_OP_SET_IP_INFO) {
+		if (op == HV_KVP_OP_SET_IP_INFO) {
 			const char *fam = a->args[1], *dhcp = a->args[2];
 
 			if (!strcmp(fam, "none"))
-				ip->addr_family = ADDR_FAMILY_NONE;
+				ip->addr_family = HV_KVP_ADDR_FAMILY_NONE;
 			else if (!strcmp(fam, "ipv4"))
-				ip->addr_family = ADDR_FAMILY_IPV4;
+				ip->addr_family = HV_KVP_ADDR_FAMILY_IPV4;
 			else if (!strcmp(fam, "ipv6"))
-				ip->addr_family = ADDR_FAMILY_IPV6;
+				ip->addr_family = HV_KVP_ADDR_FAMILY_IPV6;
 			else if (!strcmp(fam, "both"))
-				ip->addr_family = ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6;
+				ip->addr_family = HV_KVP_ADDR_FAMILY_IPV4 | HV_KVP_ADDR_FAMILY_IPV6;
 			else {
 				sim_err("line %u: family is none, ipv4, ipv6 or both", a->line);
 				return EXIT_SETUP;
@@ -636,13 +636,13 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 			}
 			/* "-" stands for an empty list. */
 			if (encode_field(a, "address list", strcmp(a->args[3], "-") ? a->args[3] : "",
-					 MAX_IP_ADDR_SIZE, ip->ip_addr, sizeof(ip->ip_addr), NULL) < 0 ||
+					 HV_KVP_MAX_IP_ADDR_SIZE, ip->ip_addr, sizeof(ip->ip_addr), NULL) < 0 ||
 			    encode_field(a, "subnet list", strcmp(a->args[4], "-") ? a->args[4] : "",
-					 MAX_IP_ADDR_SIZE, ip->sub_net, sizeof(ip->sub_net), NULL) < 0 ||
+					 HV_KVP_MAX_IP_ADDR_SIZE, ip->sub_net, sizeof(ip->sub_net), NULL) < 0 ||
 			    encode_field(a, "gateway list", strcmp(a->args[5], "-") ? a->args[5] : "",
-					 MAX_GATEWAY_SIZE, ip->gate_way, sizeof(ip->gate_way), NULL) < 0 ||
+					 HV_KVP_MAX_GATEWAY_SIZE, ip->gate_way, sizeof(ip->gate_way), NULL) < 0 ||
 			    encode_field(a, "DNS list", strcmp(a->args[6], "-") ? a->args[6] : "",
-					 MAX_IP_ADDR_SIZE, ip->dns_addr, sizeof(ip->dns_addr), NULL) < 0)
+					 HV_KVP_MAX_IP_ADDR_SIZE, ip->dns_addr, sizeof(ip->dns_addr), NULL) < 0)
 				return EXIT_SETUP;
 		}
 		break;
@@ -670,7 +670,7 @@ static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
 	}
 	if ((err = send_request(s, a, r->req, r->req_len, "KVP")))
 		return err;
-	return recv_reply(s, a->line, ICMSGTYPE_KVPEXCHANGE, "KVP", r);
+	return recv_reply(s, a->line, HV_IC_MSGTYPE_KVPEXCHANGE, "KVP", r);
 }
 
 static void ip_print(struct sim *s, const struct reply *r, uint8_t op,
@@ -701,7 +701,7 @@ static void ip_print(struct sim *s, const struct reply *r, uint8_t op,
 		json_emit(o);
 		return;
 	}
-	printf("ip %s: status %s", op == KVP_OP_GET_IP_INFO ? "get" : "set", st);
+	printf("ip %s: status %s", op == HV_KVP_OP_GET_IP_INFO ? "get" : "set", st);
 	if (have)
 		printf(" adapter \"%s\" family %u dhcp %u addresses \"%s\" subnets \"%s\""
 		       " gateways \"%s\" dns \"%s\"", ip->adapter_id, ip->addr_family,
@@ -715,34 +715,34 @@ static int run_kvp(struct sim *s, const struct sim_action *a)
 	uint8_t op;
 	int err;
 
-	if (s->type->ic_type != ICMSGTYPE_KVPEXCHANGE) {
+	if (s->type->ic_type != HV_IC_MSGTYPE_KVPEXCHANGE) {
 		sim_err("line %u: KVP requests need --device kvp", a->line);
 		return EXIT_SETUP;
 	}
 	if ((err = ensure_ready(s, a->line)))
 		return err;
 	switch (a->op) {
-	case OP_KVP_SET: op = KVP_OP_SET; break;
-	case OP_KVP_GET: op = KVP_OP_GET; break;
-	case OP_KVP_DELETE: op = KVP_OP_DELETE; break;
-	case OP_KVP_ENUMERATE: op = KVP_OP_ENUMERATE; break;
-	case OP_IP_GET: op = KVP_OP_GET_IP_INFO; break;
-	default: op = KVP_OP_SET_IP_INFO; break;
+	case OP_KVP_SET: op = HV_KVP_OP_SET; break;
+	case OP_KVP_GET: op = HV_KVP_OP_GET; break;
+	case OP_KVP_DELETE: op = HV_KVP_OP_DELETE; break;
+	case OP_KVP_ENUMERATE: op = HV_KVP_OP_ENUMERATE; break;
+	case OP_IP_GET: op = HV_KVP_OP_GET_IP_INFO; break;
+	default: op = HV_KVP_OP_SET_IP_INFO; break;
 	}
 	r = malloc(sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
-	if (op == KVP_OP_ENUMERATE) {
+	if (op == HV_KVP_OP_ENUMERATE) {
 		/* Without an index, walk as the host does: until the guest says no. */
 		for (uint64_t i = a->all ? 0 : a->n; ; i++) {
 			if ((err = kvp_exchange(s, a, op, (int64_t)i, r, &r->kvp)))
 				break;
 			kvp_print(s, r, op, a->pool, (int64_t)i, &r->kvp);
-			if (!a->all || r->ic.status != HV_S_OK || i == UINT32_MAX)
+			if (!a->all || r->ic.status != HV_IC_S_OK || i == UINT32_MAX)
 				break;
 		}
 	} else if ((err = kvp_exchange(s, a, op, -1, r, &r->kvp)) == 0) {
-		if (op >= KVP_OP_GET_IP_INFO)
+		if (op >= HV_KVP_OP_GET_IP_INFO)
 			ip_print(s, r, op, &r->kvp);
 		else
 			kvp_print(s, r, op, a->pool, -1, &r->kvp);
@@ -804,7 +804,7 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		}
 		status_text(s->last_status, got, sizeof(got));
 		if (a->expect_any_error) {
-			if (s->last_status != HV_S_OK)
+			if (s->last_status != HV_IC_S_OK)
 				return 0;
 			sim_err("line %u: expected an error, the guest answered %s", a->line, got);
 			return EXIT_EXPECT;

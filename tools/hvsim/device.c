@@ -356,9 +356,9 @@ int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms)
 int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)
 {
 	struct hv_ring_pkt_info info = {
-		.type = VM_PKT_DATA_INBAND,
+		.type = HV_RING_PKT_DATA_INBAND,
 		/* Hyper-V asks for completion on IC requests; guests never send one. */
-		.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED,
+		.flags = HV_RING_PKT_FLAG_COMPLETION_REQUESTED,
 		.header_len = HV_RING_DESC_SIZE,
 	};
 	struct iovec iov = { (void *)buf, len };

@@ -6,7 +6,7 @@
  * of the whole 6196-byte structure per 6144-byte fragment at ascending
  * offsets (the last one partial), then COMPLETE; every request waits for
  * the guest's answer, and a copy stops at the first answer that is not
- * HV_S_OK, as the host reports that status to the user. Messages are
+ * HV_IC_S_OK, as the host reports that status to the user. Messages are
  * built by the library's codec (hvuio/fcopy_msg.h); the single-message
  * and hostile actions build what a careless or broken host would send.
  * The grammar is in hvsim(8), FCOPY ACTIONS.
@@ -227,9 +227,9 @@ static int one(struct sim *s, const struct sim_action *a, const struct fc_msg *m
 	 * Every Linux version answers with the whole request, rewritten, as
 	 * it received it: padded to 8 bytes by the ring's packet length.
 	 */
-	if (rlen != ((ICMSG_HDR + m->len + 7) & ~(size_t)7)) {
+	if (rlen != ((HV_IC_DATA_OFFSET + m->len + 7) & ~(size_t)7)) {
 		sim_err("line %u: the guest answered the %s request of %zu bytes with %zu",
-			a->line, what, ICMSG_HDR + m->len, rlen);
+			a->line, what, HV_IC_DATA_OFFSET + m->len, rlen);
 		return EXIT_GUEST;
 	}
 	return 0;
@@ -307,7 +307,7 @@ static int run_copy(struct sim *s, const struct sim_action *a)
 	struct fc_msg *m = malloc(sizeof(*m));
 	uint8_t *chunk = malloc(HV_FCOPY_DATA_FRAGMENT);
 	uint64_t off = 0, frags = 0;
-	uint32_t status = HV_S_OK;
+	uint32_t status = HV_IC_S_OK;
 	const char *stage = "start";
 	struct stat st;
 	double t0;
@@ -323,7 +323,7 @@ static int run_copy(struct sim *s, const struct sim_action *a)
 	if ((err = build_start(a, dest, src, (uint64_t)st.st_size, m)))
 		goto out;
 	t0 = now_s();
-	if ((err = one(s, a, m, "START", &status)) || status != HV_S_OK)
+	if ((err = one(s, a, m, "START", &status)) || status != HV_IC_S_OK)
 		goto done;
 	stage = "write";
 	for (;;) {
@@ -343,7 +343,7 @@ static int run_copy(struct sim *s, const struct sim_action *a)
 			goto done;
 		}
 		hv_fcopy_msg_write_build(&m->w, sizeof(m->w), off, chunk, (uint32_t)n, &m->len);
-		if ((err = one(s, a, m, "WRITE", &status)) || status != HV_S_OK)
+		if ((err = one(s, a, m, "WRITE", &status)) || status != HV_IC_S_OK)
 			goto done;
 		off += (uint64_t)n;
 		frags++;
@@ -369,7 +369,7 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 	const char *what = kind_names[a->variant];
 	int err = 0;
 
-	if (s->type->ic_type != ICMSGTYPE_FCOPY) {
+	if (s->type->ic_type != HV_IC_MSGTYPE_FCOPY) {
 		sim_err("line %u: %s needs --device fcopy", a->line, what);
 		return EXIT_SETUP;
 	}

@@ -37,15 +37,15 @@
 #define HOSTILE_REPLY_MS 1500
 
 /* Offsets in a KVP GET/SET payload (struct hv_kvp_pkt_value). */
-#define KVP_OFF_POOL       (ICMSG_HDR + 1)
-#define KVP_OFF_KEY_SIZE   (ICMSG_HDR + 4 + 4)
-#define KVP_OFF_VALUE_SIZE (ICMSG_HDR + 4 + 8)
-#define KVP_OFF_KEY        (ICMSG_HDR + 4 + 12)
+#define KVP_OFF_POOL       (HV_IC_DATA_OFFSET + 1)
+#define KVP_OFF_KEY_SIZE   (HV_IC_DATA_OFFSET + 4 + 4)
+#define KVP_OFF_VALUE_SIZE (HV_IC_DATA_OFFSET + 4 + 8)
+#define KVP_OFF_KEY        (HV_IC_DATA_OFFSET + 4 + 12)
 /* icmsg_hdr.icmsgsize, after the 8-byte pipe header. */
 #define IC_OFF_MSGSIZE     (8 + 10)
 /* icmsg_negotiate's two counts, after the IC header. */
-#define NEG_OFF_FW_COUNT   ICMSG_HDR
-#define NEG_OFF_MSG_COUNT  (ICMSG_HDR + 2)
+#define NEG_OFF_FW_COUNT   HV_IC_DATA_OFFSET
+#define NEG_OFF_MSG_COUNT  (HV_IC_DATA_OFFSET + 2)
 
 static const char *const ring_how[] = { "beyond", "misaligned", "mid-header" };
 static const char *const desc_how[] = {
@@ -99,8 +99,8 @@ int sim_hostile_parse(char **w, int n, struct sim_action *a, char *err, size_t e
 		a->variant = (unsigned int)v;
 	} else if (!strcmp(w[0], "truncated")) {
 		a->hostile = HOSTILE_TRUNCATED;
-		if (n != 2 || num(w[1], 1, ICMSG_HDR - 1, &a->n) < 0)
-			USAGE("usage: hostile truncated N, N from 1 to %zu", ICMSG_HDR - 1);
+		if (n != 2 || num(w[1], 1, HV_IC_DATA_OFFSET - 1, &a->n) < 0)
+			USAGE("usage: hostile truncated N, N from 1 to %zu", HV_IC_DATA_OFFSET - 1);
 	} else if (!strcmp(w[0], "icmsgsize")) {
 		a->hostile = HOSTILE_ICMSGSIZE;
 		if (n != 2 || num(w[1], 1, UINT16_MAX, &a->n) < 0)
@@ -247,8 +247,8 @@ static void report_close(struct json_object *o, int64_t ms)
 static struct hv_ring_pkt_info request_info(struct sim *s)
 {
 	struct hv_ring_pkt_info info = {
-		.type = VM_PKT_DATA_INBAND,
-		.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED,
+		.type = HV_RING_PKT_DATA_INBAND,
+		.flags = HV_RING_PKT_FLAG_COMPLETION_REQUESTED,
 		.header_len = HV_RING_DESC_SIZE,
 		.trans_id = ++s->dev.trans_id,
 	};
@@ -267,11 +267,11 @@ static int kvp_build(struct sim *s, uint8_t op, const char *key, const char *val
 	if (!req)
 		return -ENOMEM;
 	req->operation = op;
-	req->pool = KVP_POOL_EXTERNAL;
+	req->pool = HV_KVP_POOL_EXTERNAL;
 	req->key_len = strlen(key);
 	memcpy(req->key, key, req->key_len + 1);
 	if (value) {
-		req->value_type = REG_SZ;
+		req->value_type = HV_KVP_REG_SZ;
 		req->value_len = strlen(value);
 		memcpy(req->value, value, req->value_len + 1);
 	}
@@ -305,7 +305,7 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 		    size_t len, uint16_t type, struct json_object *o, uint8_t *reply,
 		    size_t *reply_len)
 {
-	struct icmsg_hdr ic;
+	struct hv_ic_hdr ic;
 	size_t rlen = SIM_MAX_MSG * 2;
 	uint16_t pkt_type;
 	int wait = s->dev.timeout_ms < HOSTILE_REPLY_MS ? s->dev.timeout_ms : HOSTILE_REPLY_MS;
@@ -333,10 +333,10 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 	 * The headers only: a reply echoes the request, and so a lie in its
 	 * icmsgsize, which hv_ic_msg_parse would refuse.
 	 */
-	if (rlen >= ICMSG_HDR)
-		memcpy(&ic, reply + sizeof(struct vmbuspipe_hdr), sizeof(ic));
-	if (pkt_type != VM_PKT_DATA_INBAND || rlen < ICMSG_HDR || ic.icmsgtype != type ||
-	    !(ic.icflags & ICMSGHDRFLAG_RESPONSE)) {
+	if (rlen >= HV_IC_DATA_OFFSET)
+		memcpy(&ic, reply + sizeof(struct hv_ic_pipe_hdr), sizeof(ic));
+	if (pkt_type != HV_RING_PKT_DATA_INBAND || rlen < HV_IC_DATA_OFFSET || ic.icmsgtype != type ||
+	    !(ic.icflags & HV_IC_FLAG_RESPONSE)) {
 		sim_err("line %u: the reply to the hostile message is not an IC response of type %u",
 			a->line, type);
 		return EXIT_GUEST;
@@ -372,7 +372,7 @@ static int run_ring_index(struct sim *s, const struct sim_action *a)
 		uint8_t msg[HV_KVP_MSG_MAX_SIZE];
 		struct iovec iov = { msg, 0 };
 
-		if (kvp_build(s, KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &iov.iov_len) < 0 ||
+		if (kvp_build(s, HV_KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &iov.iov_len) < 0 ||
 		    hv_ring_write(s->dev.tx, &info, &iov, 1) < 0) {
 			json_object_put(o);
 			sim_err("line %u: cannot write the packet", a->line);
@@ -401,7 +401,7 @@ static int run_desc(struct sim *s, const struct sim_action *a)
 	size_t len;
 	bool sig;
 
-	if (kvp_build(s, KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &len) < 0) {
+	if (kvp_build(s, HV_KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &len) < 0) {
 		json_object_put(o);
 		return EXIT_SETUP;
 	}
@@ -456,7 +456,7 @@ static int run_kvp_fault(struct sim *s, const struct sim_action *a)
 	else if (a->hostile == HOSTILE_KVP_SURROGATE)
 		how = surrogate_how[a->variant];
 	if (kvp_build(s, a->hostile == HOSTILE_KVP_POOL || a->hostile == HOSTILE_ICMSGSIZE ||
-		      a->hostile == HOSTILE_TRUNCATED ? KVP_OP_GET : KVP_OP_SET,
+		      a->hostile == HOSTILE_TRUNCATED ? HV_KVP_OP_GET : HV_KVP_OP_SET,
 		      "hostile", a->hostile == HOSTILE_KVP_POOL ? NULL : "value",
 		      msg, sizeof(msg), &len) < 0)
 		return EXIT_SETUP;
@@ -465,7 +465,7 @@ static int run_kvp_fault(struct sim *s, const struct sim_action *a)
 		len = a->n;
 		break;
 	case HOSTILE_ICMSGSIZE: {
-		uint64_t size = len - ICMSG_HDR + a->n;
+		uint64_t size = len - HV_IC_DATA_OFFSET + a->n;
 
 		put16(msg + IC_OFF_MSGSIZE, size > UINT16_MAX ? UINT16_MAX : (uint16_t)size);
 		break;
@@ -498,7 +498,7 @@ static int run_kvp_fault(struct sim *s, const struct sim_action *a)
 		json_object_put(o);
 		return EXIT_SETUP;
 	}
-	err = exchange(s, a, msg, len, ICMSGTYPE_KVPEXCHANGE, o, reply, NULL);
+	err = exchange(s, a, msg, len, HV_IC_MSGTYPE_KVPEXCHANGE, o, reply, NULL);
 	free(reply);
 	if (err) {
 		json_object_put(o);
@@ -524,10 +524,10 @@ static int run_negotiate(struct sim *s, const struct sim_action *a)
 	json_object_object_add(o, "framework_count", json_object_new_int((int)a->n));
 	json_object_object_add(o, "message_count", json_object_new_int((int)a->n2));
 	json_object_object_add(o, "bytes", json_object_new_int((int)len));
-	err = exchange(s, a, msg, len, ICMSGTYPE_NEGOTIATE, o, reply, &rlen);
+	err = exchange(s, a, msg, len, HV_IC_MSGTYPE_NEGOTIATE, o, reply, &rlen);
 	if (err)
 		goto out;
-	if (rlen >= ICMSG_HDR + 4) {
+	if (rlen >= HV_IC_DATA_OFFSET + 4) {
 		json_object_object_add(o, "reply_framework_count",
 				       json_object_new_int(reply[NEG_OFF_FW_COUNT] |
 							   reply[NEG_OFF_FW_COUNT + 1] << 8));
@@ -559,7 +559,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 	size_t len;
 	int err = EXIT_SETUP;
 
-	if (!reply || kvp_build(s, KVP_OP_GET, "hvsim-flood", NULL, msg, sizeof(msg), &len) < 0)
+	if (!reply || kvp_build(s, HV_KVP_OP_GET, "hvsim-flood", NULL, msg, sizeof(msg), &len) < 0)
 		goto out;
 	for (uint64_t i = 0; i < a->n; i++) {
 		err = sim_dev_send(&s->dev, msg, len);
@@ -584,7 +584,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 		err = sim_dev_recv(&s->dev, reply, &rlen, &tid, &type, s->dev.timeout_ms);
 		if (err < 0)
 			break;
-		if (hv_ic_msg_parse(reply, rlen, &m) < 0 || m.hdr.icmsgtype != ICMSGTYPE_KVPEXCHANGE) {
+		if (hv_ic_msg_parse(reply, rlen, &m) < 0 || m.hdr.icmsgtype != HV_IC_MSGTYPE_KVPEXCHANGE) {
 			err = -EBADMSG;
 			break;
 		}
@@ -643,7 +643,7 @@ static int run_rescind_mid(struct sim *s, const struct sim_action *a)
 	size_t len;
 	int err;
 
-	if (kvp_build(s, KVP_OP_SET, "hvsim-rescind", "1", msg, sizeof(msg), &len) < 0) {
+	if (kvp_build(s, HV_KVP_OP_SET, "hvsim-rescind", "1", msg, sizeof(msg), &len) < 0) {
 		json_object_put(o);
 		return EXIT_SETUP;
 	}
@@ -664,7 +664,7 @@ int sim_hostile_run(struct sim *s, const struct sim_action *a)
 
 	if (a->hostile == HOSTILE_FCOPY)
 		return sim_fcopy_run(s, a);
-	if (s->type->ic_type != ICMSGTYPE_KVPEXCHANGE) {
+	if (s->type->ic_type != HV_IC_MSGTYPE_KVPEXCHANGE) {
 		sim_err("line %u: hostile actions need --device kvp", a->line);
 		return EXIT_SETUP;
 	}

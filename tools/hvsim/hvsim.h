@@ -217,7 +217,7 @@ struct sim {
 	int verbose;
 	bool have_reply;
 	uint32_t last_status;
-	struct ic_version fw_ver, msg_ver;   /* negotiated */
+	struct hv_ic_version fw_ver, msg_ver;   /* negotiated */
 	uint64_t hb_seq;
 };
 
@@ -240,7 +240,7 @@ int sim_hostile_run(struct sim *s, const struct sim_action *a);
  */
 int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 		 const char *what, uint32_t *status, size_t *reply_len);
-/* "HV_S_OK (0x00000000)" or the bare hex. */
+/* "HV_IC_S_OK (0x00000000)" or the bare hex. */
 void sim_status_text(uint32_t status, char *buf, size_t len);
 /* fcopy.c: the words of copy / fcopy / hostile fcopy-*; 0 or -EINVAL with err set. */
 int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);

@@ -19,29 +19,29 @@ static const struct {
 	const char *name;
 	uint32_t value;
 } statuses[] = {
-	{ "HV_S_OK", HV_S_OK },
-	{ "HV_E_FAIL", HV_E_FAIL },
-	{ "HV_S_CONT", HV_S_CONT },
-	{ "HV_ERROR_NOT_SUPPORTED", HV_ERROR_NOT_SUPPORTED },
-	{ "HV_ERROR_MACHINE_LOCKED", HV_ERROR_MACHINE_LOCKED },
-	{ "HV_ERROR_DEVICE_NOT_CONNECTED", HV_ERROR_DEVICE_NOT_CONNECTED },
-	{ "HV_INVALIDARG", HV_INVALIDARG },
-	{ "HV_GUID_NOTFOUND", HV_GUID_NOTFOUND },
-	{ "HV_ERROR_ALREADY_EXISTS", HV_ERROR_ALREADY_EXISTS },
-	{ "HV_ERROR_DISK_FULL", HV_ERROR_DISK_FULL },
+	{ "HV_S_OK", HV_IC_S_OK },
+	{ "HV_E_FAIL", HV_IC_E_FAIL },
+	{ "HV_S_CONT", HV_IC_S_CONT },
+	{ "HV_ERROR_NOT_SUPPORTED", HV_IC_ERROR_NOT_SUPPORTED },
+	{ "HV_ERROR_MACHINE_LOCKED", HV_IC_ERROR_MACHINE_LOCKED },
+	{ "HV_ERROR_DEVICE_NOT_CONNECTED", HV_IC_ERROR_DEVICE_NOT_CONNECTED },
+	{ "HV_INVALIDARG", HV_IC_INVALIDARG },
+	{ "HV_GUID_NOTFOUND", HV_IC_GUID_NOTFOUND },
+	{ "HV_ERROR_ALREADY_EXISTS", HV_IC_ERROR_ALREADY_EXISTS },
+	{ "HV_ERROR_DISK_FULL", HV_IC_ERROR_DISK_FULL },
 };
 
 static const struct {
 	const char *name;
 	uint16_t type;
 } ic_types[] = {
-	{ "negotiate", ICMSGTYPE_NEGOTIATE },
-	{ "heartbeat", ICMSGTYPE_HEARTBEAT },
-	{ "kvp", ICMSGTYPE_KVPEXCHANGE },
-	{ "shutdown", ICMSGTYPE_SHUTDOWN },
-	{ "timesync", ICMSGTYPE_TIMESYNC },
-	{ "vss", ICMSGTYPE_VSS },
-	{ "fcopy", ICMSGTYPE_FCOPY },
+	{ "negotiate", HV_IC_MSGTYPE_NEGOTIATE },
+	{ "heartbeat", HV_IC_MSGTYPE_HEARTBEAT },
+	{ "kvp", HV_IC_MSGTYPE_KVPEXCHANGE },
+	{ "shutdown", HV_IC_MSGTYPE_SHUTDOWN },
+	{ "timesync", HV_IC_MSGTYPE_TIMESYNC },
+	{ "vss", HV_IC_MSGTYPE_VSS },
+	{ "fcopy", HV_IC_MSGTYPE_FCOPY },
 };
 
 /* hostctl's pool names (OpenBSD hypervic.c) plus Linux's fifth pool. */
@@ -88,7 +88,7 @@ int sim_status_parse(const char *s, uint32_t *status)
 		}
 	}
 	if (!strcasecmp(s, "S_OK") || !strcasecmp(s, "OK")) {
-		*status = HV_S_OK;
+		*status = HV_IC_S_OK;
 		return 0;
 	}
 	if (parse_u64(s, UINT32_MAX, &v) < 0)

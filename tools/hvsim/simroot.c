@@ -25,8 +25,8 @@
  * 1.0 and 3.0, and heartbeat 1.0, 3.0 and 3.1 (3.1 per Mile.HyperV's
  * headers, with the application state).
  */
-static const struct ic_version hb_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
-static const struct ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0), HV_IC_VER(3, 1) };
+static const struct hv_ic_version hb_fw[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0) };
+static const struct hv_ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0), HV_IC_VER(3, 1) };
 static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
 
 /*
@@ -34,7 +34,7 @@ static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
  * version there is, 1.1 (fcopy-protocol facts: Mile.HyperV's
  * IC_GUESTIFACE_VERSION_11; what Linux accepts).
  */
-static const struct ic_version fcopy_msg[] = { HV_IC_VER(1, 1) };
+static const struct hv_ic_version fcopy_msg[] = { HV_IC_VER(1, 1) };
 static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
 
 /*
@@ -44,16 +44,16 @@ static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
  */
 static const struct sim_devtype devtypes[] = {
 	{ "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, ICMSGTYPE_KVPEXCHANGE, NULL, 0 },
+	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL, 0 },
 	{ "heartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d",
-	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, ICMSGTYPE_HEARTBEAT, &hb_offer, 0 },
+	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer, 0 },
 	/*
 	 * Guest services: Linux's vmbus_devs[] gives it a 16 KiB ring
 	 * (pref_ring_size), which uio_hv_generic pads with the header page
 	 * since "Align ring size to system page" (6.16).
 	 */
 	{ "fcopy", "34d14be3-dee4-41c8-9ae7-6b174977c192",
-	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, ICMSGTYPE_FCOPY, &fcopy_offer,
+	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, HV_IC_MSGTYPE_FCOPY, &fcopy_offer,
 	  16 * 1024 },
 };
 
