@@ -202,6 +202,9 @@ static void copy_discard(struct hvfcopyd *d)
 {
 	struct fc_copy *c = &d->copy;
 
+	/* Not while the writer may still write to the descriptor. */
+	fc_writer_wait(d->writer);
+	c->pending = 0;
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -517,35 +520,28 @@ static uint32_t errno_status(int err)
 	return err == ENOSPC || err == EDQUOT ? HV_IC_ERROR_DISK_FULL : HV_IC_E_FAIL;
 }
 
-/* Write what was gathered; the status for the host. */
-static uint32_t gather_flush(struct hvfcopyd *d)
+/*
+ * Hand what was gathered to the writer (and with `wait`, see it written);
+ * the status for the host, which carries the error of an earlier write.
+ */
+static uint32_t gather_flush(struct hvfcopyd *d, bool wait)
 {
 	struct fc_copy *c = &d->copy;
-	size_t done = 0;
+	uint64_t sync_len = 0;
+	int err = 0;
 
-	while (done < c->pending) {
-		ssize_t n = pwrite(c->fd, d->gather + done, c->pending - done,
-				   (off_t)(c->pending_at + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : ENOSPC;
-
-			c->pending = 0;
-			return copy_fail(d, errno_status(e), "writing", e);
-		}
-		done += (size_t)n;
+	if (c->pending) {
+		if (c->pending_at + c->pending - c->flushed >= FLUSH_EVERY)
+			sync_len = c->pending_at + c->pending - c->flushed;
+		err = fc_writer_submit(d->writer, c->fd, c->pending, c->pending_at, c->flushed,
+				       sync_len);
+		c->flushed += sync_len;
+		c->pending_at += c->pending;
+		c->pending = 0;
 	}
-	c->pending_at += c->pending;
-	c->pending = 0;
-	if (c->pending_at - c->flushed >= FLUSH_EVERY) {
-		/* Only a hint to the kernel: the fsync at COMPLETE is what counts. */
-		sync_file_range(c->fd, (off_t)c->flushed, (off_t)(c->pending_at - c->flushed),
-				SYNC_FILE_RANGE_WRITE);
-		c->flushed = c->pending_at;
-	}
-	return HV_IC_S_OK;
+	if (!err && wait)
+		err = fc_writer_wait(d->writer);
+	return err ? copy_fail(d, errno_status(err), "writing", err) : HV_IC_S_OK;
 }
 
 /*
@@ -571,17 +567,17 @@ static uint32_t write_data(struct hvfcopyd *d, const struct hv_fcopy_request *re
 		return copy_fail(d, HV_IC_E_FAIL, "a WRITE went past the file size the START gave", 0);
 	if (c->pending && (req->offset != c->pending_at + c->pending ||
 			   c->pending + req->size > FC_GATHER_SIZE)) {
-		status = gather_flush(d);
+		status = gather_flush(d, false);
 		if (status != HV_IC_S_OK)
 			return status;
 	}
 	if (!c->pending)
 		c->pending_at = req->offset;
-	memcpy(d->gather + c->pending, req->data, req->size);
+	memcpy(fc_writer_buffer(d->writer) + c->pending, req->data, req->size);
 	c->pending += req->size;
 	c->end = req->offset + req->size;
 	c->fragments++;
-	return c->pending == FC_GATHER_SIZE ? gather_flush(d) : HV_IC_S_OK;
+	return c->pending == FC_GATHER_SIZE ? gather_flush(d, false) : HV_IC_S_OK;
 }
 
 /* Put the finished file in place; without OVER_WRITE never over one that appeared. */
@@ -605,6 +601,7 @@ static uint32_t complete(struct hvfcopyd *d)
 	struct fc_copy *c = &d->copy;
 	char q[3 * PATH_MAX];
 	uint32_t status;
+	int64_t t0;
 	double secs;
 	int err;
 
@@ -616,7 +613,7 @@ static uint32_t complete(struct hvfcopyd *d)
 		copy_reset(c);
 		return HV_IC_E_FAIL;
 	}
-	status = gather_flush(d);
+	status = gather_flush(d, true);
 	if (status != HV_IC_S_OK) {
 		copy_reset(c);
 		return status;
@@ -626,12 +623,15 @@ static uint32_t complete(struct hvfcopyd *d)
 		copy_reset(c);
 		return HV_IC_E_FAIL;
 	}
+	t0 = fc_now_us();
 	if (fsync(c->fd) < 0) {
 		err = errno;
 		copy_fail(d, errno_status(err), "syncing", err);
 		copy_reset(c);
 		return errno_status(err);
 	}
+	log_debug("fsync of %" PRIu64 " bytes: %.3f s", c->file_size,
+		  (double)(fc_now_us() - t0) / 1e6);
 	close(c->fd);
 	c->fd = -1;
 	snprintf(c->name, sizeof(c->name), "%s", strrchr(c->path, '/') + 1);

@@ -73,7 +73,7 @@ struct hvfcopyd {
 	uint8_t *buf;              /* private copies of received messages */
 	size_t buf_size;
 	struct fc_copy copy;
-	uint8_t *gather;           /* FC_GATHER_SIZE bytes for struct fc_copy.pending */
+	struct fc_writer *writer;  /* writes what struct fc_copy gathered */
 	uint64_t messages;
 };
 
@@ -110,5 +110,22 @@ void fc_copy_abort(struct hvfcopyd *d, const char *why);
 void fc_copy_recover(struct hvfcopyd *d);
 
 int64_t fc_now_us(void);
+
+/* writer.c: the thread that writes gathered fragments. Errors are errno values. */
+struct fc_writer;
+int fc_writer_start(struct fc_writer **ret);
+void fc_writer_stop(struct fc_writer *w);
+/* The buffer to gather into (FC_GATHER_SIZE bytes). */
+uint8_t *fc_writer_buffer(struct fc_writer *w);
+/* Wait until nothing is being written; the error of what was, or 0. */
+int fc_writer_wait(struct fc_writer *w);
+/*
+ * Wait as fc_writer_wait, then have the gathered `len` bytes written at
+ * `off` of fd (and writeback started for sync_len bytes from sync_from)
+ * while gathering goes on in the other buffer. Returns the earlier
+ * write's error (nothing is handed over then), or 0.
+ */
+int fc_writer_submit(struct fc_writer *w, int fd, size_t len, uint64_t off,
+		     uint64_t sync_from, uint64_t sync_len);
 
 #endif

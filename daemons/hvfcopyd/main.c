@@ -219,14 +219,15 @@ int main(int argc, char **argv)
 	if (parse_args(&d, argc, argv, &debug) < 0)
 		return HVFCOPYD_EXIT_USAGE;
 	log_init(d.foreground, debug);
-	d.gather = malloc(FC_GATHER_SIZE);
-	if (!d.gather) {
-		log_err("no memory for the write buffer");
-		return HVFCOPYD_EXIT_FAILURE;
-	}
 	d.sigfd = signals_open();
 	if (d.sigfd < 0) {
 		log_err("signalfd: %s", strerror(errno));
+		return HVFCOPYD_EXIT_FAILURE;
+	}
+	/* After the signals are blocked: the thread inherits the mask. */
+	err = fc_writer_start(&d.writer);
+	if (err < 0) {
+		log_err("starting the writer thread: %s", strerror(-err));
 		return HVFCOPYD_EXIT_FAILURE;
 	}
 	if (d.state_dir && mkdir(d.state_dir, 0700) < 0 && errno != EEXIST)
@@ -258,7 +259,7 @@ out:
 	fc_copy_abort(&d, "hvfcopyd is stopping");
 	hvfcopyd_backend_close(&d);
 	free(d.buf);
-	free(d.gather);
+	fc_writer_stop(d.writer);
 	close(d.sigfd);
 	return rc;
 }
