@@ -4,7 +4,8 @@
  * bench/fcopy. It opens the sim (or uio) fcopy device with libhvuio,
  * negotiates as hvfcopyd does, and answers every fcopy message HV_IC_S_OK
  * at once, writing nothing; it busy-polls the ring with its interrupt
- * masked, so the host never waits for a wake-up. Since the host sends a
+ * masked, so the host never waits for a wake-up, and yields the CPU on
+ * every empty look, so that it never keeps the host from running. Since the host sends a
  * fragment only after the answer to the one before, this bounds the
  * throughput of any daemon on the same host. It exits when the host
  * closes the channel.
@@ -12,6 +13,7 @@
  * usage: hv-fcopy-null-guest ROOT
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
 			err = answer(chan, &pkt);
 		else if (err == -EAGAIN && ++spins % 4096 == 0)
 			err = hv_dev_ack(dev, NULL);  /* notices the host closing */
+		else if (err == -EAGAIN)
+			sched_yield();
 		if (err && err != -EAGAIN)
 			break;
 	}

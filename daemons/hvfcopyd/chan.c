@@ -14,12 +14,14 @@
  * ending the daemon, and after each answer the ring is watched for a
  * short while with the interrupt masked (--linger), since the host sends
  * the next fragment as soon as it has the answer: this saves the host an
- * interrupt and us a sleep per fragment. Packets are copied out of the
+ * interrupt and us a sleep per fragment. The watch yields the CPU at each
+ * look, so that the host, and our writer thread, run whenever they can. Packets are copied out of the
  * shared ring before they are parsed: the host cannot change a copy.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,15 +41,6 @@
  * received into 8 KiB).
  */
 #define SLOT_SIZE 8192
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
 
 _Static_assert(SLOT_SIZE >= HV_IC_DATA_OFFSET + sizeof(struct hv_fcopy_wire_write),
 	       "a slot holds the largest fcopy message");
@@ -246,7 +239,7 @@ int fc_chan_serve(struct hvfcopyd *d)
 
 			hv_ring_intr_mask(rx);
 			while (!hv_ring_read_avail(rx) && fc_now_us() < until)
-				cpu_relax();
+				sched_yield();
 			if (hv_ring_read_avail(rx))
 				continue;
 			/* Unmask, then look: what came while masked raised nothing. */
