@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The host's side of the file copy service (Copy-VMFile), as the
- * fcopy-protocol facts say a host sends it: START with the destination
+ * The host's side of the file copy service (Copy-VMFile), framed as
+ * openvmm's IC host frames its requests and laid out as Linux's
+ * <linux/hyperv.h> and Mile.HyperV's IC_GUESTIFACE_* structures are:
+ * START with the destination
  * split into a directory (trailing '/' kept) and a file name, one WRITE
  * of the whole 6196-byte structure per 6144-byte fragment at ascending
  * offsets (the last one partial), then COMPLETE; every request waits for

@@ -240,7 +240,7 @@ int sim_hostile_run(struct sim *s, const struct sim_action *a);
  */
 int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 		 const char *what, uint32_t *status, size_t *reply_len);
-/* "HV_IC_S_OK (0x00000000)" or the bare hex. */
+/* The status's name as the script spells it, with its hex, or the bare hex. */
 void sim_status_text(uint32_t status, char *buf, size_t len);
 /* fcopy.c: the words of copy / fcopy / hostile fcopy-*; 0 or -EINVAL with err set. */
 int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);

@@ -31,8 +31,8 @@ static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
 
 /*
  * fcopy: framework 1.0 and 3.0 as for every IC, and the one message
- * version there is, 1.1 (fcopy-protocol facts: Mile.HyperV's
- * IC_GUESTIFACE_VERSION_11; what Linux accepts).
+ * version there is, 1.1 (ProjectMile's Mile.HyperV names it
+ * IC_GUESTIFACE_VERSION_11; Linux's hv_fcopy.c accepts nothing else).
  */
 static const struct hv_ic_version fcopy_msg[] = { HV_IC_VER(1, 1) };
 static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
