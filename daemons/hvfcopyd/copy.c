@@ -279,7 +279,7 @@ static const char *allowed_base(const struct hvfcopyd *d, const char *dir)
  * only outside the allowed directories and only when root owns it: a
  * link a local user planted in a shared directory is not.
  */
-static int open_component(int dfd, const char *comp, bool strict, bool create, bool *made)
+static int open_component(int dfd, const char *comp, bool strict, bool create)
 {
 	struct stat st;
 	int fd;
@@ -288,9 +288,8 @@ static int open_component(int dfd, const char *comp, bool strict, bool create, b
 	if (fd >= 0)
 		return fd;
 	if (errno == ENOENT && create) {
-		if (mkdirat(dfd, comp, DIR_MODE) == 0)
-			*made = true;
-		else if (errno != EEXIST)
+		/* As Linux, directories made before a later failure stay. */
+		if (mkdirat(dfd, comp, DIR_MODE) < 0 && errno != EEXIST)
 			return -errno;
 		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		return fd >= 0 ? fd : -errno;
@@ -331,7 +330,6 @@ static int open_dir(const struct hvfcopyd *d, const char *dir, bool create, cons
 	p = dir + (strcmp(base, "/") ? strlen(base) : 0);
 	for (;;) {
 		size_t n;
-		bool made = false;
 		int next;
 
 		while (*p == '/')
@@ -347,7 +345,7 @@ static int open_dir(const struct hvfcopyd *d, const char *dir, bool create, cons
 		memcpy(comp, p, n);
 		comp[n] = '\0';
 		p += n;
-		next = open_component(fd, comp, strict, create, &made);
+		next = open_component(fd, comp, strict, create);
 		close(fd);
 		if (next < 0) {
 			err = next;
