@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvfcopyd.h"
@@ -57,15 +58,17 @@ static int kernel_connect(const char *path)
 	return fd;
 }
 
-/* One message, waiting up to timeout_ms; -EAGAIN if none, -ENODEV if the device failed. */
-static int kernel_read(struct hvfcopyd *d, int timeout_ms, size_t *len)
+/* One message, waiting up to timeout_us; -EAGAIN if none, -ENODEV if the device failed. */
+static int kernel_read(struct hvfcopyd *d, int64_t timeout_us, size_t *len)
 {
 	struct pollfd pfd = { .fd = d->kfd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = timeout_us / 1000000,
+			       .tv_nsec = (timeout_us % 1000000) * 1000 };
 	ssize_t n;
 	int r;
 
 	do
-		r = poll(&pfd, 1, timeout_ms);
+		r = ppoll(&pfd, 1, &ts, NULL);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
@@ -118,7 +121,7 @@ int fc_kernel_open(struct hvfcopyd *d)
 	}
 	err = kernel_write(d, HV_FCOPY_KERNEL_VERSION) < 0 ? -EPROTO : 0;
 	if (!err) {
-		err = kernel_read(d, REGISTER_TIMEOUT_MS, &len);
+		err = kernel_read(d, REGISTER_TIMEOUT_MS * 1000ll, &len);
 		if (err == -EAGAIN)
 			err = -ETIMEDOUT;
 		else if (err || len != sizeof(version))
@@ -147,8 +150,12 @@ int fc_kernel_serve(struct hvfcopyd *d)
 	size_t len;
 	int err;
 
-	for (;;) {
-		err = kernel_read(d, 0, &len);
+	for (bool answered = false; ; answered = true) {
+		/*
+		 * After an answer the host's next message comes at once: wait a
+		 * little (--linger-us) rather than go back to the main poll.
+		 */
+		err = kernel_read(d, answered ? d->linger_us : 0, &len);
 		if (err == -EAGAIN)
 			return 0;
 		if (err)
