@@ -15,7 +15,7 @@ if ! systemd-analyze verify --man=no ./hvfcopyd.service > verify.out 2>&1 || [ -
 	cat verify.out >&2
 	exit 1
 fi
-for unit in hv-fcopy-daemon.service hypervfcopyd.service hv_fcopy_daemon.service \
+for unit in hv-fcopy-daemon.service hyperv-daemons.hv-fcopy-daemon.service hypervfcopyd.service hv_fcopy_daemon.service \
 	hv_fcopy_uio_daemon.service; do
 	grep -q "^Conflicts=.*$unit" hvfcopyd.service || { echo "FAIL: no Conflicts with $unit" >&2; exit 1; }
 done
