@@ -384,7 +384,7 @@ out:
 }
 
 int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
-		 const char *what, uint32_t *status, size_t *reply_len)
+		 const char *what, struct hv_ic_hdr *reply, size_t *reply_len)
 {
 	struct sim_action a = { .line = line };
 	struct reply *r = NULL;
@@ -403,7 +403,7 @@ int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 		goto out;
 	if ((err = recv_reply(s, line, s->type->ic_type, what, r)))
 		goto out;
-	*status = r->ic.status;
+	*reply = r->ic;
 	*reply_len = r->len;
 out:
 	free(msg);

@@ -220,11 +220,20 @@ struct fc_msg {
 static int one(struct sim *s, const struct sim_action *a, const struct fc_msg *m,
 	       const char *what, uint32_t *status)
 {
+	struct hv_ic_hdr ic;
 	size_t rlen = 0;
-	int err = sim_exchange(s, a->line, &m->w, m->len, what, status, &rlen);
+	int err = sim_exchange(s, a->line, &m->w, m->len, what, &ic, &rlen);
 
 	if (err)
 		return err;
+	*status = ic.status;
+	/* What every Linux version answers: TRANSACTION|RESPONSE, our id (0) back. */
+	if (ic.icflags != (HV_IC_FLAG_TRANSACTION | HV_IC_FLAG_RESPONSE) ||
+	    ic.ictransaction_id != 0) {
+		sim_err("line %u: the %s answer has flags 0x%x and IC transaction id %u, not 0x5 and 0",
+			a->line, what, ic.icflags, ic.ictransaction_id);
+		return EXIT_GUEST;
+	}
 	/*
 	 * Every Linux version answers with the whole request, rewritten, as
 	 * it received it: padded to 8 bytes by the ring's packet length.

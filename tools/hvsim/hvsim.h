@@ -234,12 +234,13 @@ int sim_ready(struct sim *s, unsigned int line);
 int sim_hostile_run(struct sim *s, const struct sim_action *a);
 /*
  * One request of the device's service: `body` framed with the agreed
- * versions, sent, and its reply awaited and checked (an in-band IC
- * response of the same type). *status gets the reply's status and
- * *reply_len its payload length. Returns as sim_action_run.
+ * versions and IC transaction id 0, sent, and its reply awaited and
+ * checked (an in-band IC response of the same type). *reply gets the
+ * reply's IC header and *reply_len its payload length. Returns as
+ * sim_action_run.
  */
 int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
-		 const char *what, uint32_t *status, size_t *reply_len);
+		 const char *what, struct hv_ic_hdr *reply, size_t *reply_len);
 /* The status's name as the script spells it, with its hex, or the bare hex. */
 void sim_status_text(uint32_t status, char *buf, size_t len);
 /* fcopy.c: the words of copy / fcopy / hostile fcopy-*; 0 or -EINVAL with err set. */
