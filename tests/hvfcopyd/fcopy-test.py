@@ -37,7 +37,7 @@ class Run:
     """One hvsim and one hvfcopyd on a fresh sim root."""
 
     def __init__(self, tmp, name, script, daemon_args=(), wrap=(), sim_timeout=20,
-                 hostile=False):
+                 hostile=False, backend="sim"):
         self.dir = os.path.join(tmp, name)
         os.mkdir(self.dir)
         self.root = os.path.join(self.dir, "root")
@@ -54,6 +54,7 @@ class Run:
         wait_for(lambda: os.path.exists(os.path.join(self.root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
         self.daemon_args = list(daemon_args)
+        self.backend = backend
         self.wrap = list(wrap)
         self.logpath = os.path.join(self.dir, "hvfcopyd.log")
         self.daemon = None
@@ -61,7 +62,7 @@ class Run:
 
     def start_daemon(self):
         self.log = open(self.logpath, "a+")
-        self.daemon = spawn([*self.wrap, HVFCOPYD, "--backend", "sim", "--root", self.root,
+        self.daemon = spawn([*self.wrap, HVFCOPYD, "--backend", self.backend, "--root", self.root,
                              "--state-dir", self.state, "-n", "-d", *self.daemon_args],
                             stdout=self.log, stderr=self.log)
 
@@ -154,7 +155,8 @@ def case_sizes(tmp):
     targets.append((uni, uni_dir + "/"))
     targets.append((uni, os.path.join(uni_dir, "ファイル-é-😀.txt")))
     script = "".join("copy %s %s\nexpect ok\n" % (q(s), q(d)) for s, d in targets)
-    run = Run(tmp, "run", script)
+    # The automatic choice: a device bound to uio_hv_generic whose node is a socket.
+    run = Run(tmp, "run", script, backend="auto")
     out = run.finish()
     copies = replies(out, "copy")
     if len(copies) != len(targets):
@@ -168,6 +170,8 @@ def case_sizes(tmp):
         same_file(s, os.path.join(d, "unicode") if d.endswith("/") else d)
     no_temporaries(dst)
     log = run.logtext()
+    if "backend sim: fcopy channel under " + run.root not in log:
+        fail("--backend auto did not choose the sim device:\n" + log)
     if len(re.findall(r"copy started: ", log)) != len(targets) or \
        len(re.findall(r"copy finished: ", log)) != len(targets):
         fail("expected one start and one end line per copy:\n" + log)
