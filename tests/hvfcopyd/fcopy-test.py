@@ -208,8 +208,13 @@ def case_overwrite(tmp):
     os.chmod(old, 0o640)
     os.chown(old, 1234, 5678)
     new = make(os.path.join(tmp, "new"), b"fifteen bytes!\n")
+    # A hard link a local user planted: replaced, never written through.
+    other = make(os.path.join(tmp, "other"), b"someone else's file")
+    os.link(other, os.path.join(dst, "hardlink"))
     run = Run(tmp, "run", "copy %s %s\nexpect HV_ERROR_ALREADY_EXISTS\n"
-              "copy %s %s overwrite\nexpect ok\n" % (q(new), q(old), q(new), q(old)))
+              "copy %s %s overwrite\nexpect ok\n"
+              "copy %s %s overwrite\nexpect ok\n" % (q(new), q(old), q(new), q(old),
+                                                      q(new), q(dst + "/hardlink")))
     out = run.finish()
     r = replies(out, "copy")
     check_status(r[0]["status"], HV_ERROR_ALREADY_EXISTS, "copy over an existing file")
@@ -221,6 +226,10 @@ def case_overwrite(tmp):
     st = os.lstat(old)
     if (st.st_uid, st.st_gid) != (1234, 5678):
         fail("the overwritten file's owner changed to %d:%d" % (st.st_uid, st.st_gid))
+    with open(other, "rb") as f:
+        if f.read() != b"someone else's file":
+            fail("the copy wrote through a hard link")
+    same_file(new, dst + "/hardlink", mode=0o644)  # the old file's mode
     no_temporaries(dst)
 
 
