@@ -37,7 +37,7 @@ void bk_host_open(struct bk_host *h, const char *root)
 	h->dev.timeout_ms = 10000;
 	h->dev.on_connect = on_connect;
 	h->dev.on_connect_arg = h;
-	err = sim_root_create(root, sim_devtype_find("kvp"), &h->sr);
+	err = sim_root_create(root, sim_devtype_find("kvp"), NULL, &h->sr);
 	if (!err)
 		err = sim_root_offer(&h->sr, 0);
 	if (!err)
@@ -61,7 +61,7 @@ static int host_recv(struct bk_host *h, size_t *len, int timeout_ms)
 		return sim_dev_recv(&h->dev, h->reply, len, NULL, &type, timeout_ms);
 	double end = bk_now() + timeout_ms / 1000.0;
 	do {
-		h->dev.rx_signalled = true;
+		h->dev.ch[0].rx_signalled = true;
 		*len = sizeof(h->reply);
 		err = sim_dev_recv(&h->dev, h->reply, len, NULL, &type, 0);
 		if (err != -ETIMEDOUT)

@@ -137,6 +137,18 @@ int hvkvpd_backend_choose(struct hvkvpd *d)
 	return -ENODEV;
 }
 
+void hvkvpd_backend_explain(const struct hvkvpd *d)
+{
+	struct hv_vmbus_kernel k;
+	char text[1024];
+
+	/* What uio_hv_generic of this kernel does, and what the library does about it. */
+	if (hv_vmbus_kernel_get(d->root, &k) == 0) {
+		hv_vmbus_kernel_describe(&k, "; ", text, sizeof(text));
+		log_info("%s", text);
+	}
+}
+
 int hvkvpd_backend_open(struct hvkvpd *d)
 {
 	int err;
@@ -148,6 +160,10 @@ int hvkvpd_backend_open(struct hvkvpd *d)
 	if (err < 0) {
 		d->transport = NULL;
 		return err;
+	}
+	if (d->chosen != HVKVPD_BACKEND_KERNEL && !d->kernel_said) {
+		hvkvpd_backend_explain(d);
+		d->kernel_said = true;
 	}
 	if (d->busy_poll) {
 		int e = hv_kvp_transport_set_busy_poll(d->transport, true);

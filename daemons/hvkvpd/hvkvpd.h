@@ -28,6 +28,7 @@ struct hvkvpd {
 	const char *root;
 	const char *kernel_device;
 	const char *state_dir;
+	const char *journal_dir;
 	const char *socket_path;
 	const char *set_ip_hook;
 	const char *writer_group;    /* may write through the client socket */
@@ -44,17 +45,19 @@ struct hvkvpd {
 	struct hv_kvp_transport *transport;
 	struct hvkvpd_clients *clients;  /* the client socket's thread */
 	int sigfd;
-	bool compact_pending;        /* a delete waits for the idle rewrite */
-	int64_t last_delete_ms;      /* CLOCK_MONOTONIC of the last host delete */
-	int64_t next_compact_ms;     /* no idle rewrite before this */
+	unsigned int pools_waiting;  /* pools whose file waits for another program's lock */
+	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	bool ring_broken;            /* the channel closes for a protocol error */
+	bool kernel_said;            /* the kernel's uio_hv_generic was described in the log */
 };
 
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
 int hvkvpd_backend_choose(struct hvkvpd *d);
+/* One log line: what the kernel's uio_hv_generic does, and what the library makes of it. */
+void hvkvpd_backend_explain(const struct hvkvpd *d);
 int hvkvpd_backend_open(struct hvkvpd *d);
 /*
  * After the transport failed: close it and wait until it can be opened

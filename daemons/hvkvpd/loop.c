@@ -18,15 +18,13 @@
 #include "hvkvpd.h"
 #include "log.h"
 
-/* Quiet time after a delete before the pool files are rewritten. */
-#define IDLE_COMPACT_MS 500
 /*
- * A rewrite of the pool files after deletes costs up to the whole pool;
- * spend at most 1/COMPACT_DUTY of the time on it, so that a host deleting
- * one key now and then from a large pool cannot make every request wait
- * behind a rewrite.
+ * While another program holds a pool file's lock, hvkvpd's writes to it
+ * wait (the host is answered from memory meanwhile): look again this often
+ * for the lock to be free. Closing the file wakes the loop sooner (inotify).
  */
-#define COMPACT_DUTY 50
+#define LOCK_RETRY_MS 2
+
 /*
  * After answering the host, keep looking at the ring this long before
  * sleeping: its next request usually follows at once (an ENUMERATE walk, a
@@ -116,10 +114,6 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 		snprintf(pb, sizeof(pb), "%u", r->pool);
 		pool = pb;
 	}
-	if (r->operation == HV_KVP_OP_DELETE && ev->status == HV_IC_S_OK) {
-		d->compact_pending = true;
-		d->last_delete_ms = loop_now_ms();
-	}
 	if (!log_debug_enabled())
 		return;
 	switch (r->operation) {
@@ -203,27 +197,32 @@ static int serve(struct hvkvpd *d)
 	return 0;
 }
 
-/* How long until the idle rewrite may run; 0 if it may run now. */
-static int compact_wait_ms(const struct hvkvpd *d)
-{
-	int64_t now = loop_now_ms(), at = d->last_delete_ms + IDLE_COMPACT_MS;
+static const char *const pool_files[] = {
+	".kvp_pool_0", ".kvp_pool_1", ".kvp_pool_2", ".kvp_pool_3", ".kvp_pool_4",
+};
 
-	if (at < d->next_compact_ms)
-		at = d->next_compact_ms;
-	return at > now ? (int)(at - now) : 0;
-}
-
-static void compact_idle(struct hvkvpd *d)
+/* Write what waits for another program's lock; one line when a wait starts and ends. */
+static void pools_flush(struct hvkvpd *d)
 {
-	int64_t start = loop_now_ms();
-	int err = hv_kvp_pool_compact(d->store);
+	unsigned int waiting;
+	int err = hv_kvp_pool_flush(d->store, &waiting);
 
 	if (err < 0)
-		log_warn("rewriting the pool files: %s", strerror(-err));
-	else
-		log_debug("idle: pool files rewritten without deleted records");
-	d->next_compact_ms = loop_now_ms() + (loop_now_ms() - start) * (COMPACT_DUTY - 1);
-	d->compact_pending = false;
+		log_warn("writing the pool files: %s", strerror(-err));
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
+		unsigned int bit = 1u << i;
+
+		if ((waiting & bit) && !(d->pools_waiting & bit)) {
+			d->wait_since_ms[i] = loop_now_ms();
+			log_warn("%s/%s is locked by another program: the host and clients are "
+				 "answered, the file is written once the lock is released",
+				 d->state_dir, pool_files[i]);
+		} else if (!(waiting & bit) && (d->pools_waiting & bit)) {
+			log_info("%s/%s written after waiting %lld ms for its lock", d->state_dir,
+				 pool_files[i], (long long)(loop_now_ms() - d->wait_since_ms[i]));
+		}
+	}
+	d->pools_waiting = waiting;
 }
 
 int hvkvpd_loop(struct hvkvpd *d)
@@ -246,8 +245,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 		if (hv_kvp_pool_fd(d->store) >= 0)
 			pfd[sti = nfd++] = (struct pollfd){ .fd = hv_kvp_pool_fd(d->store),
 							     .events = POLLIN };
-		if (d->compact_pending)
-			timeout = compact_wait_ms(d);
+		if (d->pools_waiting)
+			timeout = LOCK_RETRY_MS;
 		lingering = loop_now_us() < d->linger_until_us;
 		if (d->busy_poll || lingering)
 			timeout = 0;
@@ -264,8 +263,6 @@ int hvkvpd_loop(struct hvkvpd *d)
 			if (terminate)
 				return 0;
 		}
-		if (n == 0 && !lingering && d->compact_pending && compact_wait_ms(d) == 0)
-			compact_idle(d);
 		if (sti >= 0 && (pfd[sti].revents & POLLIN)) {
 			err = hv_kvp_pool_refresh(d->store);
 			if (err < 0)
@@ -277,5 +274,6 @@ int hvkvpd_loop(struct hvkvpd *d)
 			if (err != 0)
 				return err < 0 ? err : 0;
 		}
+		pools_flush(d);
 	}
 }

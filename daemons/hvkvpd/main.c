@@ -27,14 +27,15 @@
 /* Word for word the SYNOPSIS of man/hvkvpd.8 (a test compares them). */
 static const char usage_text[] =
 	"usage: hvkvpd [-dhnV] [-o option] [--backend auto | uio | kernel | sim]\n"
-	"              [--busy-poll] [--kernel-device PATH] [--no-sandbox]\n"
-	"              [--restrict-read POOL[,POOL ...]] [--root DIR]\n"
+	"              [--busy-poll] [--journal-dir DIR] [--kernel-device PATH]\n"
+	"              [--no-sandbox] [--restrict-read POOL[,POOL ...]] [--root DIR]\n"
 	"              [--set-ip-hook PATH] [--socket PATH] [--state-dir DIR]\n"
 	"              [--sync always | write] [--writer-group GROUP]\n";
 
 enum {
 	OPT_BACKEND = 256,
 	OPT_BUSY_POLL,
+	OPT_JOURNAL_DIR,
 	OPT_KERNEL_DEVICE,
 	OPT_NO_SANDBOX,
 	OPT_RESTRICT_READ,
@@ -46,12 +47,16 @@ enum {
 	OPT_WRITER_GROUP,
 };
 
+#define DEFAULT_STATE_DIR   "/var/lib/hyperv"
+#define DEFAULT_JOURNAL_DIR "/var/lib/hvkvpd"
+
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, OPT_BACKEND },
 	{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "foreground", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "journal-dir", required_argument, NULL, OPT_JOURNAL_DIR },
 	{ "kernel-device", required_argument, NULL, OPT_KERNEL_DEVICE },
 	{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 	{ "restrict-read", required_argument, NULL, OPT_RESTRICT_READ },
@@ -158,6 +163,9 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 		case OPT_STATE_DIR:
 			d->state_dir = optarg;
 			break;
+		case OPT_JOURNAL_DIR:
+			d->journal_dir = optarg;
+			break;
 		case OPT_RESTRICT_READ:
 			if (hvkvpd_pools_parse(optarg, &d->restrict_read) < 0)
 				return bad("--restrict-read: '%s' is not a list of pools", optarg);
@@ -173,7 +181,8 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 	}
 	if (optind != argc)
 		return bad("unexpected argument '%s'", argv[optind]);
-	if (!*d->root || !*d->kernel_device || !*d->state_dir)
+	if (!*d->root || !*d->kernel_device || !*d->state_dir ||
+	    (d->journal_dir && !*d->journal_dir))
 		return bad("an empty path is not a path");
 	if (d->socket_path[0] != '/')
 		return bad("--socket: '%s' is not an absolute path", d->socket_path);
@@ -185,19 +194,20 @@ static int options_parse(struct hvkvpd *d, int argc, char **argv, bool *debug)
 }
 
 /*
- * The state directory: whoever may write in it may swap a pool file for a
- * link to any file root writes, or plant journals. Refuse it when it is a
- * symbolic link, writable by group or others, or (as root) not root's.
- * Made here when missing, 0755 whatever the umask, so that the checks
- * see what the store will use.
+ * The state and journal directories: whoever may write in them may swap a
+ * pool file or a journal for a link to any file root writes, or plant
+ * journals. Refuse one when it is a symbolic link, writable by group or
+ * others, or (as root) not root's. Made here when missing, `mode`
+ * whatever the umask (0755: others read the pool files; 0700: the journal
+ * is ours alone), so that the checks see what the store will use.
  */
-static int state_dir_check(const char *dir)
+static int state_dir_check(const char *dir, mode_t mode)
 {
 	struct stat st;
 	bool made;
 	int fd, err = 0;
 
-	made = mkdir(dir, 0755) == 0;
+	made = mkdir(dir, mode) == 0;
 	if (!made && errno != EEXIST) {
 		err = -errno;
 		log_err("state directory %s: %s", dir, strerror(errno));
@@ -213,7 +223,7 @@ static int state_dir_check(const char *dir)
 			log_err("state directory %s: %s", dir, strerror(errno));
 		return err;
 	}
-	if (made && fchmod(fd, 0755) < 0) {
+	if (made && fchmod(fd, mode) < 0) {
 		err = -errno;
 		log_err("state directory %s: chmod: %s", dir, strerror(errno));
 		goto out;
@@ -262,13 +272,14 @@ int main(int argc, char **argv)
 		.backend = HVKVPD_BACKEND_AUTO,
 		.root = "/",
 		.kernel_device = "/dev/vmbus/hv_kvp",
-		.state_dir = "/var/lib/hyperv",
+		.state_dir = DEFAULT_STATE_DIR,
 		.socket_path = "/run/hvkvpd/socket",
 		.sigfd = -1,
 	};
 	struct hv_kvp_handler_config hcfg = { 0 };
 	struct hvkvpd_clients_config ccfg = { 0 };
 	const char *what;
+	char *journal_alloc = NULL;
 	bool debug = false;
 	int status = HVKVPD_EXIT_FAILURE, err;
 
@@ -288,10 +299,28 @@ int main(int argc, char **argv)
 	err = hvkvpd_backend_choose(&d);
 	if (err < 0)
 		goto out;
-	err = state_dir_check(d.state_dir);
+	err = state_dir_check(d.state_dir, 0755);
 	if (err < 0)
 		goto out;
-	err = hv_kvp_pool_open(d.state_dir, d.sync_always ? HV_KVP_POOL_SYNC_ALWAYS : 0, &d.store);
+	/*
+	 * The journal is ours alone: not among the files other programs read.
+	 * With another state folder, beside it, so that two daemons on two
+	 * folders never share one.
+	 */
+	if (!d.journal_dir && strcmp(d.state_dir, DEFAULT_STATE_DIR) == 0) {
+		d.journal_dir = DEFAULT_JOURNAL_DIR;
+	} else if (!d.journal_dir) {
+		if (asprintf(&journal_alloc, "%s.hvkvpd", d.state_dir) < 0) {
+			log_err("journal folder: %s", strerror(ENOMEM));
+			goto out;
+		}
+		d.journal_dir = journal_alloc;
+	}
+	err = state_dir_check(d.journal_dir, 0700);
+	if (err < 0)
+		goto out;
+	err = hv_kvp_pool_open_journaled(d.state_dir, d.journal_dir,
+					 d.sync_always ? HV_KVP_POOL_SYNC_ALWAYS : 0, &d.store);
 	if (err < 0) {
 		log_err("pool files in %s: %s", d.state_dir, strerror(-err));
 		goto out;
@@ -306,8 +335,9 @@ int main(int argc, char **argv)
 		log_err("daemon: %s", strerror(errno));
 		goto out;
 	}
-	log_info("hvkvpd %s: backend %s, pool files in %s, sync %s", HVUIO_VERSION,
-		 hvkvpd_backend_name(d.chosen), d.state_dir, d.sync_always ? "always" : "write");
+	log_info("hvkvpd %s: backend %s, pool files in %s, journal in %s, sync %s", HVUIO_VERSION,
+		 hvkvpd_backend_name(d.chosen), d.state_dir, d.journal_dir,
+		 d.sync_always ? "always" : "write");
 	/*
 	 * Before the client thread exists, so that it starts confined; the
 	 * socket and the device need no privilege (see sandbox.c).
@@ -353,6 +383,8 @@ int main(int argc, char **argv)
 		log_err("opening the %s backend (%s): %s", hvkvpd_backend_name(d.chosen),
 			d.chosen == HVKVPD_BACKEND_KERNEL ? d.kernel_device : d.root,
 			strerror(-err));
+		if (err == -ENXIO)
+			hvkvpd_backend_explain(&d);
 		goto out;
 	}
 	hvkvpd_notify("STATUS=serving the host");
@@ -368,6 +400,7 @@ out:
 	hv_kvp_handler_free(d.handler);
 	/* Compacts: other programs see the host's deletes once we are gone. */
 	hv_kvp_pool_close(d.store);
+	free(journal_alloc);
 	if (d.sigfd >= 0)
 		close(d.sigfd);
 	if (status == HVKVPD_EXIT_OK)

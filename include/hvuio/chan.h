@@ -50,6 +50,26 @@ int hv_dev_open(const char *root, const char *instance, struct hv_dev **ret);
 /* Unmap and close. Every channel of the device must be closed first. */
 void hv_dev_close(struct hv_dev *dev);
 
+/*
+ * Interrupts on sub-channels. Before d062463edf17 (mainline 6.16; 6.12.59,
+ * 6.6.118, 6.1.159, 5.15.197) the kernel dereferences NULL when the host
+ * interrupts a sub-channel, so there a sub-channel keeps its interrupt
+ * masked and hv_chan_wait polls it (hv_chan(3), KERNELS).
+ */
+enum hv_chan_sub_irq {
+	HV_CHAN_SUB_IRQ_AUTO,   /* from the kernel's release, else a probe, else polled */
+	HV_CHAN_SUB_IRQ_ON,     /* interrupts, even on a kernel they would crash */
+	HV_CHAN_SUB_IRQ_OFF,    /* always polled */
+};
+
+/* Choose before the first hv_chan_open_sub. Returns 0 or -EINVAL. */
+int hv_dev_sub_irq_set(struct hv_dev *dev, enum hv_chan_sub_irq mode);
+/*
+ * What was decided and why, in one sentence naming the kernel and the
+ * commit (valid while the device is open). *on is false until known.
+ */
+void hv_dev_sub_irq_get(const struct hv_dev *dev, bool *on, const char **why);
+
 /* The pollable descriptor: readable when the event counter moved. */
 int hv_dev_fd(const struct hv_dev *dev);
 const char *hv_dev_instance(const struct hv_dev *dev);

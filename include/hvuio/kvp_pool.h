@@ -19,23 +19,33 @@
  * valid UTF-8 is never found by key: lookups only take valid UTF-8). A
  * trailing partial record is not read until it is complete.
  *
- * Every change is in the pool file (SET) or in the store's journal
- * (DELETE) before the call returns; with HV_KVP_POOL_SYNC_ALWAYS it has
- * also been fdatasync()ed. Each read-modify-write holds flock(LOCK_EX) and
- * then a whole-file fcntl write lock on the pool file, so both cloud-init
- * (flock) and hv_kvp_daemon-style programs (fcntl) are excluded.
+ * The file is the store's state: when hv_kvp_pool_set or
+ * hv_kvp_pool_delete returns 0, the pool file, read alone by any program,
+ * holds exactly the store's records in Linux's order: a SET of an existing
+ * key rewrote its record in place, a new key was appended, a DELETE
+ * shifted the later records up and cut the file by one record. With
+ * HV_KVP_POOL_SYNC_ALWAYS the change has also been fdatasync()ed. Each
+ * change holds flock(LOCK_EX) and then a whole-file fcntl write lock (an
+ * open file description lock) on the pool file, so both cloud-init (flock)
+ * and hv_kvp_daemon-style programs (fcntl) are excluded.
  *
- * When other programs see a change: a SET of an existing key is one
- * in-place write of its record and a new key one append, both visible at
- * once. A DELETE marks the record deleted in memory and in the journal
- * (DIR/.hvkvpd_journal_N, private to the store); the pool file still
- * holds the record until the next compaction, which rewrites the file from
- * the first deleted record on, keeping the order of the others, and leaves
- * it byte for byte as hv_kvp_daemon's shifting delete would (for records
- * NUL-padded after their strings). Compaction runs at hv_kvp_pool_open,
- * hv_kvp_pool_close, hv_kvp_pool_compact (call it when idle), and by
- * itself once deleted records reach a quarter of a pool. A store killed
- * at any moment redoes its journal at the next open.
+ * One exception: while another program holds either lock on a pool file,
+ * a change to that pool is made in memory at once (readers of the store
+ * see it, the call returns 0) and queued; the queue is written, in order,
+ * the first time hv_kvp_pool_flush or hv_kvp_pool_refresh (or another
+ * change of the pool) finds the lock free, after the other program's
+ * changes have been read. No call waits for another program's lock,
+ * except hv_kvp_pool_open and hv_kvp_pool_close (the latter at most 5 s,
+ * after which changes still queued are dropped).
+ *
+ * A kill at any instant leaves each record with its old or its new
+ * value, and at most one record doubled by a DELETE cut short. With a
+ * journal folder (hv_kvp_pool_open_journaled), the next open finishes a
+ * write of ours that a kill cut short; otherwise, and whatever was
+ * queued, it does not. Opening writes nothing else: an open changes
+ * neither the bytes nor the mtime of the pool files. A trailing partial
+ * record (a writer killed mid-append) is not read, and is dropped by the
+ * store's next write to that file, as Linux's daemon drops it.
  *
  * Changes by other programs: call hv_kvp_pool_refresh before answering
  * the host. Appended records are read incrementally; any other change
@@ -104,7 +114,7 @@ struct hv_kvp_pool_iter {
 	struct hv_kvp_store *store;
 	unsigned int pool;
 	bool placed;
-	uint64_t epoch;
+	uint64_t epoch, seqgen, seq;
 	size_t dels, index, slot;
 	uint64_t work;      /* slots and deletes looked at so far: the walk's cost */
 };
@@ -115,25 +125,31 @@ struct hv_kvp_pool_stats {
 	uint64_t bytes_read;        /* from pool files and journals */
 	uint64_t reloads;           /* pools read again whole */
 	uint64_t records_ingested;  /* records appended by other programs */
-	uint64_t compactions;
+	uint64_t lock_waits;        /* changes queued behind another program's lock */
 };
 
 /*
  * Open the pools in `dir` (created 0755 if missing; the five files are
- * created 0644 whatever the umask, existing ones keep their mode), redo an
- * interrupted journal, read the files and compact them. dir NULL gives a
- * store in memory only. Returns 0, -EINVAL (unknown flag, NULL ret),
- * -ENOMEM, -ENAMETOOLONG, or the errno of mkdir, open, a lock, a read or
- * a write.
+ * created 0644 whatever the umask, existing ones keep their mode) and read
+ * the files. With `journal_dir` (created 0700 if missing; it must not be
+ * `dir`, which other programs read), the store keeps there the one write
+ * in progress per pool, and the open finishes a write a kill cut short.
+ * dir NULL gives a store in memory only. Returns 0, -EINVAL (unknown flag,
+ * NULL ret, a journal without dir), -ENOMEM, -ENAMETOOLONG, or the errno
+ * of mkdir, open, a lock, a read or a write.
  */
+int hv_kvp_pool_open_journaled(const char *dir, const char *journal_dir, unsigned int flags,
+			       struct hv_kvp_store **ret);
+
+/* hv_kvp_pool_open_journaled without a journal. */
 int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kvp_store **ret);
 
 /*
- * Compact every pool (errors are dropped: the journal redoes the work at
- * the next open), close the files and free the store. No call on the
- * store may be running. NULL is a no-op.
+ * Write what waits for another program's lock (waiting at most 5 s),
+ * close the files and free the store. No call on the store may be
+ * running. NULL is a no-op.
  */
-void hv_kvp_pool_close(struct hv_kvp_store *store);
+void hv_kvp_pool_close(struct hv_kvp_store *st);
 
 /*
  * Copy the value of the first record whose key is `key` into value
@@ -156,8 +172,9 @@ int hv_kvp_pool_set(struct hv_kvp_store *store, unsigned int pool, const char *k
 		    const char *value);
 
 /*
- * Delete the first record whose key is `key`. Returns 0, -ENOENT, the
- * key errors of hv_kvp_pool_get, -ENOMEM, or an I/O errno.
+ * Delete the first record whose key is `key`, shifting the later records
+ * up (O(records after it) in the file). Returns 0, -ENOENT, the key errors
+ * of hv_kvp_pool_get, -ENOMEM, or an I/O errno.
  */
 int hv_kvp_pool_delete(struct hv_kvp_store *store, unsigned int pool, const char *key);
 
@@ -166,7 +183,7 @@ int hv_kvp_pool_delete(struct hv_kvp_store *store, unsigned int pool, const char
  * skipped). Lock-free. O(1) below the first deleted record, else it
  * counts records from there: walks use an iterator. Returns 0, -ENOENT
  * past the end, -EINVAL, -ENOMEM (memory ran out while the pool was
- * being compacted or reloaded; the next change, refresh or compaction
+ * being renumbered or reloaded; the next change or refresh
  * tries again).
  */
 int hv_kvp_pool_enumerate(struct hv_kvp_store *store, unsigned int pool, size_t index,
@@ -184,10 +201,11 @@ int hv_kvp_pool_iter_begin(struct hv_kvp_store *store, unsigned int pool,
  * begin) and move onto it. O(1) amortised, whatever the pool's size and
  * the deletes before. Every record that is in the pool for the whole
  * walk is copied once, in file order, while other records are added,
- * changed or deleted. A compaction or a reload during the walk renumbers
- * the records: the iterator then goes on by index, as
- * hv_kvp_pool_iter_seek does, and may miss a record if records before it
- * were deleted since its last call. Returns 0, -ENOENT past the last
+ * changed or deleted (a delete renumbers the records; the iterator
+ * finds its place again by file order). A reload (another program
+ * rewrote the file) during the walk renumbers them all: the iterator then
+ * goes on by index, as hv_kvp_pool_iter_seek does, and may miss a record
+ * if records before it were deleted since its last call. Returns 0, -ENOENT past the last
  * record (the iterator stays, so a later call finds records appended
  * since), -EINVAL, -ENOMEM as hv_kvp_pool_enumerate.
  */
@@ -208,24 +226,29 @@ void hv_kvp_pool_iter_end(struct hv_kvp_pool_iter *it);
 
 /*
  * Apply what other programs changed in the pool files since the last
- * call. Cheap when nothing changed (one non-blocking read of the inotify
+ * call, and write what waits for a lock (as hv_kvp_pool_flush; a pool
+ * whose lock is held is skipped). Cheap when nothing changed (one non-blocking read of the inotify
  * descriptor, or five fstat() calls with HV_KVP_POOL_NO_INOTIFY). A
  * memory store returns 0. Returns 0, -ENOMEM, or an I/O errno.
  */
 int hv_kvp_pool_refresh(struct hv_kvp_store *store);
 
 /*
- * The inotify descriptor to poll for readability (then call
- * hv_kvp_pool_refresh), or -ENOENT for a memory store or with
- * HV_KVP_POOL_NO_INOTIFY. The store owns it.
+ * A descriptor to poll for readability, then call hv_kvp_pool_refresh:
+ * it becomes readable when a pool file changes (inotify; with
+ * HV_KVP_POOL_NO_INOTIFY only as below) and when a change starts waiting
+ * for another program's lock. -ENOENT for a memory store. The store owns
+ * it.
  */
 int hv_kvp_pool_fd(const struct hv_kvp_store *store);
 
 /*
- * Rewrite the pool files without their deleted records, so that other
- * programs see the deletes. Returns 0, -ENOMEM, or an I/O errno.
+ * Write the changes queued behind another program's lock, for every pool
+ * whose lock is free now. *waiting gets the pools (bit N for pool N) whose
+ * changes still wait. Never waits. Returns 0, -EINVAL, or an I/O errno
+ * (the changes not written stay queued).
  */
-int hv_kvp_pool_compact(struct hv_kvp_store *store);
+int hv_kvp_pool_flush(struct hv_kvp_store *store, unsigned int *waiting);
 
 /* Copy the counters. Returns 0 or -EINVAL. */
 int hv_kvp_pool_stats_get(struct hv_kvp_store *store, struct hv_kvp_pool_stats *stats);

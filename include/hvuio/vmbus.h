@@ -108,6 +108,46 @@ int hv_vmbus_bind(const char *root, const char *instance, const char *driver);
 /* Unbind the device from whatever driver has it; same errors as above. */
 int hv_vmbus_unbind(const char *root, const char *instance);
 
+/*
+ * What the kernel under root does to userspace drivers, as far as its
+ * release says (uio_hv_generic changed under userspace many times; see
+ * hv_vmbus(3), KERNELS, for every commit and release). Each fix is 1
+ * (the release has it), 0 (it has not) or -1 (a distribution kernel,
+ * "6.1.0-28-amd64": its backports cannot be known from the release).
+ */
+struct hv_vmbus_kernel {
+	char release[65];            /* ROOT/proc/sys/kernel/osrelease, else uname */
+	unsigned int major, minor, patch;
+	bool distribution;           /* a suffix after major.minor.patch */
+	/* 547fa4ffd799 (6.10): channels without a monitor page bind, write(1) signals the primary. */
+	int8_t nonmonitored;
+	/* b15b7d2a1b09 (CVE-2025-40048; 6.18, 6.12.53...): the kernel stops forcing interrupt_mask. */
+	int8_t user_mask;
+	/* d062463edf17 (6.16, 6.12.59...): a sub-channel interrupt no longer oopses in hv_uio_channel_cb. */
+	int8_t subchannel_events;
+	/* d062463edf17 in full (6.16, 6.12.59 only): write(1) signals every sub-channel. */
+	int8_t subchannel_signal;
+	/* fb1adbd7e50f + 6fd28941447b (6.11, 6.10.10...): a rescind of an open device does not oops. */
+	int8_t rescind;
+	/* bb862397f48f (6.4): ring headers are zeroed on every open. */
+	int8_t header_reset;
+};
+
+/*
+ * Read the release under root (ROOT/proc/sys/kernel/osrelease; uname(2)
+ * when the root has none) and fill *k. Returns 0, -EBADMSG for a release
+ * that is not major.minor[.patch][suffix], or the errno of the read.
+ */
+int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k);
+
+/*
+ * What the library makes of *k, in sentences naming the commits, joined
+ * by sep ("; " for a log line, "\n\t" for a listing). Returns the length
+ * snprintf would have written.
+ */
+int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const char *sep, char *buf,
+			     size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -49,7 +50,7 @@ struct kvp_index {
 /* What a pool holds; built aside during a reload, then swapped in. */
 struct kvp_content {
 	struct kvp_index *idx;
-	struct kvp_rec **slots;   /* file order; NULL = deleted, still in the file */
+	struct kvp_rec **slots;   /* file order; NULL only within a delete */
 	size_t nslots, cap, holes, first_hole;
 	uint64_t next_seq;
 	bool live;                /* idx is what readers see */
@@ -78,16 +79,24 @@ struct kvp_slots {
 
 /*
  * The record order readers walk without the mutex. Slot i is slot i of
- * the live content. A compaction or a reload builds a new order (a new
+ * the live content. A delete or a reload builds a new order (a new
  * epoch, so that iterators placed in the old one start over); appends,
  * SETs and deletes patch the current one in O(1).
  */
 struct kvp_order {
 	uint64_t epoch;
+	uint64_t seqgen;            /* the pool's seqgen when it was built */
 	_Atomic size_t nslots;      /* slots published */
 	_Atomic size_t ndels;       /* deletes published */
 	_Atomic size_t first_hole;  /* lowest deleted slot, SIZE_MAX if none */
 	_Atomic(struct kvp_slots *) arr;
+};
+
+/* A change made in memory while another program held the pool file's lock. */
+struct kvp_pending {
+	struct kvp_pending *next;
+	char *value;              /* NULL: a DELETE */
+	char key[];
 };
 
 struct kvp_pool {
@@ -96,19 +105,18 @@ struct kvp_pool {
 	/* NULL only when building it ran out of memory; the next writer retries. */
 	_Atomic(struct kvp_order *) order;
 	_Atomic size_t live;        /* records, for hv_kvp_pool_count */
+	uint64_t seqgen;            /* changes when a reload renumbers `seq` */
 
 	/* File state (fd < 0: memory only). */
 	int fd, jfd;
-	char name[32], jname[32];
+	char name[32];
 	bool dirty;               /* inotify saw a change */
-	bool must_reload;         /* a compaction failed half-way */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
 	struct timespec mtim, ctim;
-	uint64_t last_chash;      /* content hash of the file's last record */
-	uint64_t jend;            /* where the next journal entry goes */
-	size_t compact_retry;     /* after a failed compaction: holes before the next try */
+	/* Changes waiting for another program to release the lock, in order. */
+	struct kvp_pending *pending, **pending_tail;
 };
 
 struct hv_kvp_store {
@@ -117,7 +125,9 @@ struct hv_kvp_store {
 	uint64_t next_epoch;
 	unsigned int flags;
 	int dirfd;
-	int ifd;
+	int ifd;                           /* inotify on dir */
+	int efd;                           /* set when a change waits for a lock */
+	int pfd;                           /* epoll of both, for hv_kvp_pool_fd */
 	uint64_t hkey[2];
 	struct kvp_pool pools[HV_KVP_POOL_COUNT];
 	void **retired;
@@ -127,42 +137,97 @@ struct hv_kvp_store {
 	void *change_ctx;
 };
 
-/* store.c */
-uint64_t kvp_siphash(const uint64_t key[2], const void *data, size_t len);
-uint64_t kvp_content_hash(const char *key, size_t klen, const char *val, size_t vlen);
-bool kvp_utf8_valid(const char *s, size_t len);
-int kvp_rec_new(struct hv_kvp_store *st, const char *key, size_t klen,
-		const char *val, size_t vlen, struct kvp_rec **ret);
-int kvp_rec_parse(struct hv_kvp_store *st, const uint8_t *raw, struct kvp_rec **ret);
-void kvp_rec_format(const struct kvp_rec *r, uint8_t *raw);
-int kvp_content_init(struct kvp_content *c, bool live);
-int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r);
-void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot);
-void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c);
-void kvp_content_discard(struct kvp_content *c);
-int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c);
-void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r);
-void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_content *c);
-void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p);
-int kvp_retire(struct hv_kvp_store *st, void *ptr);
-void kvp_retired_flush(struct hv_kvp_store *st);
-/* Tests hold the writers' mutex and count its uses through these. */
+/* SipHash-2-4 (Aumasson and Bernstein, 2012): keyed, so the host cannot
+ * choose keys that all land in one chain. */
+#define KVP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define KVP_SIPROUND do { \
+	v0 += v1; v1 = KVP_ROTL(v1, 13); v1 ^= v0; v0 = KVP_ROTL(v0, 32); \
+	v2 += v3; v3 = KVP_ROTL(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = KVP_ROTL(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = KVP_ROTL(v1, 17); v1 ^= v2; v2 = KVP_ROTL(v2, 32); \
+} while (0)
+
+static inline uint64_t kvp_siphash(const uint64_t key[2], const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
+	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
+	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i, left = len & 7;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&m, p + i, 8);
+		v3 ^= m;
+		KVP_SIPROUND;
+		KVP_SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < left; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	KVP_SIPROUND;
+	KVP_SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	KVP_SIPROUND;
+	KVP_SIPROUND;
+	KVP_SIPROUND;
+	KVP_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Identity of a record's contents as a reader of the file sees them. */
+static inline uint64_t kvp_content_hash(const char *key, size_t klen, const char *val, size_t vlen)
+{
+	static const uint64_t k[2] = { 0x6876757a6b767031ULL, 0x706f6f6c66696c65ULL };
+	uint8_t buf[KVP_REC_SIZE + 2];
+
+	memcpy(buf, key, klen);
+	buf[klen] = 0;
+	memcpy(buf + klen + 1, val, vlen);
+	return kvp_siphash(k, buf, klen + 1 + vlen);
+}
+
+/* Our records: string, NUL, zeros (Linux leaves old bytes after the NUL). */
+static inline void kvp_rec_format(const struct kvp_rec *r, uint8_t *raw)
+{
+	memset(raw, 0, KVP_REC_SIZE);
+	memcpy(raw, kvp_rec_key(r), r->klen);
+	memcpy(raw + KVP_KEY_FIELD, kvp_rec_value(r), r->vlen);
+}
+
+/* store.c: tests hold the writers' mutex and count its uses through these. */
 void kvp_store_lock_hold(struct hv_kvp_store *st, bool hold);
 uint64_t kvp_store_lock_count(struct hv_kvp_store *st);
 
-/* poolfile.c */
+/*
+ * poolfile.c: the files alone; it never calls the store. Writes and
+ * checks run with the pool's locks held (kvp_file_lock).
+ */
+enum { KVP_FILE_SAME, KVP_FILE_APPENDED, KVP_FILE_CHANGED };
+typedef int kvp_raw_fn(void *ctx, const uint8_t *raw);
+
 extern void (*kvp_crash_hook)(const char *where);
-int kvp_files_open(struct hv_kvp_store *st, const char *dir);
+int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir);
 void kvp_files_close(struct hv_kvp_store *st);
-int kvp_file_begin(struct hv_kvp_store *st, struct kvp_pool *p);
-void kvp_file_end(struct hv_kvp_store *st, struct kvp_pool *p);
-int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r);
-int kvp_file_rewrite(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
-		     const struct kvp_rec *old, const struct kvp_rec *r);
-int kvp_file_delete_log(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
-			const struct kvp_rec *r);
-int kvp_file_compact(struct hv_kvp_store *st, struct kvp_pool *p);
-int kvp_file_refresh(struct hv_kvp_store *st, struct kvp_pool *p);
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool);
+void kvp_files_wake(struct hv_kvp_store *st);
+bool kvp_file_quiet(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_file_lock(struct kvp_pool *p, bool wait);
+void kvp_file_unlock(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_file_recover(struct hv_kvp_store *st, struct kvp_pool *p);
+int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t known, uint64_t last,
+		   uint64_t *full);
+void kvp_file_seen(struct kvp_pool *p);
+int kvp_file_read(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from, uint64_t to,
+		  kvp_raw_fn *fn, void *ctx);
+int kvp_file_update(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+		    const struct kvp_rec *old, const struct kvp_rec *r);
+int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+		    const struct kvp_rec *r);
+int kvp_file_delete(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot, size_t count,
+		    const uint64_t *chash);
 
 #endif

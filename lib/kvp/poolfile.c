@@ -1,49 +1,47 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Pool files in Linux's format, their locks, and the store's journal.
+ * Pool files in Linux's format, their locks, and the intent journal.
+ *
+ * This file knows bytes and files only: it reads records out through a
+ * callback and writes what store.c asks. It never calls the store.
  *
  * Facts this file relies on, from Linux's tools/hv/hv_kvp_daemon.c: the
  * files are DIR/.kvp_pool_0..4, opened O_RDWR|O_CREAT|O_CLOEXEC mode 0644
  * in a 0755 directory, headerless arrays of struct kvp_record { char
  * key[512]; char value[2048]; }; a trailing partial record is not read
  * (it freads whole records); SET overwrites the value of the first
- * matching record in place, leaving old bytes after the new NUL, or
- * appends; DELETE shifts the later records up with strcpy and rewrites
- * the file; it locks the whole file with fcntl(F_SETLKW, F_WRLCK). From
- * cloud-init's reporting handler: it appends records under
+ * matching record in place or appends; DELETE shifts the later records up
+ * and rewrites the file; it locks the whole file with fcntl(F_SETLKW,
+ * F_WRLCK). From cloud-init's reporting handler: it appends records under
  * flock(LOCK_EX) and writes 512-byte keys without NUL.
  *
- * Crash safety. Every record we write is written whole at a record
- * boundary, and SIGKILL can still cut a write short: Linux's
- * mm/filemap.c generic_perform_write checks for a fatal signal before
- * each page it copies, so a record that straddles a page boundary can be
- * left half written. Before writing a record we put its key and value in
- * the journal's intent slot, and clear the slot once the write is done.
- * A SET of an existing key is one pwrite of its record; a write cut short
- * is finished at the next open. A new key is an append, which first sets
- * the file's length to the end of the new record (one ftruncate) and then
- * writes it. The file is thus always whole records, even after a kill:
- * records other programs append while we are dead stay aligned (a cut
- * left partial would have shifted them by its length, and the open that
- * cut the partial would then have cut them), and the next open finds our
- * record zero-filled after whatever part was written, and finishes it
- * from the intent. A record there that is not such a prefix of ours was
- * appended by someone else after we died before the ftruncate: it is
- * left alone. A DELETE
- * only appends a small entry to the journal: the record stays in the pool
- * file (a hole in memory) until compaction, which keeps the pool file's
- * writes O(1) per delete on average. Compaction copies the surviving tail
- * to the journal first, then over the file, then truncates: a compaction
- * cut short is redone from the journal; records other programs appended
- * meanwhile are recognised because the old tail is still there (its hash
- * is in the journal), and are kept.
+ * What a kill can cut. SIGKILL stops a write(2) only between two pages:
+ * Linux's mm/filemap.c generic_perform_write checks for a fatal signal
+ * before each page it copies, so a write that lies within one page is
+ * all there or not at all. A record (2560 bytes) may straddle a page
+ * boundary; every record we change is written so that a reader, which
+ * reads each field up to its NUL, sees the record before or after the
+ * change whichever page the kill leaves undone: only the bytes that differ
+ * are written, and when they cross a page boundary the page whose new
+ * bytes are invisible (behind the old value's NUL) goes first, or the
+ * page that completes the new record (with its NUL) does. Only when both
+ * the old and the new value run over the boundary (or the boundary falls
+ * between key and value and both change) can the one write be cut inside
+ * the record; the journal finishes it at the next open.
  *
- * Journal (DIR/.hvkvpd_journal_N, 0600, read by nobody else): offset 0 is
- * the intent slot (entry, then the key and value bytes; its magic is
- * zeroed when the write it covers is done); entries follow from offset 4096:
- * DELETE (entry only) and COMPACT (entry + image records). A torn entry
- * fails its check and ends the journal. The journal is emptied by every
- * compaction, and compaction runs at every open and close.
+ * DELETE shifts the later records up one record at a time, front to back,
+ * then cuts the last record off: a kill in between leaves one record
+ * doubled (the one being moved, in its old and its new place), which the
+ * next open removes by finishing the shift. A new key is one pwrite at
+ * the end.
+ *
+ * Journal (JDIR/pool_N.intent, 0600, read by nobody else; none without a
+ * journal folder): one entry at offset 0 naming the write in progress,
+ * sealed by a hash, zeroed once the write is done. UPDATE and APPEND
+ * carry the new record's key and value, DELETE the content hashes of the
+ * records from the deleted one to the end, which tell how far the shift
+ * got. At open, an entry whose write left no trace is dropped without
+ * touching the pool file; one whose write is half done is finished.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +49,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -60,58 +60,32 @@
 #include "lib/common/compiler.h"
 #include "pool_private.h"
 
-#define KVP_JMAGIC       0x4a4b5648u  /* "HVKJ" */
-#define KVP_J_INTENT     1u           /* SET of an existing record, in place */
-#define KVP_J_DELETE     2u
-#define KVP_J_COMPACT    3u
-#define KVP_J_APPEND     4u           /* a new record at the end */
-#define KVP_J_DATA       4096u        /* entries start here */
-#define KVP_CHUNK        64u          /* records per read or write */
+#define KVP_JMAGIC      0x4a4b5648u  /* "HVKJ" */
+#define KVP_J_UPDATE    1u
+#define KVP_J_APPEND    2u
+#define KVP_J_DELETE    3u
+#define KVP_CHUNK       64u          /* records per read */
+#define KVP_PAGE        4096u        /* the unit a kill cannot cut (see above) */
 
 struct kvp_jent {
 	uint32_t magic;
 	uint32_t type;
-	uint64_t a;      /* INTENT, APPEND, DELETE: record index; COMPACT: first hole */
-	uint64_t b;      /* INTENT, APPEND, DELETE: content hash; COMPACT: records before */
-	uint64_t c;      /* INTENT, APPEND: key length | value length << 16; COMPACT: image records */
-	uint64_t d;      /* COMPACT: hash of the tail the image replaces */
-	uint64_t e;      /* INTENT, APPEND: hash of key and value; COMPACT: hash of the image */
+	uint64_t slot;
+	uint64_t count;  /* DELETE: records in the file before it */
+	uint64_t old;    /* UPDATE: content hash of the record it replaces */
+	uint64_t lens;   /* UPDATE, APPEND: key length | value length << 16 */
+	uint64_t body;   /* hash of the bytes after the entry */
 	uint64_t check;  /* hash of everything above */
 } __attribute__((packed));
 _Static_assert(sizeof(struct kvp_jent) == 56, "kvp_jent");
 
-/*
- * Crash tests stop the process at these points (not exported; tests
- * reach it through the static library).
- */
+/* Crash tests stop the process at these points (not exported). */
 void (*kvp_crash_hook)(const char *where);
 #define KVP_CRASH_POINT(w) do { if (unlikely(kvp_crash_hook)) kvp_crash_hook(w); } while (0)
 
 static const uint64_t kvp_jkey[2] = { 0x6a6f75726e616c31ULL, 0x6876756b76706a6cULL };
 
-static uint64_t kvp_raw_hash(const uint8_t *raw)
-{
-	return kvp_siphash(kvp_jkey, raw, KVP_REC_SIZE);
-}
-
-static uint64_t kvp_hash_step(uint64_t h, uint64_t x)
-{
-	return (h ^ x) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
-}
-
-static void kvp_jent_seal(struct kvp_jent *j)
-{
-	j->magic = KVP_JMAGIC;
-	j->check = kvp_siphash(kvp_jkey, j, offsetof(struct kvp_jent, check));
-}
-
-static bool kvp_jent_ok(const struct kvp_jent *j)
-{
-	return j->magic == KVP_JMAGIC &&
-	       j->check == kvp_siphash(kvp_jkey, j, offsetof(struct kvp_jent, check));
-}
-
-/* Content hash of a raw record, as kvp_rec_parse would compute it. */
+/* Content hash of a raw record: what a reader of the file sees of it. */
 static uint64_t kvp_raw_chash(const uint8_t *raw)
 {
 	const char *k = (const char *)raw, *v = (const char *)raw + KVP_KEY_FIELD;
@@ -119,17 +93,15 @@ static uint64_t kvp_raw_chash(const uint8_t *raw)
 	return kvp_content_hash(k, strnlen(k, KVP_KEY_FIELD), v, strnlen(v, KVP_VAL_FIELD));
 }
 
-/* Is `got` the first bytes of `want` (maybe none, maybe all), then zeros? */
-static bool kvp_raw_prefix_of(const uint8_t *got, const uint8_t *want)
+/* Do readers, who stop each field at its NUL, see the same record? */
+static bool kvp_raw_same(const uint8_t *a, const uint8_t *b)
 {
-	size_t x = 0;
+	size_t ka = strnlen((const char *)a, KVP_KEY_FIELD);
+	size_t va = strnlen((const char *)a + KVP_KEY_FIELD, KVP_VAL_FIELD);
 
-	while (x < KVP_REC_SIZE && got[x] == want[x])
-		x++;
-	for (; x < KVP_REC_SIZE; x++)
-		if (got[x])
-			return false;
-	return true;
+	return ka == strnlen((const char *)b, KVP_KEY_FIELD) && !memcmp(a, b, ka) &&
+	       va == strnlen((const char *)b + KVP_KEY_FIELD, KVP_VAL_FIELD) &&
+	       !memcmp(a + KVP_KEY_FIELD, b + KVP_KEY_FIELD, va);
 }
 
 /* ---- I/O ---- */
@@ -187,31 +159,81 @@ static int kvp_truncate(int fd, off_t len)
 	return 0;
 }
 
-/* flock first, then fcntl: the fixed order. Both on the fd we keep. */
-static int kvp_lock(struct kvp_pool *p)
+/* One whole record at `slot`; -EIO when the file ends before it. */
+static int kvp_read_rec(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t slot, uint8_t *raw)
+{
+	ssize_t n = kvp_pread(st, p->fd, raw, KVP_REC_SIZE, (off_t)(slot * KVP_REC_SIZE));
+
+	if (n < 0)
+		return (int)n;
+	return n == KVP_REC_SIZE ? 0 : -EIO;
+}
+
+/*
+ * Turn record `x` at byte `off` into `y` so that a kill at any instant
+ * leaves a reader seeing x or y (see the top of the file).
+ */
+static int kvp_rec_replace(struct hv_kvp_store *st, int fd, off_t off, const uint8_t *x,
+			   const uint8_t *y)
+{
+	uint8_t mix[KVP_REC_SIZE];
+	size_t lo = 0, hi = KVP_REC_SIZE, b;
+	int err;
+
+	while (lo < KVP_REC_SIZE && x[lo] == y[lo])
+		lo++;
+	if (lo == KVP_REC_SIZE)
+		return 0;
+	while (x[hi - 1] == y[hi - 1])
+		hi--;
+	b = KVP_PAGE - (size_t)((off + (off_t)lo) % KVP_PAGE) + lo;
+	if (b >= hi)
+		return kvp_pwrite(st, fd, y + lo, hi - lo, off + (off_t)lo);
+	/* Page boundary at b: [lo, b) and [b, hi) are two pages. */
+	memcpy(mix, x, b);
+	memcpy(mix + b, y + b, KVP_REC_SIZE - b);
+	if (kvp_raw_same(mix, x)) {
+		err = kvp_pwrite(st, fd, y + b, hi - b, off + (off_t)b);
+		KVP_CRASH_POINT("replace-half");
+		return err ? err : kvp_pwrite(st, fd, y + lo, b - lo, off + (off_t)lo);
+	}
+	memcpy(mix, y, b);
+	memcpy(mix + b, x + b, KVP_REC_SIZE - b);
+	if (kvp_raw_same(mix, y)) {
+		err = kvp_pwrite(st, fd, y + lo, b - lo, off + (off_t)lo);
+		KVP_CRASH_POINT("replace-half");
+		return err ? err : kvp_pwrite(st, fd, y + b, hi - b, off + (off_t)b);
+	}
+	return kvp_pwrite(st, fd, y + lo, hi - lo, off + (off_t)lo);
+}
+
+/* ---- locks ---- */
+
+/*
+ * flock first, then a whole-file open-file-description lock (it conflicts
+ * with the fcntl locks of Linux's daemon, and unlike a process lock no
+ * close elsewhere drops it). Without `wait`, -EAGAIN while another program
+ * holds either.
+ */
+int kvp_file_lock(struct kvp_pool *p, bool wait)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	int err;
 
-	while (flock(p->fd, LOCK_EX) < 0)
+	while (flock(p->fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EWOULDBLOCK)
+			return -EAGAIN;
 		if (errno != EINTR)
 			return -errno;
-	while (fcntl(p->fd, F_SETLKW, &fl) < 0) {
-		if (errno != EINTR) {
-			err = -errno;
-			flock(p->fd, LOCK_UN);
-			return err;
-		}
+	}
+	while (fcntl(p->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		err = errno == EAGAIN || errno == EACCES ? -EAGAIN : -errno;
+		flock(p->fd, LOCK_UN);
+		return err;
 	}
 	return 0;
-}
-
-static void kvp_unlock(struct kvp_pool *p)
-{
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-
-	fcntl(p->fd, F_SETLK, &fl);
-	flock(p->fd, LOCK_UN);
 }
 
 static void kvp_stat_save(struct kvp_pool *p)
@@ -225,6 +247,17 @@ static void kvp_stat_save(struct kvp_pool *p)
 	p->size = sb.st_size;
 	p->mtim = sb.st_mtim;
 	p->ctim = sb.st_ctim;
+}
+
+void kvp_file_unlock(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	kvp_stat_save(p);
+	/* Still under both locks: this pool's events are our own writes. */
+	kvp_files_drain(st, (int)(p - st->pools));
+	fcntl(p->fd, F_OFD_SETLK, &fl);
+	flock(p->fd, LOCK_UN);
 }
 
 static bool kvp_stat_same(const struct kvp_pool *p, const struct stat *sb)
@@ -261,10 +294,21 @@ static int kvp_open_file(int dirfd, const char *name, mode_t mode)
 
 /* ---- inotify ---- */
 
+void kvp_files_wake(struct hv_kvp_store *st)
+{
+	uint64_t one = 1;
+
+	if (st->efd >= 0)
+		(void)!write(st->efd, &one, sizeof(one));
+}
+
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	uint64_t woken;
 
+	if (st->efd >= 0)
+		(void)!read(st->efd, &woken, sizeof(woken));
 	if (st->ifd < 0)
 		return 0;
 	for (;;) {
@@ -298,326 +342,10 @@ int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
 	}
 }
 
-/* ---- loading ---- */
+/* ---- reading ---- */
 
-struct kvp_jscan {
-	bool intent_ok;
-	struct kvp_jent intent;
-	uint8_t intent_raw[KVP_REC_SIZE];  /* the record the intent was writing */
-	bool compact_ok;
-	struct kvp_jent compact;
-	uint64_t compact_off;   /* where its image starts */
-	struct kvp_jent *dels;
-	size_t ndels, cap;
-	uint64_t end;
-};
-
-static int kvp_journal_scan(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_jscan *js)
-{
-	uint8_t *chunk = NULL;
-	uint64_t off = KVP_J_DATA;
-	ssize_t n;
-	int err = 0;
-
-	memset(js, 0, sizeof(*js));
-	n = kvp_pread(st, p->jfd, &js->intent, sizeof(js->intent), 0);
-	if (n < 0)
-		return (int)n;
-	chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
-	if (!chunk)
-		return -ENOMEM;
-	if (n == sizeof(js->intent) && kvp_jent_ok(&js->intent) &&
-	    (js->intent.type == KVP_J_INTENT || js->intent.type == KVP_J_APPEND)) {
-		uint64_t klen = js->intent.c & 0xffff, vlen = js->intent.c >> 16;
-
-		/* Lengths checked before use, even in our own journal. */
-		if (klen >= 1 && klen < KVP_KEY_FIELD && vlen < KVP_VAL_FIELD) {
-			n = kvp_pread(st, p->jfd, chunk, (size_t)(klen + vlen), sizeof(js->intent));
-			if (n < 0) {
-				err = (int)n;
-				goto out;
-			}
-			if ((uint64_t)n == klen + vlen &&
-			    kvp_siphash(kvp_jkey, chunk, (size_t)n) == js->intent.e &&
-			    kvp_content_hash((char *)chunk, (size_t)klen, (char *)chunk + klen,
-					     (size_t)vlen) == js->intent.b) {
-				memset(js->intent_raw, 0, KVP_REC_SIZE);
-				memcpy(js->intent_raw, chunk, (size_t)klen);
-				memcpy(js->intent_raw + KVP_KEY_FIELD, chunk + klen, (size_t)vlen);
-				js->intent_ok = true;
-			}
-		}
-	}
-	for (;;) {
-		struct kvp_jent j;
-
-		n = kvp_pread(st, p->jfd, &j, sizeof(j), (off_t)off);
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		if (n != sizeof(j) || !kvp_jent_ok(&j))
-			break;
-		if (j.type == KVP_J_DELETE) {
-			if (js->ndels == js->cap) {
-				size_t cap = js->cap ? js->cap * 2 : 64;
-				struct kvp_jent *d = realloc(js->dels, cap * sizeof(*d));
-
-				if (!d) {
-					err = -ENOMEM;
-					goto out;
-				}
-				js->dels = d;
-				js->cap = cap;
-			}
-			js->dels[js->ndels++] = j;
-			off += sizeof(j);
-		} else if (j.type == KVP_J_COMPACT) {
-			uint64_t h = 0, done = 0;
-
-			if (j.c > (uint64_t)(INT64_MAX / KVP_REC_SIZE))
-				break;
-			while (done < j.c) {
-				size_t cnt = j.c - done < KVP_CHUNK ? (size_t)(j.c - done) : KVP_CHUNK;
-
-				n = kvp_pread(st, p->jfd, chunk, cnt * KVP_REC_SIZE,
-					      (off_t)(off + sizeof(j) + done * KVP_REC_SIZE));
-				if (n < 0) {
-					err = (int)n;
-					goto out;
-				}
-				if ((size_t)n != cnt * KVP_REC_SIZE)
-					break;
-				for (size_t i = 0; i < cnt; i++)
-					h = kvp_hash_step(h, kvp_raw_hash(chunk + i * KVP_REC_SIZE));
-				done += cnt;
-			}
-			if (done != j.c || h != j.e || j.a + j.c > j.b)
-				break;
-			/* The deletes before it are part of its image. */
-			js->compact_ok = true;
-			js->compact = j;
-			js->compact_off = off + sizeof(j);
-			js->ndels = 0;
-			off += sizeof(j) + j.c * KVP_REC_SIZE;
-		} else {
-			break;
-		}
-	}
-	js->end = off;
-out:
-	free(chunk);
-	return err;
-}
-
-/* Copy `count` records from the journal at joff to the pool file at record `at`. */
-static int kvp_image_apply(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t joff,
-			   uint64_t at, uint64_t count)
-{
-	uint8_t *chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
-	uint64_t done = 0;
-	int err = 0;
-
-	if (!chunk)
-		return -ENOMEM;
-	while (done < count) {
-		size_t cnt = count - done < KVP_CHUNK ? (size_t)(count - done) : KVP_CHUNK;
-		ssize_t n = kvp_pread(st, p->jfd, chunk, cnt * KVP_REC_SIZE,
-				      (off_t)(joff + done * KVP_REC_SIZE));
-
-		if (n < 0 || (size_t)n != cnt * KVP_REC_SIZE) {
-			err = n < 0 ? (int)n : -EIO;
-			break;
-		}
-		err = kvp_pwrite(st, p->fd, chunk, cnt * KVP_REC_SIZE,
-				 (off_t)((at + done) * KVP_REC_SIZE));
-		if (err)
-			break;
-		done += cnt;
-		KVP_CRASH_POINT("compact-chunk");
-	}
-	free(chunk);
-	return err;
-}
-
-/* Hash of records [from, to) of the pool file, as a COMPACT entry's d. */
-static int kvp_tail_hash(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from,
-			 uint64_t to, uint64_t *ret)
-{
-	uint8_t raw[KVP_REC_SIZE];
-	uint64_t h = 0;
-
-	for (uint64_t i = from; i < to; i++) {
-		ssize_t n = kvp_pread(st, p->fd, raw, KVP_REC_SIZE, (off_t)(i * KVP_REC_SIZE));
-
-		if (n < 0)
-			return (int)n;
-		if (n != KVP_REC_SIZE)
-			return -EIO;
-		h = kvp_hash_step(h, kvp_raw_hash(raw));
-	}
-	*ret = h;
-	return 0;
-}
-
-static int kvp_file_compact_locked(struct hv_kvp_store *st, struct kvp_pool *p);
-
-/*
- * Read the whole pool again (at open, or after another program changed
- * it other than by appending), with the journal applied. Locks held.
- */
-static int kvp_file_load(struct hv_kvp_store *st, struct kvp_pool *p, bool at_open)
-{
-	struct kvp_content c = { 0 };
-	struct kvp_jscan js;
-	uint8_t *chunk = NULL;
-	uint64_t full, stale_from = 0, stale_to = 0, last = 0;
-	struct stat sb;
-	int err;
-
-	err = kvp_journal_scan(st, p, &js);
-	if (err)
-		goto out;
-	if (fstat(p->fd, &sb) < 0) {
-		err = -errno;
-		goto out;
-	}
-	full = (uint64_t)sb.st_size / KVP_REC_SIZE;
-	/*
-	 * A partial record under both locks is what another writer left when
-	 * it was killed (ours set the length first and never leave one).
-	 */
-	if (at_open && (uint64_t)sb.st_size % KVP_REC_SIZE) {
-		err = kvp_truncate(p->fd, (off_t)(full * KVP_REC_SIZE));
-		if (err)
-			goto out;
-	}
-
-	if (js.compact_ok) {
-		uint64_t n0 = js.compact.b, h1 = js.compact.a, len = js.compact.c;
-		uint64_t k = n0 - h1 - len, h = ~js.compact.d;
-
-		/*
-		 * Old tail still in place: the compaction did not reach its
-		 * truncate. Write the image again; the old tail becomes holes
-		 * and records appended after it are kept.
-		 */
-		if (full >= n0 && kvp_tail_hash(st, p, n0 - k, n0, &h) == 0 &&
-		    h == js.compact.d) {
-			err = kvp_image_apply(st, p, js.compact_off, h1, len);
-			if (err)
-				goto out;
-			stale_from = n0 - k;
-			stale_to = n0;
-		}
-	} else if (js.intent_ok && at_open && js.intent.a < full) {
-		uint8_t raw[KVP_REC_SIZE];
-		ssize_t n = kvp_pread(st, p->fd, raw, KVP_REC_SIZE,
-				     (off_t)(js.intent.a * KVP_REC_SIZE));
-		bool redo;
-
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		if (js.intent.type == KVP_J_INTENT) {
-			/* Same key: the record our interrupted SET was writing. */
-			redo = n == KVP_REC_SIZE &&
-			       strnlen((char *)raw, KVP_KEY_FIELD) ==
-					strnlen((char *)js.intent_raw, KVP_KEY_FIELD) &&
-			       !memcmp(raw, js.intent_raw, strnlen((char *)raw, KVP_KEY_FIELD));
-		} else {
-			/*
-			 * Ours cut short over the zeros of the new length. Anything
-			 * else there was appended by another program after we died
-			 * before setting the length, and is theirs to keep.
-			 */
-			redo = n == KVP_REC_SIZE && memcmp(raw, js.intent_raw, KVP_REC_SIZE) &&
-			       kvp_raw_prefix_of(raw, js.intent_raw);
-		}
-		if (redo) {
-			err = kvp_pwrite(st, p->fd, js.intent_raw, KVP_REC_SIZE,
-					 (off_t)(js.intent.a * KVP_REC_SIZE));
-			if (!err)
-				err = kvp_sync(st, p->fd);
-			if (err)
-				goto out;
-		}
-	}
-
-	err = kvp_content_init(&c, false);
-	if (err)
-		goto out;
-	chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
-	if (!chunk) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (uint64_t i = 0; i < full;) {
-		size_t cnt = full - i < KVP_CHUNK ? (size_t)(full - i) : KVP_CHUNK;
-		ssize_t n = kvp_pread(st, p->fd, chunk, cnt * KVP_REC_SIZE, (off_t)(i * KVP_REC_SIZE));
-
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		cnt = (size_t)n / KVP_REC_SIZE;  /* shrank under us: take what is there */
-		if (!cnt)
-			break;
-		for (size_t j = 0; j < cnt; j++) {
-			struct kvp_rec *r;
-
-			err = kvp_rec_parse(st, chunk + j * KVP_REC_SIZE, &r);
-			if (!err)
-				err = kvp_content_push(st, &c, r);
-			if (err) {
-				free(r);
-				goto out;
-			}
-			last = r->chash;
-		}
-		i += cnt;
-	}
-	for (uint64_t i = stale_from; i < stale_to && i < c.nslots; i++)
-		kvp_content_hole(st, &c, i);
-	for (size_t d = 0; d < js.ndels; d++) {
-		const struct kvp_jent *j = &js.dels[d];
-		size_t s = SIZE_MAX;
-
-		if (j->a < c.nslots && c.slots[j->a] && c.slots[j->a]->chash == j->b) {
-			s = j->a;
-		} else {
-			/* The file moved under the journal: the first equal record. */
-			for (size_t i = 0; i < c.nslots; i++) {
-				if (c.slots[i] && c.slots[i]->chash == j->b) {
-					s = i;
-					break;
-				}
-			}
-		}
-		if (s != SIZE_MAX)
-			kvp_content_hole(st, &c, s);
-	}
-	if (!at_open)
-		kvp_change_reloaded(st, p, &c);
-	kvp_pool_swap(st, p, &c);
-	p->last_chash = last;
-	p->jend = js.end > KVP_J_DATA ? js.end : KVP_J_DATA;
-	p->dirty = false;
-	p->must_reload = false;
-	if (!at_open)
-		st->stats.reloads++;
-	err = kvp_file_compact_locked(st, p);
-out:
-	kvp_content_discard(&c);
-	free(chunk);
-	free(js.dels);
-	kvp_stat_save(p);
-	return err;
-}
-
-/* Records [from, to) were appended by another program: read them. */
-static int kvp_file_ingest(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from, uint64_t to)
+int kvp_file_read(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from, uint64_t to,
+		  kvp_raw_fn *fn, void *ctx)
 {
 	uint8_t *chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
 	int err = 0;
@@ -633,57 +361,45 @@ static int kvp_file_ingest(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t
 			err = (int)n;
 			break;
 		}
+		/* Shrank under us, or a partial record: whole records only. */
 		cnt = (size_t)n / KVP_REC_SIZE;
 		if (!cnt)
 			break;
-		for (size_t j = 0; j < cnt; j++) {
-			struct kvp_rec *r;
-
-			err = kvp_rec_parse(st, chunk + j * KVP_REC_SIZE, &r);
-			if (!err)
-				err = kvp_content_push(st, &p->c, r);
-			if (err) {
-				free(r);
-				goto out;
-			}
-			p->last_chash = r->chash;
-			st->stats.records_ingested++;
-			kvp_change_appended(st, p, r);
-		}
+		for (size_t j = 0; j < cnt && !err; j++)
+			err = fn(ctx, chunk + j * KVP_REC_SIZE);
+		if (err)
+			break;
 		from += cnt;
 	}
-out:
 	free(chunk);
 	return err;
 }
 
 static int kvp_file_reopen(struct hv_kvp_store *st, struct kvp_pool *p)
 {
-	int fd, err;
+	int fd;
 
-	kvp_unlock(p);
+	kvp_file_unlock(st, p);
 	fd = kvp_open_file(st->dirfd, p->name, 0644);
 	if (fd < 0)
 		return fd;
 	close(p->fd);
 	p->fd = fd;
-	err = kvp_lock(p);
-	if (err) {
-		/* Keep an fd so that close and later calls stay simple. */
-		return err;
-	}
-	return 0;
+	/* Keeps the fd on error, so that close and later calls stay simple. */
+	return kvp_file_lock(p, true);
 }
 
 /*
- * Bring memory up to date with the file. Locks held. Appends are read
- * incrementally; anything else reloads.
+ * What changed since the store last saw the file, which held `known`
+ * records, the last with content hash `last`. Locks held. Returns
+ * KVP_FILE_SAME, KVP_FILE_APPENDED (*full records now, the first `known`
+ * unchanged), KVP_FILE_CHANGED (read it all again), or an errno.
  */
-static int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p)
+int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t known, uint64_t last,
+		   uint64_t *full)
 {
-	uint64_t known = p->c.nslots, full;
 	struct stat sb, path_sb;
-	bool changed;
+	uint8_t raw[KVP_REC_SIZE];
 	int err;
 
 	err = kvp_files_drain(st, -1);
@@ -693,392 +409,439 @@ static int kvp_file_check(struct hv_kvp_store *st, struct kvp_pool *p)
 	    path_sb.st_dev != p->dev) {
 		/* Deleted or replaced (rename): follow the name, as other programs do. */
 		err = kvp_file_reopen(st, p);
-		if (err)
-			return err;
-		return kvp_file_load(st, p, false);
+		return err ? err : KVP_FILE_CHANGED;
 	}
-	if (p->must_reload)
-		return kvp_file_load(st, p, false);
 	if (fstat(p->fd, &sb) < 0)
 		return -errno;
-	changed = p->dirty || !kvp_stat_same(p, &sb);
-	if (!changed)
-		return 0;
-	full = (uint64_t)sb.st_size / KVP_REC_SIZE;
-	if (full < known)
-		return kvp_file_load(st, p, false);
-	if (full == known) {
-		/* Only a partial record more: someone is mid-append. */
-		if (sb.st_size != p->size && (uint64_t)p->size / KVP_REC_SIZE == known &&
-		    sb.st_size > p->size) {
-			p->dirty = false;
-			return 0;
-		}
-		return kvp_file_load(st, p, false);
+	if (!p->dirty && kvp_stat_same(p, &sb))
+		return KVP_FILE_SAME;
+	p->dirty = false;
+	*full = (uint64_t)sb.st_size / KVP_REC_SIZE;
+	if (*full < known)
+		return KVP_FILE_CHANGED;
+	if (*full == known) {
+		/* Only a partial record more: not read, as Linux's fread does not. */
+		if (sb.st_size > (off_t)(known * KVP_REC_SIZE))
+			return KVP_FILE_SAME;
+		return KVP_FILE_CHANGED;
 	}
 	if (known) {
-		uint8_t raw[KVP_REC_SIZE];
-		ssize_t n = kvp_pread(st, p->fd, raw, KVP_REC_SIZE,
-				      (off_t)((known - 1) * KVP_REC_SIZE));
-
-		if (n < 0)
-			return (int)n;
-		if (n != KVP_REC_SIZE || kvp_raw_chash(raw) != p->last_chash)
-			return kvp_file_load(st, p, false);
+		err = kvp_read_rec(st, p, known - 1, raw);
+		if (err == -EIO || (!err && kvp_raw_chash(raw) != last))
+			return KVP_FILE_CHANGED;
+		if (err)
+			return err;
 	}
-	err = kvp_file_ingest(st, p, known, full);
-	if (err)
-		return err;
-	p->dirty = false;
-	p->size = sb.st_size;
-	p->mtim = sb.st_mtim;
-	p->ctim = sb.st_ctim;
-	return 0;
+	return KVP_FILE_APPENDED;
 }
 
-/* ---- the intent slot ---- */
-
-/* Name the record about to be written at `slot` (type INTENT or APPEND). */
-static int kvp_intent_write(struct hv_kvp_store *st, struct kvp_pool *p, uint32_t type,
-			    size_t slot, const struct kvp_rec *r)
+bool kvp_file_quiet(struct hv_kvp_store *st, struct kvp_pool *p)
 {
-	struct {
-		struct kvp_jent j;
-		uint8_t kv[KVP_REC_SIZE];
-	} __attribute__((packed)) in;
-	size_t len = (size_t)r->klen + r->vlen;
+	struct stat sb;
+
+	if (p->dirty)
+		return false;
+	if (st->ifd >= 0)
+		return true;
+	return fstatat(st->dirfd, p->name, &sb, 0) == 0 && kvp_stat_same(p, &sb);
+}
+
+void kvp_file_seen(struct kvp_pool *p)
+{
+	kvp_stat_save(p);
+	p->dirty = false;
+}
+
+/* ---- the journal ---- */
+
+static int kvp_intent_put(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_jent *j,
+			  const void *body, size_t len)
+{
+	uint8_t *buf;
 	int err;
 
-	memset(&in.j, 0, sizeof(in.j));
-	memcpy(in.kv, kvp_rec_key(r), r->klen);
-	memcpy(in.kv + r->klen, kvp_rec_value(r), r->vlen);
-	in.j.type = type;
-	in.j.a = slot;
-	in.j.b = r->chash;
-	in.j.c = (uint64_t)r->klen | (uint64_t)r->vlen << 16;
-	in.j.e = kvp_siphash(kvp_jkey, in.kv, len);
-	kvp_jent_seal(&in.j);
-	err = kvp_pwrite(st, p->jfd, &in, sizeof(in.j) + len, 0);
+	if (p->jfd < 0)
+		return 0;
+	buf = malloc(sizeof(*j) + len);
+	if (!buf)
+		return -ENOMEM;
+	j->magic = KVP_JMAGIC;
+	j->body = kvp_siphash(kvp_jkey, body, len);
+	j->check = kvp_siphash(kvp_jkey, j, offsetof(struct kvp_jent, check));
+	memcpy(buf, j, sizeof(*j));
+	memcpy(buf + sizeof(*j), body, len);
+	err = kvp_pwrite(st, p->jfd, buf, sizeof(*j) + len, 0);
+	free(buf);
 	if (!err)
 		err = kvp_sync(st, p->jfd);
 	return err;
 }
 
-/*
- * The write it named is done. Left valid, it would let the next open
- * "finish" a record that another program has since changed in place.
- */
+/* The write it named is done (or left no trace): nothing for an open to finish. */
 static void kvp_intent_clear(struct hv_kvp_store *st, struct kvp_pool *p)
 {
 	static const uint8_t zero[8];
 
-	kvp_pwrite(st, p->jfd, zero, sizeof(zero), 0);
+	if (p->jfd >= 0)
+		kvp_pwrite(st, p->jfd, zero, sizeof(zero), 0);
 }
 
-/* ---- the store's side ---- */
-
-int kvp_file_begin(struct hv_kvp_store *st, struct kvp_pool *p)
+static int kvp_intent_rec(struct hv_kvp_store *st, struct kvp_pool *p, uint32_t type,
+			  uint64_t slot, uint64_t old, const struct kvp_rec *r)
 {
+	struct kvp_jent j = { .type = type, .slot = slot, .old = old };
+	char kv[KVP_REC_SIZE];
+
+	memcpy(kv, kvp_rec_key(r), r->klen);
+	memcpy(kv + r->klen, kvp_rec_value(r), r->vlen);
+	j.lens = (uint64_t)r->klen | (uint64_t)r->vlen << 16;
+	return kvp_intent_put(st, p, &j, kv, (size_t)r->klen + r->vlen);
+}
+
+/* ---- writes (locks held, the store's records equal to the file's) ---- */
+
+int kvp_file_update(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+		    const struct kvp_rec *old, const struct kvp_rec *r)
+{
+	uint8_t x[KVP_REC_SIZE], y[KVP_REC_SIZE];
 	int err;
 
 	if (p->fd < 0)
 		return 0;
-	err = kvp_lock(p);
+	/* The file's own bytes: those after a NUL may be anything. */
+	err = kvp_read_rec(st, p, slot, x);
 	if (err)
 		return err;
-	err = kvp_file_check(st, p);
-	if (err)
-		kvp_unlock(p);
-	return err;
-}
-
-void kvp_file_end(struct hv_kvp_store *st, struct kvp_pool *p)
-{
-	if (p->fd < 0)
-		return;
-	kvp_stat_save(p);
-	/* Still under both locks: this pool's events are our own writes. */
-	kvp_files_drain(st, (int)(p - st->pools));
-	kvp_unlock(p);
-}
-
-int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r)
-{
-	uint8_t raw[KVP_REC_SIZE];
-	off_t at = (off_t)r->slot * KVP_REC_SIZE;
-	struct stat sb;
-	int err;
-
-	if (p->fd < 0)
-		return 0;
-	kvp_rec_format(r, raw);
-	err = kvp_intent_write(st, p, KVP_J_APPEND, r->slot, r);
+	kvp_rec_format(r, y);
+	err = kvp_intent_rec(st, p, KVP_J_UPDATE, slot, old->chash, r);
 	if (err)
 		return err;
-	if (fstat(p->fd, &sb) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	/*
-	 * A partial record left by a killed writer would misalign ours, and
-	 * its bytes under ours would hide a write of ours cut short.
-	 */
-	if (sb.st_size > at) {
-		err = kvp_truncate(p->fd, at);
-		if (err)
-			goto fail;
-	}
-	/* The whole record's length first: see "Crash safety" above. */
-	err = kvp_truncate(p->fd, at + KVP_REC_SIZE);
-	if (err)
-		goto fail;
-	KVP_CRASH_POINT("append");
-	err = kvp_pwrite(st, p->fd, raw, KVP_REC_SIZE, at);
+	KVP_CRASH_POINT("update");
+	err = kvp_rec_replace(st, p->fd, (off_t)slot * KVP_REC_SIZE, x, y);
 	if (!err)
 		err = kvp_sync(st, p->fd);
-	if (err)
-		goto fail;
-	kvp_intent_clear(st, p);
-	p->last_chash = r->chash;
-	return 0;
-fail:
-	/* Nothing of ours left in the file: nothing for the intent to finish. */
-	if (kvp_truncate(p->fd, at) == 0)
+	/* On error the intent stays: the record may be half written. */
+	if (!err)
 		kvp_intent_clear(st, p);
 	return err;
 }
 
-int kvp_file_rewrite(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
-		     const struct kvp_rec *old, const struct kvp_rec *r)
+int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
+		    const struct kvp_rec *r)
 {
 	uint8_t raw[KVP_REC_SIZE];
-	int err;
-
-	(void)old;
-	if (p->fd < 0)
-		return 0;
-	kvp_rec_format(r, raw);
-	err = kvp_intent_write(st, p, KVP_J_INTENT, slot, r);
-	KVP_CRASH_POINT("set-intent");
-	if (!err)
-		err = kvp_pwrite(st, p->fd, raw, KVP_REC_SIZE, (off_t)slot * KVP_REC_SIZE);
-	if (!err)
-		err = kvp_sync(st, p->fd);
-	/* On error the intent stays: the record may be half written. */
-	if (err)
-		return err;
-	kvp_intent_clear(st, p);
-	if (slot + 1 == p->c.nslots)
-		p->last_chash = r->chash;
-	return 0;
-}
-
-int kvp_file_delete_log(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
-			const struct kvp_rec *r)
-{
-	struct kvp_jent j;
-	int err;
-
-	if (p->fd < 0)
-		return 0;
-	memset(&j, 0, sizeof(j));
-	j.type = KVP_J_DELETE;
-	j.a = slot;
-	j.b = r->chash;
-	kvp_jent_seal(&j);
-	err = kvp_pwrite(st, p->jfd, &j, sizeof(j), (off_t)p->jend);
-	if (!err)
-		err = kvp_sync(st, p->jfd);
-	if (err) {
-		kvp_truncate(p->jfd, (off_t)p->jend);
-		return err;
-	}
-	p->jend += sizeof(j);
-	return 0;
-}
-
-static int kvp_file_compact_locked(struct hv_kvp_store *st, struct kvp_pool *p)
-{
-	struct kvp_content *c = &p->c;
-	struct kvp_jent j;
-	uint8_t *chunk = NULL, *img = NULL;
-	uint64_t n0 = c->nslots, h1 = c->first_hole, k = c->holes, len = 0;
-	uint64_t th = 0, ih = 0, joff = p->jend + sizeof(j);
-	int err = 0;
-
-	if (!k) {
-		struct stat sb;
-
-		/* Nothing pending: empty the journal (drops a finished intent). */
-		if (fstat(p->jfd, &sb) == 0 && sb.st_size > 0) {
-			err = kvp_truncate(p->jfd, 0);
-			if (err)
-				return err;
-		}
-		p->jend = KVP_J_DATA;
-		p->compact_retry = 0;
-		return 0;
-	}
-	chunk = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
-	img = malloc((size_t)KVP_CHUNK * KVP_REC_SIZE);
-	if (!chunk || !img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* 1: the surviving tail into the journal. */
-	for (uint64_t s = h1; s < n0;) {
-		size_t cnt = n0 - s < KVP_CHUNK ? (size_t)(n0 - s) : KVP_CHUNK, kept = 0;
-		ssize_t n = kvp_pread(st, p->fd, chunk, cnt * KVP_REC_SIZE, (off_t)(s * KVP_REC_SIZE));
-
-		if (n < 0 || (size_t)n != cnt * KVP_REC_SIZE) {
-			err = n < 0 ? (int)n : -EIO;
-			goto out;
-		}
-		for (size_t i = 0; i < cnt; i++) {
-			const uint8_t *raw = chunk + i * KVP_REC_SIZE;
-			uint64_t rh = kvp_raw_hash(raw);
-
-			if (s + i >= n0 - k)
-				th = kvp_hash_step(th, rh);
-			if (!c->slots[s + i])
-				continue;
-			memcpy(img + kept * KVP_REC_SIZE, raw, KVP_REC_SIZE);
-			ih = kvp_hash_step(ih, rh);
-			kept++;
-		}
-		if (kept) {
-			err = kvp_pwrite(st, p->jfd, img, kept * KVP_REC_SIZE,
-					 (off_t)(joff + len * KVP_REC_SIZE));
-			if (err)
-				goto out;
-		}
-		len += kept;
-		s += cnt;
-	}
-	memset(&j, 0, sizeof(j));
-	j.type = KVP_J_COMPACT;
-	j.a = h1;
-	j.b = n0;
-	j.c = len;
-	j.d = th;
-	j.e = ih;
-	kvp_jent_seal(&j);
-	err = kvp_pwrite(st, p->jfd, &j, sizeof(j), (off_t)p->jend);
-	if (!err)
-		err = kvp_sync(st, p->jfd);
-	if (err)
-		goto out;
-	KVP_CRASH_POINT("compact-journaled");
-	/* 2: over the file, then cut. From here a crash is redone at open. */
-	err = kvp_image_apply(st, p, joff, h1, len);
-	KVP_CRASH_POINT("compact-applied");
-	if (!err)
-		err = kvp_truncate(p->fd, (off_t)((h1 + len) * KVP_REC_SIZE));
-	KVP_CRASH_POINT("compact-truncated");
-	if (!err)
-		err = kvp_sync(st, p->fd);
-	if (err) {
-		/* The journal holds the truth now: reload from it next time. */
-		p->must_reload = true;
-		goto out;
-	}
-	/* 3: done; the journal is empty again. */
-	err = kvp_truncate(p->jfd, 0);
-	p->jend = KVP_J_DATA;
-	kvp_content_squeeze(st, c);
-	p->last_chash = c->nslots ? c->slots[c->nslots - 1]->chash : 0;
-	p->compact_retry = 0;
-	st->stats.compactions++;
-out:
-	free(chunk);
-	free(img);
-	return err;
-}
-
-int kvp_file_compact(struct hv_kvp_store *st, struct kvp_pool *p)
-{
-	if (p->fd < 0) {
-		kvp_content_squeeze(st, &p->c);
-		return 0;
-	}
-	return kvp_file_compact_locked(st, p);
-}
-
-int kvp_file_refresh(struct hv_kvp_store *st, struct kvp_pool *p)
-{
+	off_t at = (off_t)slot * KVP_REC_SIZE;
 	struct stat sb;
 	int err;
 
 	if (p->fd < 0)
 		return 0;
-	if (!p->dirty && !p->must_reload) {
-		if (st->ifd >= 0)
-			return 0;
-		if (fstatat(st->dirfd, p->name, &sb, 0) == 0 && kvp_stat_same(p, &sb))
-			return 0;
+	kvp_rec_format(r, raw);
+	if (fstat(p->fd, &sb) < 0)
+		return -errno;
+	/*
+	 * A partial record another writer left when it died is dropped now
+	 * that we write, as Linux's daemon drops it when it rewrites the file.
+	 */
+	if (sb.st_size > at) {
+		err = kvp_truncate(p->fd, at);
+		if (err)
+			return err;
 	}
-	err = kvp_file_begin(st, p);
+	err = kvp_intent_rec(st, p, KVP_J_APPEND, slot, 0, r);
 	if (err)
 		return err;
-	kvp_file_end(st, p);
+	KVP_CRASH_POINT("append");
+	err = kvp_pwrite(st, p->fd, raw, KVP_REC_SIZE, at);
+	if (!err)
+		err = kvp_sync(st, p->fd);
+	if (err) {
+		/* Nothing of ours left in the file: nothing for the intent to finish. */
+		if (kvp_truncate(p->fd, at) == 0)
+			kvp_intent_clear(st, p);
+		return err;
+	}
+	kvp_intent_clear(st, p);
 	return 0;
 }
 
-int kvp_files_open(struct hv_kvp_store *st, const char *dir)
+/* Move records [from + 1, end) up by one, then cut the file to end - 1 records. */
+static int kvp_shift(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from, uint64_t end)
 {
+	uint8_t *chunk = malloc((size_t)(KVP_CHUNK + 1) * KVP_REC_SIZE);
+	int err = 0;
+
+	if (!chunk)
+		return -ENOMEM;
+	for (uint64_t j = from; j + 1 < end;) {
+		size_t cnt = end - j - 1 < KVP_CHUNK ? (size_t)(end - j - 1) : KVP_CHUNK;
+		ssize_t n = kvp_pread(st, p->fd, chunk, (cnt + 1) * KVP_REC_SIZE,
+				      (off_t)(j * KVP_REC_SIZE));
+
+		if (n < 0 || (size_t)n != (cnt + 1) * KVP_REC_SIZE) {
+			err = n < 0 ? (int)n : -EIO;
+			goto out;
+		}
+		for (size_t i = 0; i < cnt; i++) {
+			err = kvp_rec_replace(st, p->fd, (off_t)((j + i) * KVP_REC_SIZE),
+					      chunk + i * KVP_REC_SIZE,
+					      chunk + (i + 1) * KVP_REC_SIZE);
+			if (err)
+				goto out;
+			KVP_CRASH_POINT("delete-shift");
+		}
+		j += cnt;
+	}
+	err = kvp_truncate(p->fd, (off_t)((end - 1) * KVP_REC_SIZE));
+	if (!err)
+		err = kvp_sync(st, p->fd);
+out:
+	free(chunk);
+	return err;
+}
+
+int kvp_file_delete(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot, size_t count,
+		    const uint64_t *chash)
+{
+	struct kvp_jent j = { .type = KVP_J_DELETE, .slot = slot, .count = count };
 	int err;
 
-	if (mkdir(dir, 0755) == 0) {
+	if (p->fd < 0)
+		return 0;
+	err = kvp_intent_put(st, p, &j, chash, (count - slot) * sizeof(*chash));
+	if (err)
+		return err;
+	KVP_CRASH_POINT("delete");
+	err = kvp_shift(st, p, slot, count);
+	/* On error the intent stays: the next open finishes the shift. */
+	if (!err)
+		kvp_intent_clear(st, p);
+	return err;
+}
+
+/* ---- finishing a write a kill cut short (at open, locks held) ---- */
+
+static int kvp_recover_update(struct hv_kvp_store *st, struct kvp_pool *p,
+			      const struct kvp_jent *j, const uint8_t *want, uint64_t full)
+{
+	uint8_t raw[KVP_REC_SIZE];
+	size_t klen = strnlen((const char *)want, KVP_KEY_FIELD);
+	int err;
+
+	if (j->slot >= full)
+		return 0;
+	err = kvp_read_rec(st, p, j->slot, raw);
+	if (err)
+		return err;
+	/* Done, not begun, or the record is no longer ours: nothing to write. */
+	if (kvp_raw_same(raw, want) || kvp_raw_chash(raw) == j->old ||
+	    strnlen((const char *)raw, KVP_KEY_FIELD) != klen || memcmp(raw, want, klen))
+		return 0;
+	err = kvp_pwrite(st, p->fd, want, KVP_REC_SIZE, (off_t)(j->slot * KVP_REC_SIZE));
+	return err ? err : kvp_sync(st, p->fd);
+}
+
+static int kvp_recover_append(struct hv_kvp_store *st, struct kvp_pool *p,
+			      const struct kvp_jent *j, const uint8_t *want, off_t size)
+{
+	uint8_t raw[KVP_REC_SIZE];
+	off_t at = (off_t)(j->slot * KVP_REC_SIZE);
+	ssize_t n;
+	int err;
+
+	/*
+	 * Only a record of ours cut short at the very end is finished: a
+	 * kill between two pages of its write. Whole or missing, it is left.
+	 */
+	if (size <= at || size >= at + KVP_REC_SIZE)
+		return 0;
+	n = kvp_pread(st, p->fd, raw, (size_t)(size - at), at);
+	if (n < 0)
+		return (int)n;
+	if (n != size - at || memcmp(raw, want, (size_t)n))
+		return 0;
+	err = kvp_pwrite(st, p->fd, want + n, KVP_REC_SIZE - (size_t)n, size);
+	return err ? err : kvp_sync(st, p->fd);
+}
+
+static int kvp_recover_delete(struct hv_kvp_store *st, struct kvp_pool *p,
+			      const struct kvp_jent *j, const uint64_t *h, uint64_t full)
+{
+	uint64_t s = j->slot, n = j->count, m;
+	uint8_t raw[KVP_REC_SIZE];
+	int err;
+
+	/* Shorter than the shift can leave it: someone else rewrote it. */
+	if (full + 1 < n)
+		return 0;
+	/* Records already moved hold the hash of the one after their slot. */
+	for (m = s; m + 1 < n; m++) {
+		err = kvp_read_rec(st, p, m, raw);
+		if (err)
+			return err;
+		if (kvp_raw_chash(raw) != h[m + 1 - s])
+			break;
+	}
+	err = kvp_read_rec(st, p, m, raw);
+	if (err == -EIO)
+		return 0;       /* cut already: done */
+	if (err)
+		return err;
+	if (m == s && kvp_raw_chash(raw) == h[0])
+		return 0;       /* not begun: the delete did not land */
+	if (m + 1 == n && kvp_raw_chash(raw) != h[n - 1 - s])
+		return 0;       /* moved and cut; what follows is others' */
+	/* Half done: shift what is left (records appended since included). */
+	return kvp_shift(st, p, m, full);
+}
+
+int kvp_file_recover(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct kvp_jent j;
+	uint8_t *body = NULL, want[KVP_REC_SIZE];
+	struct stat sb;
+	uint64_t klen, vlen, full;
+	size_t len;
+	ssize_t n;
+	int err = 0;
+
+	if (p->jfd < 0)
+		return 0;
+	n = kvp_pread(st, p->jfd, &j, sizeof(j), 0);
+	if (n < 0)
+		return (int)n;
+	if (n != sizeof(j) || j.magic != KVP_JMAGIC ||
+	    j.check != kvp_siphash(kvp_jkey, &j, offsetof(struct kvp_jent, check)))
+		return 0;
+	if (fstat(p->fd, &sb) < 0)
+		return -errno;
+	full = (uint64_t)sb.st_size / KVP_REC_SIZE;
+	/* Every length checked before use, even in our own journal. */
+	klen = j.lens & 0xffff;
+	vlen = j.lens >> 16;
+	if (j.type == KVP_J_DELETE) {
+		if (j.count <= j.slot || j.count - j.slot > (uint64_t)(SSIZE_MAX / 8) ||
+		    j.count > full + 1)
+			goto done;
+		len = (size_t)(j.count - j.slot) * sizeof(uint64_t);
+	} else if (j.type == KVP_J_UPDATE || j.type == KVP_J_APPEND) {
+		if (klen < 1 || klen >= KVP_KEY_FIELD || vlen >= KVP_VAL_FIELD)
+			goto done;
+		len = (size_t)(klen + vlen);
+	} else {
+		goto done;
+	}
+	body = malloc(len ? len : 1);
+	if (!body)
+		return -ENOMEM;
+	n = kvp_pread(st, p->jfd, body, len, sizeof(j));
+	if (n < 0) {
+		err = (int)n;
+		goto out;
+	}
+	if ((size_t)n != len || kvp_siphash(kvp_jkey, body, len) != j.body)
+		goto done;
+	if (j.type == KVP_J_DELETE) {
+		err = kvp_recover_delete(st, p, &j, (const uint64_t *)(void *)body, full);
+	} else {
+		memset(want, 0, sizeof(want));
+		memcpy(want, body, (size_t)klen);
+		memcpy(want + KVP_KEY_FIELD, body + klen, (size_t)vlen);
+		err = j.type == KVP_J_UPDATE ? kvp_recover_update(st, p, &j, want, full)
+					      : kvp_recover_append(st, p, &j, want, sb.st_size);
+	}
+	if (err)
+		goto out;
+done:
+	kvp_intent_clear(st, p);
+out:
+	free(body);
+	return err;
+}
+
+/* ---- opening ---- */
+
+static int kvp_dir_open(const char *dir, mode_t mode)
+{
+	int fd;
+
+	if (mkdir(dir, mode) == 0) {
 		/* Readers that are not root need to get in, whatever our umask. */
-		if (chmod(dir, 0755) < 0)
+		if (chmod(dir, mode) < 0)
 			return -errno;
 	} else if (errno != EEXIST) {
 		return -errno;
 	}
-	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dirfd < 0)
-		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int kvp_files_open(struct hv_kvp_store *st, const char *dir, const char *jdir)
+{
+	int jdirfd = -1, err = 0;
+
+	st->dirfd = kvp_dir_open(dir, 0755);
+	if (st->dirfd < 0) {
+		err = st->dirfd;
+		st->dirfd = -1;
+		return err;
+	}
+	if (jdir) {
+		jdirfd = kvp_dir_open(jdir, 0700);
+		if (jdirfd < 0)
+			return jdirfd;
+	}
+	/*
+	 * One descriptor to poll: inotify (a close also ends another program's
+	 * lock) and an eventfd, set when a change starts waiting for a lock,
+	 * so that whoever polls comes back to write it.
+	 */
+	st->pfd = epoll_create1(EPOLL_CLOEXEC);
+	st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st->pfd < 0 || st->efd < 0 ||
+	    epoll_ctl(st->pfd, EPOLL_CTL_ADD, st->efd,
+		      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
+		err = -errno;
+		goto out;
+	}
 	if (!(st->flags & HV_KVP_POOL_NO_INOTIFY)) {
 		st->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (st->ifd < 0)
-			return -errno;
-		if (inotify_add_watch(st->ifd, dir, IN_MODIFY | IN_CREATE | IN_DELETE |
-				      IN_MOVED_TO | IN_MOVED_FROM) < 0)
-			return -errno;
+		if (st->ifd < 0 ||
+		    inotify_add_watch(st->ifd, dir, IN_MODIFY | IN_CREATE | IN_DELETE |
+				      IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MOVED_TO |
+				      IN_MOVED_FROM) < 0 ||
+		    epoll_ctl(st->pfd, EPOLL_CTL_ADD, st->ifd,
+			      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
+			err = -errno;
+			goto out;
+		}
 	}
 	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
+		char jname[32];
 
 		snprintf(p->name, sizeof(p->name), ".kvp_pool_%u", i);
-		snprintf(p->jname, sizeof(p->jname), ".hvkvpd_journal_%u", i);
 		p->fd = kvp_open_file(st->dirfd, p->name, 0644);
 		if (p->fd < 0) {
 			err = p->fd;
 			p->fd = -1;
-			return err;
+			goto out;
 		}
-		p->jfd = kvp_open_file(st->dirfd, p->jname, 0600);
+		kvp_stat_save(p);
+		if (jdirfd < 0)
+			continue;
+		snprintf(jname, sizeof(jname), "pool_%u.intent", i);
+		p->jfd = kvp_open_file(jdirfd, jname, 0600);
 		if (p->jfd < 0) {
 			err = p->jfd;
 			p->jfd = -1;
-			return err;
+			goto out;
 		}
 	}
-	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
-		struct kvp_pool *p = &st->pools[i];
-
-		err = kvp_lock(p);
-		if (err)
-			return err;
-		err = kvp_file_load(st, p, true);
-		kvp_stat_save(p);
-		/* Our own load and compaction events; others' mark other pools. */
-		kvp_files_drain(st, (int)i);
-		kvp_unlock(p);
-		if (err)
-			return err;
-	}
-	return 0;
+out:
+	if (jdirfd >= 0)
+		close(jdirfd);
+	return err;
 }
 
 void kvp_files_close(struct hv_kvp_store *st)
@@ -1094,7 +857,11 @@ void kvp_files_close(struct hv_kvp_store *st)
 	}
 	if (st->ifd >= 0)
 		close(st->ifd);
+	if (st->efd >= 0)
+		close(st->efd);
+	if (st->pfd >= 0)
+		close(st->pfd);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
-	st->ifd = st->dirfd = -1;
+	st->ifd = st->efd = st->pfd = st->dirfd = -1;
 }

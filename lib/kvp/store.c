@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The pool store in memory.
+ * The pool store in memory, and the changes it makes to the pool files
+ * through poolfile.c (which only reads and writes bytes: this file calls
+ * it, never the other way round).
  *
- * Per pool, two structures:
- * - `slots`, the records in file order (a deleted record leaves a NULL
- *   hole until compaction, so that slot i is always record i of the
- *   file); only the writer, under the store mutex, uses it;
+ * Per pool, three structures:
+ * - `slots`, the records in file order, slot i being record i of the
+ *   file; only the writer, under the store mutex, uses it;
  * - a chained hash index of the keys, read without locks under RCU
  *   (liburcu's bulletproof flavour: no thread registration, which suits a
  *   library). Chains are built of small links pointing to records; a
@@ -16,13 +17,17 @@
  *   period, which keeps every operation O(1) amortised;
  * - the order (struct kvp_order), slot for slot the same as `slots`, for
  *   enumeration and iterators without the mutex: the writer patches it
- *   in place (an append, a SET, a delete: O(1)) and builds a new one only
- *   when the slots are renumbered (compaction, reload), which is O(n)
- *   work that the compaction or the reload does anyway. A deleted slot
- *   becomes a tombstone naming its delete, and the delete keeps the
- *   record, so a reader that took its snapshot before the delete still
- *   reads the pool as it was: every record it copies is whole and the
- *   indexes it counts are those of one state of the pool.
+ *   in place (an append, a SET: O(1)) and builds a new one when the slots
+ *   are renumbered (a delete, which shifts the file anyway, or a reload).
+ *   A slot being deleted first becomes a tombstone naming its delete, and
+ *   the delete keeps the record, so a reader that took its snapshot
+ *   before still reads the pool as it was: every record it copies is
+ *   whole and the indexes it counts are those of one state of the pool.
+ *
+ * A change first takes the pool file's locks without waiting. When
+ * another program holds one, the change is made in memory and queued
+ * (struct kvp_pending); the queue is written, in order, the next time the
+ * lock is free, on the file as the other program left it.
  *
  * Duplicate keys are all indexed; a lookup walks the whole chain and takes
  * the lowest `seq`, i.e. the first in file order, which is the record
@@ -67,64 +72,11 @@ static char kvp_tsan_grace;
 #define KVP_INDEX_MIN 16u
 #define KVP_RETIRE_BATCH 1024u
 
-/* ---- hashing ---- */
-
-/* SipHash-2-4 (Aumasson and Bernstein, 2012): keyed, so the host cannot
- * choose keys that all land in one chain. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do { \
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-} while (0)
-
-uint64_t kvp_siphash(const uint64_t key[2], const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-	uint64_t m, b = (uint64_t)len << 56;
-	size_t i, left = len & 7;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, p + i, 8);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < left; j++)
-		b |= (uint64_t)p[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* Identity of a record's contents, stable across runs (the journal keeps it). */
-uint64_t kvp_content_hash(const char *key, size_t klen, const char *val, size_t vlen)
-{
-	static const uint64_t k[2] = { 0x6876757a6b767031ULL, 0x706f6f6c66696c65ULL };
-	uint8_t buf[KVP_REC_SIZE + 2];
-
-	memcpy(buf, key, klen);
-	buf[klen] = 0;
-	memcpy(buf + klen + 1, val, vlen);
-	return kvp_siphash(k, buf, klen + 1 + vlen);
-}
+/* ---- records ---- */
 
 /* Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no
  * surrogates, nothing above U+10FFFF. */
-bool kvp_utf8_valid(const char *str, size_t len)
+static bool kvp_utf8_valid(const char *str, size_t len)
 {
 	const uint8_t *s = (const uint8_t *)str;
 	size_t i = 0;
@@ -166,9 +118,7 @@ bool kvp_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
-/* ---- records ---- */
-
-int kvp_rec_new(struct hv_kvp_store *st, const char *key, size_t klen,
+static int kvp_rec_new(struct hv_kvp_store *st, const char *key, size_t klen,
 		const char *val, size_t vlen, struct kvp_rec **ret)
 {
 	struct kvp_rec *r = malloc(sizeof(*r) + klen + vlen + 2);
@@ -195,7 +145,7 @@ int kvp_rec_new(struct hv_kvp_store *st, const char *key, size_t klen,
 }
 
 /* A file record: each field ends at its first NUL or at the field's end. */
-int kvp_rec_parse(struct hv_kvp_store *st, const uint8_t *raw, struct kvp_rec **ret)
+static int kvp_rec_parse(struct hv_kvp_store *st, const uint8_t *raw, struct kvp_rec **ret)
 {
 	const char *k = (const char *)raw, *v = (const char *)raw + KVP_KEY_FIELD;
 
@@ -203,17 +153,9 @@ int kvp_rec_parse(struct hv_kvp_store *st, const uint8_t *raw, struct kvp_rec **
 			   strnlen(v, KVP_VAL_FIELD), ret);
 }
 
-/* Our records: string, NUL, zeros (Linux leaves old bytes after the NUL). */
-void kvp_rec_format(const struct kvp_rec *r, uint8_t *raw)
-{
-	memset(raw, 0, KVP_REC_SIZE);
-	memcpy(raw, kvp_rec_key(r), r->klen);
-	memcpy(raw + KVP_KEY_FIELD, kvp_rec_value(r), r->vlen);
-}
-
 /* ---- retiring memory ---- */
 
-void kvp_retired_flush(struct hv_kvp_store *st)
+static void kvp_retired_flush(struct hv_kvp_store *st)
 {
 	if (!st->nretired)
 		return;
@@ -224,7 +166,7 @@ void kvp_retired_flush(struct hv_kvp_store *st)
 	st->nretired = 0;
 }
 
-int kvp_retire(struct hv_kvp_store *st, void *ptr)
+static int kvp_retire(struct hv_kvp_store *st, void *ptr)
 {
 	if (st->nretired == st->cap_retired) {
 		size_t cap = st->cap_retired ? st->cap_retired * 2 : 256;
@@ -275,7 +217,7 @@ static struct kvp_index *kvp_index_alloc(size_t buckets)
 	return idx;
 }
 
-void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p)
+static void kvp_pool_publish(struct hv_kvp_store *st, struct kvp_pool *p)
 {
 	(void)st;
 	atomic_store_explicit(&p->pub, p->c.idx, memory_order_release);
@@ -484,6 +426,7 @@ static int kvp_order_build(struct hv_kvp_store *st, struct kvp_pool *p)
 			fh = i;
 	}
 	o->epoch = st->next_epoch++;
+	o->seqgen = p->seqgen;
 	atomic_init(&o->nslots, c->nslots);
 	atomic_init(&o->ndels, k);
 	atomic_init(&o->first_hole, fh);
@@ -546,16 +489,6 @@ static void kvp_order_append(struct kvp_pool *p, struct kvp_rec *r)
 	atomic_store_explicit(&a->v[n], (uintptr_t)r, memory_order_relaxed);
 	/* Release: the slot and the record are complete before a reader counts them. */
 	atomic_store_explicit(&o->nslots, n + 1, memory_order_release);
-}
-
-static void kvp_order_unappend(struct kvp_pool *p)
-{
-	struct kvp_order *o = atomic_load_explicit(&p->order, memory_order_relaxed);
-
-	if (o)
-		atomic_store_explicit(&o->nslots,
-				      atomic_load_explicit(&o->nslots, memory_order_relaxed) - 1,
-				      memory_order_release);
 }
 
 static void kvp_order_replace(struct kvp_pool *p, size_t slot, struct kvp_rec *r)
@@ -629,7 +562,7 @@ static struct kvp_rec *kvp_snap_rec(const struct kvp_snap *sn, size_t slot)
 
 /* ---- contents ---- */
 
-int kvp_content_init(struct kvp_content *c, bool live)
+static int kvp_content_init(struct kvp_content *c, bool live)
 {
 	memset(c, 0, sizeof(*c));
 	c->idx = kvp_index_alloc(KVP_INDEX_MIN);
@@ -640,7 +573,7 @@ int kvp_content_init(struct kvp_content *c, bool live)
 	return 0;
 }
 
-int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r)
+static int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_rec *r)
 {
 	struct kvp_pool *p = kvp_live_pool(st, c);
 	int err;
@@ -674,7 +607,7 @@ int kvp_content_push(struct hv_kvp_store *st, struct kvp_content *c, struct kvp_
 	return 0;
 }
 
-void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot)
+static void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slot)
 {
 	struct kvp_pool *p = kvp_live_pool(st, c);
 	struct kvp_rec *r = c->slots[slot];
@@ -695,10 +628,10 @@ void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slo
 }
 
 /*
- * Close the holes in memory, as compaction does in the file; the slots
+ * Close the holes in memory, as a delete's shift does in the file; the slots
  * are renumbered, so readers get a new order.
  */
-void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
+static void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
 {
 	struct kvp_pool *p = kvp_live_pool(st, c);
 	size_t j = 0;
@@ -721,7 +654,7 @@ void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
 }
 
 /* Free a content nobody else can see. */
-void kvp_content_discard(struct kvp_content *c)
+static void kvp_content_discard(struct kvp_content *c)
 {
 	for (size_t i = 0; i < c->nslots; i++)
 		free(c->slots[i]);
@@ -743,12 +676,14 @@ void kvp_content_discard(struct kvp_content *c)
 }
 
 /* Make `c` (built aside) the pool's content; readers switch with one store. */
-int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c)
+static int kvp_pool_swap(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c)
 {
 	struct kvp_content old = p->c;
 
 	p->c = *c;
 	p->c.live = true;
+	/* New records, new file order: iterators cannot find their place by it. */
+	p->seqgen = st->next_epoch++;
 	kvp_pool_publish(st, p);
 	for (size_t i = 0; i < old.nslots; i++)
 		if (old.slots[i])
@@ -771,7 +706,7 @@ static bool kvp_rec_first(const struct kvp_content *c, const struct kvp_rec *r)
 }
 
 /* `r` was read from the end of the file: a new key is a change, a duplicate is not. */
-void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r)
+static void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_rec *r)
 {
 	if (st->change_fn && kvp_rec_first(&p->c, r))
 		st->change_fn(st->change_ctx, (unsigned int)(p - st->pools), kvp_rec_key(r),
@@ -779,7 +714,7 @@ void kvp_change_appended(struct hv_kvp_store *st, struct kvp_pool *p, const stru
 }
 
 /* `c` is about to replace the pool's content: report the keys whose lookup changes. */
-void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_content *c)
+static void kvp_change_reloaded(struct hv_kvp_store *st, struct kvp_pool *p, const struct kvp_content *c)
 {
 	unsigned int pool = (unsigned int)(p - st->pools);
 
@@ -829,6 +764,276 @@ uint64_t kvp_store_lock_count(struct hv_kvp_store *st)
 	return atomic_load_explicit(&st->lock_count, memory_order_relaxed);
 }
 
+/* ---- the files: reading them into memory ---- */
+
+struct kvp_ingest {
+	struct hv_kvp_store *st;
+	struct kvp_pool *p;
+	struct kvp_content *c;
+	bool report;
+};
+
+static int kvp_ingest_one(void *ctx, const uint8_t *raw)
+{
+	struct kvp_ingest *in = ctx;
+	struct kvp_rec *r;
+	int err = kvp_rec_parse(in->st, raw, &r);
+
+	if (!err)
+		err = kvp_content_push(in->st, in->c, r);
+	if (err) {
+		free(r);
+		return err;
+	}
+	if (in->report) {
+		in->st->stats.records_ingested++;
+		kvp_change_appended(in->st, in->p, r);
+	}
+	return 0;
+}
+
+/* The whole file into a content built aside; readers keep the old one meanwhile. */
+static int kvp_file_load(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c)
+{
+	struct kvp_ingest in = { .st = st, .p = p, .c = c };
+	int err = kvp_content_init(c, false);
+
+	if (!err)
+		err = kvp_file_read(st, p, 0, UINT64_MAX, kvp_ingest_one, &in);
+	if (err)
+		kvp_content_discard(c);
+	return err;
+}
+
+/* Memory becomes the file again; `report` other programs' changes. */
+static int kvp_pool_reload(struct hv_kvp_store *st, struct kvp_pool *p, bool report)
+{
+	struct kvp_content c;
+	int err = kvp_file_load(st, p, &c);
+
+	if (err)
+		return err;
+	if (report) {
+		kvp_change_reloaded(st, p, &c);
+		st->stats.reloads++;
+	}
+	kvp_pool_swap(st, p, &c);
+	kvp_file_seen(p);
+	return 0;
+}
+
+/* Locks held: take in what other programs changed in the file since we last looked. */
+static int kvp_pool_sync(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct kvp_content *c = &p->c;
+	struct kvp_ingest in = { .st = st, .p = p, .c = c, .report = true };
+	uint64_t full = 0;
+	int err;
+
+	err = kvp_file_check(st, p, c->nslots, c->nslots ? c->slots[c->nslots - 1]->chash : 0,
+			     &full);
+	if (err == KVP_FILE_SAME)
+		return 0;
+	if (err == KVP_FILE_CHANGED)
+		return kvp_pool_reload(st, p, true);
+	if (err < 0)
+		return err;
+	err = kvp_file_read(st, p, c->nslots, full, kvp_ingest_one, &in);
+	if (err)
+		return err;
+	kvp_file_seen(p);
+	return 0;
+}
+
+/* ---- changes, in memory and (`write`) in the file ---- */
+
+/* Set `r` (a new record) in content `c` of pool `p`; `r` is the content's, or freed. */
+static int kvp_apply_set(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c,
+			 struct kvp_rec *r, bool write)
+{
+	struct kvp_rec *old = kvp_index_lookup(c->idx, r->hash, r->data, r->klen);
+	struct kvp_link *l;
+	int err;
+
+	if (old) {
+		r->seq = old->seq;
+		r->slot = old->slot;
+		if (write) {
+			err = kvp_file_update(st, p, old->slot, old, r);
+			if (err) {
+				free(r);
+				return err;
+			}
+		}
+		l = kvp_index_find_link(c->idx, old, NULL);
+		atomic_store_explicit(&l->rec, r, memory_order_release);
+		c->slots[old->slot] = r;
+		if (c->live)
+			kvp_order_replace(p, old->slot, r);
+		kvp_drop(st, c->live, old);
+		return 0;
+	}
+	err = kvp_content_push(st, c, r);
+	if (err) {
+		free(r);
+		return err;
+	}
+	if (write) {
+		err = kvp_file_append(st, p, r->slot, r);
+		if (err) {
+			/* Keep memory equal to the file; readers may have seen r: it is retired. */
+			kvp_content_hole(st, c, r->slot);
+			kvp_content_squeeze(st, c);
+		}
+	}
+	return err;
+}
+
+static int kvp_apply_delete(struct hv_kvp_store *st, struct kvp_pool *p, struct kvp_content *c,
+			    const char *key, size_t klen, bool write)
+{
+	struct kvp_rec *r = kvp_index_lookup(c->idx, kvp_siphash(st->hkey, key, klen), key, klen);
+	uint64_t *h;
+	size_t s;
+	int err;
+
+	if (!r)
+		return -ENOENT;
+	s = r->slot;
+	if (write) {
+		/* What the shift leaves where, for the journal (see poolfile.c). */
+		h = malloc((c->nslots - s) * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		for (size_t i = s; i < c->nslots; i++)
+			h[i - s] = c->slots[i]->chash;
+		err = kvp_file_delete(st, p, s, c->nslots, h);
+		free(h);
+		if (err) {
+			/* The shift may have stopped half-way: memory follows the file. */
+			if (c->live)
+				kvp_pool_reload(st, p, true);
+			return err;
+		}
+	}
+	kvp_content_hole(st, c, s);
+	kvp_content_squeeze(st, c);
+	return 0;
+}
+
+static void kvp_pending_free(struct kvp_pending *q)
+{
+	while (q) {
+		struct kvp_pending *n = q->next;
+
+		free(q->value);
+		free(q);
+		q = n;
+	}
+}
+
+static int kvp_pending_add(struct hv_kvp_store *st, struct kvp_pool *p, const char *key,
+			   size_t klen, const char *value)
+{
+	struct kvp_pending *q = malloc(sizeof(*q) + klen + 1);
+
+	if (!q)
+		return -ENOMEM;
+	memcpy(q->key, key, klen + 1);
+	q->value = NULL;
+	q->next = NULL;
+	if (value && !(q->value = strdup(value))) {
+		free(q);
+		return -ENOMEM;
+	}
+	if (!p->pending) {
+		p->pending_tail = &p->pending;
+		kvp_files_wake(st);
+	}
+	*p->pending_tail = q;
+	p->pending_tail = &q->next;
+	return 0;
+}
+
+/*
+ * The lock is free again: read the file as the other program left it,
+ * make the changes that waited, in order, and show readers the result.
+ * Mutex held. Returns 0, -EAGAIN (still locked) or an errno; on an I/O
+ * error the changes not written stay queued (and in memory).
+ */
+static int kvp_pool_flush(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	struct kvp_content c;
+	struct kvp_pending *q;
+	int err;
+
+	err = kvp_file_lock(p, false);
+	if (err)
+		return err;
+	err = kvp_file_load(st, p, &c);
+	if (err)
+		goto out;
+	for (q = p->pending; q; q = q->next) {
+		size_t klen = strlen(q->key);
+		struct kvp_rec *r;
+
+		if (!q->value) {
+			err = kvp_apply_delete(st, p, &c, q->key, klen, true);
+			if (err == -ENOENT)
+				err = 0;    /* someone else deleted it meanwhile */
+		} else {
+			err = kvp_rec_new(st, q->key, klen, q->value, strlen(q->value), &r);
+			if (!err)
+				err = kvp_apply_set(st, p, &c, r, true);
+		}
+		if (err) {
+			kvp_content_discard(&c);
+			goto out;
+		}
+	}
+	kvp_change_reloaded(st, p, &c);
+	kvp_pool_swap(st, p, &c);
+	kvp_file_seen(p);
+	kvp_pending_free(p->pending);
+	p->pending = NULL;
+out:
+	kvp_file_unlock(st, p);
+	return err;
+}
+
+/*
+ * Take pool `p`'s file for a change, or learn that it must wait: returns
+ * 1 when the change is to be written now (locks held), 0 when it goes to
+ * memory only (no file, or another program holds the lock: the change is
+ * queued by the caller), or an errno.
+ */
+static int kvp_pool_begin(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	int err;
+
+	if (p->fd < 0)
+		return 0;
+	if (p->pending) {
+		/* Errors leave the queue, retried later: order first. */
+		kvp_pool_flush(st, p);
+		if (p->pending)
+			return 0;
+	}
+	err = kvp_file_lock(p, false);
+	if (err == -EAGAIN) {
+		st->stats.lock_waits++;
+		return 0;
+	}
+	if (err)
+		return err;
+	err = kvp_pool_sync(st, p);
+	if (err) {
+		kvp_file_unlock(st, p);
+		return err;
+	}
+	return 1;
+}
+
 /* ---- public interface ---- */
 
 static int kvp_key_check(const char *key, size_t *klen)
@@ -848,19 +1053,21 @@ static int kvp_key_check(const char *key, size_t *klen)
 	return 0;
 }
 
-HV_EXPORT int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kvp_store **ret)
+HV_EXPORT int hv_kvp_pool_open_journaled(const char *dir, const char *journal_dir,
+					 unsigned int flags, struct hv_kvp_store **ret)
 {
 	struct hv_kvp_store *st;
 	int err;
 
-	if (!ret || (flags & ~(HV_KVP_POOL_SYNC_ALWAYS | HV_KVP_POOL_NO_INOTIFY)))
+	if (!ret || (flags & ~(HV_KVP_POOL_SYNC_ALWAYS | HV_KVP_POOL_NO_INOTIFY)) ||
+	    (journal_dir && !dir))
 		return -EINVAL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	st->flags = flags;
 	st->dirfd = -1;
-	st->ifd = -1;
+	st->ifd = st->efd = st->pfd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	if (getrandom(st->hkey, sizeof(st->hkey), GRND_NONBLOCK) != sizeof(st->hkey)) {
 		/* Early boot without entropy: still differs per run. */
@@ -884,7 +1091,21 @@ HV_EXPORT int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kv
 			goto out;
 	}
 	if (dir) {
-		err = kvp_files_open(st, dir);
+		err = kvp_files_open(st, dir, journal_dir);
+		if (err)
+			goto out;
+	}
+	for (unsigned int i = 0; dir && i < HV_KVP_POOL_COUNT; i++) {
+		struct kvp_pool *p = &st->pools[i];
+
+		err = kvp_file_lock(p, true);
+		if (err)
+			goto out;
+		/* Nothing is written here but the end of a write of ours a kill cut short. */
+		err = kvp_file_recover(st, p);
+		if (!err)
+			err = kvp_pool_reload(st, p, false);
+		kvp_file_unlock(st, p);
 		if (err)
 			goto out;
 	}
@@ -895,6 +1116,14 @@ out:
 	return err;
 }
 
+HV_EXPORT int hv_kvp_pool_open(const char *dir, unsigned int flags, struct hv_kvp_store **ret)
+{
+	return hv_kvp_pool_open_journaled(dir, NULL, flags, ret);
+}
+
+/* How long a close waits for another program to release a pool file with changes pending. */
+#define KVP_CLOSE_WAIT_MS 5000
+
 HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 {
 	if (!st)
@@ -903,10 +1132,13 @@ HV_EXPORT void hv_kvp_pool_close(struct hv_kvp_store *st)
 	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
-		if (p->fd >= 0 && p->c.idx && kvp_file_begin(st, p) == 0) {
-			kvp_file_compact(st, p);
-			kvp_file_end(st, p);
+		for (int ms = 0; p->pending && ms < KVP_CLOSE_WAIT_MS; ms++) {
+			if (kvp_pool_flush(st, p) != -EAGAIN)
+				break;
+			usleep(1000);
 		}
+		kvp_pending_free(p->pending);
+		p->pending = NULL;
 	}
 	kvp_files_close(st);
 	kvp_retired_flush(st);
@@ -956,19 +1188,13 @@ HV_EXPORT int hv_kvp_pool_get(struct hv_kvp_store *st, unsigned int pool, const 
 	return err;
 }
 
-static struct kvp_rec *kvp_pool_first(struct hv_kvp_store *st, struct kvp_pool *p,
-				      const char *key, size_t klen)
-{
-	return kvp_index_lookup(p->c.idx, kvp_siphash(st->hkey, key, klen), key, klen);
-}
-
 HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const char *key,
 			      const char *value)
 {
-	struct kvp_rec *old, *r = NULL;
+	struct kvp_rec *r;
 	struct kvp_pool *p;
 	size_t klen, vlen;
-	int err;
+	int err, write;
 
 	if (!st || pool >= HV_KVP_POOL_COUNT || !value)
 		return -EINVAL;
@@ -984,77 +1210,31 @@ HV_EXPORT int hv_kvp_pool_set(struct hv_kvp_store *st, unsigned int pool, const 
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
 	p = &st->pools[pool];
-	err = kvp_file_begin(st, p);
-	if (err)
+	write = kvp_pool_begin(st, p);
+	if (write < 0) {
+		err = write;
 		goto out_unlocked_file;
-	err = kvp_rec_new(st, key, klen, value, vlen, &r);
-	if (err)
-		goto out;
-	old = kvp_pool_first(st, p, key, klen);
-	if (old) {
-		_Atomic(struct kvp_rec *) *slotp;
-		struct kvp_link *l;
-
-		r->seq = old->seq;
-		r->slot = old->slot;
-		err = kvp_file_rewrite(st, p, old->slot, old, r);
-		if (err)
-			goto out;
-		l = kvp_index_find_link(p->c.idx, old, NULL);
-		slotp = &l->rec;
-		atomic_store_explicit(slotp, r, memory_order_release);
-		p->c.slots[old->slot] = r;
-		kvp_order_replace(p, old->slot, r);
-		kvp_retire(st, old);
-	} else {
-		err = kvp_content_push(st, &p->c, r);
-		if (err)
-			goto out;
-		err = kvp_file_append(st, p, r);
-		if (err) {
-			/* Keep memory equal to the file; readers may have seen r. */
-			if (r->indexed)
-				kvp_index_remove(st, &p->c, r);
-			p->c.nslots--;
-			p->c.next_seq--;
-			kvp_order_unappend(p);
-			kvp_pool_live_set(p);
-			kvp_retire(st, r);
-			r = NULL;
-			goto out;
-		}
 	}
-	r = NULL;
-out:
-	free(r);
-	kvp_file_end(st, p);
+	/* Queued first: out of memory there, nothing has changed. */
+	if (!write && p->fd >= 0)
+		err = kvp_pending_add(st, p, key, klen, value);
+	if (!err)
+		err = kvp_rec_new(st, key, klen, value, vlen, &r);
+	if (!err)
+		err = kvp_apply_set(st, p, &p->c, r, write);
+	if (write)
+		kvp_file_unlock(st, p);
 out_unlocked_file:
 	kvp_retired_maybe_flush(st);
 	kvp_store_unlock(st);
 	return err;
 }
 
-/*
- * Compaction once a quarter of the slots are holes: O(1) amortised. It
- * rewrites at most the other three quarters (survivors from the first
- * hole on, to the journal and to the file), and a quarter of the slots
- * became holes since the last one: at most 6 records written per delete
- * whatever the pool's size and where the deletes fall. A compaction that
- * failed is not tried again before the holes have doubled, which keeps
- * the bound while writes fail (a full disk).
- */
-static bool kvp_pool_needs_compaction(const struct kvp_pool *p)
-{
-	return p->c.holes >= 8 && p->c.holes * 4 >= p->c.nslots &&
-	       p->c.holes >= p->compact_retry;
-}
-
 HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, const char *key)
 {
 	struct kvp_pool *p;
-	struct kvp_rec *r;
 	size_t klen;
-	int err;
+	int err, write;
 
 	if (!st || pool >= HV_KVP_POOL_COUNT)
 		return -EINVAL;
@@ -1065,27 +1245,21 @@ HV_EXPORT int hv_kvp_pool_delete(struct hv_kvp_store *st, unsigned int pool, con
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
 	p = &st->pools[pool];
-	err = kvp_file_begin(st, p);
-	if (err)
+	write = kvp_pool_begin(st, p);
+	if (write < 0) {
+		err = write;
 		goto out_unlocked_file;
-	r = kvp_pool_first(st, p, key, klen);
-	if (!r) {
-		err = -ENOENT;
-		goto out;
 	}
-	err = kvp_file_delete_log(st, p, r->slot, r);
-	if (err)
-		goto out;
-	kvp_content_hole(st, &p->c, r->slot);
-	if (kvp_pool_needs_compaction(p)) {
-		/* Failure: the journal still has the deletes. */
-		if (p->fd >= 0 && kvp_file_compact(st, p) && p->c.holes)
-			p->compact_retry = p->c.holes * 2;
-		else if (p->fd < 0)
-			kvp_content_squeeze(st, &p->c);
+	if (!write && p->fd >= 0) {
+		if (!kvp_index_lookup(p->c.idx, kvp_siphash(st->hkey, key, klen), key, klen))
+			err = -ENOENT;
+		else
+			err = kvp_pending_add(st, p, key, klen, NULL);
 	}
-out:
-	kvp_file_end(st, p);
+	if (!err)
+		err = kvp_apply_delete(st, p, &p->c, key, klen, write);
+	if (write)
+		kvp_file_unlock(st, p);
 out_unlocked_file:
 	kvp_retired_maybe_flush(st);
 	kvp_store_unlock(st);
@@ -1127,9 +1301,47 @@ static int kvp_iter_move(struct hv_kvp_pool_iter *it, bool next, size_t index,
 		goto out;
 	}
 	kvp_snap_take(o, &sn);
+	if (it->placed && next && it->epoch != o->epoch && it->seqgen == o->seqgen) {
+		/*
+		 * Renumbered by a delete: records keep their file order (seq),
+		 * so the walk finds its place again without missing one.
+		 */
+		size_t lo = 0, hi = sn.n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2, m = mid;
+
+			it->work++;
+			while (m < hi && !(r = kvp_snap_rec(&sn, m)))
+				m++;
+			if (m == hi)
+				hi = mid;
+			else if (r->seq <= it->seq)
+				lo = m + 1;
+			else
+				hi = mid;
+		}
+		it->epoch = o->epoch;
+		it->dels = 0;
+		it->slot = lo;
+		it->index = lo;
+		for (size_t k = 0; k < sn.h; k++)
+			if (atomic_load_explicit(&KVP_DEL_SLOT(sn.a, k), memory_order_relaxed) < lo)
+				it->index--;
+		it->dels = sn.h;
+		it->placed = lo > 0;
+		if (!it->placed)
+			it->index = 0;
+		r = NULL;
+		if (lo > 0) {
+			/* Stand on the record before: "next" is then the one at lo. */
+			it->slot = lo - 1;
+			it->index = it->index ? it->index - 1 : 0;
+		}
+	}
 	if (it->placed && (it->epoch != o->epoch || it->dels > sn.h || it->slot > sn.n ||
 			   it->index > it->slot)) {
-		/* Renumbered by a compaction or a reload: carry on by index. */
+		/* Renumbered by a reload: carry on by index. */
 		it->placed = false;
 		it->index++;
 	}
@@ -1171,6 +1383,8 @@ static int kvp_iter_move(struct hv_kvp_pool_iter *it, bool next, size_t index,
 	kvp_rec_copy(r, rec);
 	it->placed = true;
 	it->epoch = o->epoch;
+	it->seqgen = o->seqgen;
+	it->seq = r->seq;
 	it->dels = sn.h;
 	it->slot = s;
 	it->index = rank;
@@ -1244,6 +1458,24 @@ HV_EXPORT int hv_kvp_pool_count(struct hv_kvp_store *st, unsigned int pool, size
 	return 0;
 }
 
+/*
+ * A pool's file without changes waiting: catch up with other programs
+ * when something changed. Never waits for a lock another program holds.
+ */
+static int kvp_pool_refresh(struct hv_kvp_store *st, struct kvp_pool *p)
+{
+	int err;
+
+	if (kvp_file_quiet(st, p))
+		return 0;
+	err = kvp_file_lock(p, false);
+	if (err)
+		return err == -EAGAIN ? 0 : err;
+	err = kvp_pool_sync(st, p);
+	kvp_file_unlock(st, p);
+	return err;
+}
+
 HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 {
 	int err = 0, e;
@@ -1257,8 +1489,10 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 		if (e)
 			err = e;
 		for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
-			e = kvp_file_refresh(st, &st->pools[i]);
-			if (e && !err)
+			struct kvp_pool *p = &st->pools[i];
+
+			e = p->pending ? kvp_pool_flush(st, p) : kvp_pool_refresh(st, p);
+			if (e && e != -EAGAIN && !err)
 				err = e;
 		}
 	}
@@ -1267,39 +1501,37 @@ HV_EXPORT int hv_kvp_pool_refresh(struct hv_kvp_store *st)
 	return err;
 }
 
-HV_EXPORT int hv_kvp_pool_fd(const struct hv_kvp_store *st)
+HV_EXPORT int hv_kvp_pool_flush(struct hv_kvp_store *st, unsigned int *waiting)
 {
-	if (!st)
-		return -EINVAL;
-	return st->ifd >= 0 ? st->ifd : -ENOENT;
-}
-
-HV_EXPORT int hv_kvp_pool_compact(struct hv_kvp_store *st)
-{
+	unsigned int mask = 0;
 	int err = 0, e;
 
-	if (!st)
+	if (!st || !waiting)
 		return -EINVAL;
 	kvp_store_lock(st);
 	kvp_orders_repair(st);
 	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
 		struct kvp_pool *p = &st->pools[i];
 
-		if (p->fd < 0) {
-			kvp_content_squeeze(st, &p->c);
+		if (!p->pending)
 			continue;
-		}
-		e = kvp_file_begin(st, p);
-		if (!e) {
-			e = kvp_file_compact(st, p);
-			kvp_file_end(st, p);
-		}
-		if (e && !err)
+		e = kvp_pool_flush(st, p);
+		if (e && e != -EAGAIN && !err)
 			err = e;
+		if (p->pending)
+			mask |= 1u << i;
 	}
 	kvp_retired_maybe_flush(st);
 	kvp_store_unlock(st);
+	*waiting = mask;
 	return err;
+}
+
+HV_EXPORT int hv_kvp_pool_fd(const struct hv_kvp_store *st)
+{
+	if (!st)
+		return -EINVAL;
+	return st->pfd >= 0 ? st->pfd : -ENOENT;
 }
 
 HV_EXPORT int hv_kvp_pool_watch_set(struct hv_kvp_store *st, hv_kvp_pool_change_fn *fn,

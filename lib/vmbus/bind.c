@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "hvuio/vmbus.h"
@@ -72,39 +71,6 @@ static int driver_loaded(const char *root, const char *driver)
 	if (stat(path, &st) < 0)
 		return errno == ENOENT ? -ENODEV : -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENODEV;
-}
-
-/*
- * 1 if the kernel under root is older than major.minor. The release comes
- * from ROOT/proc/sys/kernel/osrelease, or from uname(2) when the root has
- * none (a recorded tree need not carry one).
- */
-static int kernel_older(const char *root, unsigned int major, unsigned int minor)
-{
-	char path[PATH_MAX], rel[sizeof(((struct utsname *)0)->release)];
-	unsigned long ma, mi;
-	struct utsname u;
-	char *end;
-	int n;
-
-	n = hv_sysfs_path(path, sizeof(path), "%s/proc/sys/kernel/osrelease", root);
-	if (n)
-		return n;
-	n = hv_sysfs_read_str(path, rel, sizeof(rel));
-	if (n == -ENOENT) {
-		if (uname(&u) < 0)
-			return -errno;
-		snprintf(rel, sizeof(rel), "%s", u.release);
-	} else if (n < 0) {
-		return n;
-	}
-	if (rel[0] < '0' || rel[0] > '9')
-		return -EBADMSG;
-	ma = strtoul(rel, &end, 10);
-	if (*end != '.' || end[1] < '0' || end[1] > '9')
-		return -EBADMSG;
-	mi = strtoul(end + 1, &end, 10);
-	return ma < major || (ma == major && mi < minor);
 }
 
 /* Does a process hold ROOT/dev/uioN open? Processes we may not look at are skipped. */
@@ -229,10 +195,12 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 	 * the bind fail with the kernel's bare ENOTSUPP.
 	 */
 	if (strcmp(driver, UIO_DRIVER) == 0 && dev.monitor_id < 0) {
-		err = kernel_older(root, 6, 10);
+		struct hv_vmbus_kernel k;
+
+		err = hv_vmbus_kernel_get(root, &k);
 		if (err < 0)
 			goto out;
-		if (err) {
+		if (k.nonmonitored != 1) {
 			err = -EOPNOTSUPP;
 			goto out;
 		}

@@ -11,6 +11,10 @@
  * can be relied on. Unmasking is followed by a look at the ring before
  * sleeping, because the host interrupts only when the ring goes from
  * empty to non-empty.
+ *
+ * A sub-channel is masked from the moment it is mapped. Where its kernel
+ * lacks d062463edf17 (dev.c decides) it stays masked and is polled: the
+ * first host interrupt on it would be a NULL dereference in the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +61,8 @@ _Static_assert(sizeof(struct vmdata_gpa_direct) == 24, "vmdata_gpa_direct");
 
 /* How often a busy-polling wait re-masks and looks for a rescind. */
 #define CHAN_POLL_CHECK_SPINS 4096u
+/* How often a polled sub-channel looks at its ring while nothing else wakes it. */
+#define CHAN_SUB_POLL_MS 1
 
 struct hv_chan {
 	struct hv_dev *dev;
@@ -175,6 +181,13 @@ HV_EXPORT int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_cha
 	chan->relid = relid;
 	chan->monitor_id = (int32_t)monitor_id;
 	chan->region_len = (size_t)st.st_size;
+	/*
+	 * Masked at once: a crash-window kernel (b15b7d2a1b09 without
+	 * d062463edf17) left it unmasked, and the host may write any time.
+	 */
+	hv_ring_intr_mask(chan->rx);
+	hv_dev_sub_irq_decide(dev, chan->region + chan->ring_size,
+			      (uint8_t *)dev->maps[0].addr + dev->ring_size);
 	*ret = chan;
 	region = MAP_FAILED;
 	err = 0;
@@ -213,10 +226,16 @@ HV_EXPORT struct hv_ring *hv_chan_rx_ring(struct hv_chan *chan)
 	return chan->rx;
 }
 
+/* May the host interrupt us for this channel? */
+static bool chan_irq_ok(const struct hv_chan *chan)
+{
+	return chan->primary || atomic_load(&chan->dev->sub_irq) == 1;
+}
+
 HV_EXPORT void hv_chan_set_busy_poll(struct hv_chan *chan, bool on)
 {
 	chan->busy_poll = on;
-	if (on)
+	if (on || !chan_irq_ok(chan))
 		hv_ring_intr_mask(chan->rx);
 }
 
@@ -278,6 +297,35 @@ static int chan_wait_busy(struct hv_chan *chan, int64_t deadline)
 	}
 }
 
+/*
+ * A sub-channel that must not take interrupts: masked, a look at the
+ * ring every CHAN_SUB_POLL_MS, sooner when the device has an event (the
+ * primary's interrupts, a rescind).
+ */
+static int chan_wait_polled(struct hv_chan *chan, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = chan->dev->fd, .events = POLLIN };
+	int left, r, err;
+
+	for (;;) {
+		/* A write of 1 for another channel may have unmasked it. */
+		hv_ring_intr_mask(chan->rx);
+		if (chan_rx_ready(chan))
+			return 0;
+		left = chan_left_ms(deadline);
+		if (left == 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, left < 0 || left > CHAN_SUB_POLL_MS ? CHAN_SUB_POLL_MS : left);
+		if (r < 0)
+			return -errno;
+		if (r > 0) {
+			err = hv_dev_ack(chan->dev, NULL);
+			if (err && err != -EAGAIN)
+				return err;
+		}
+	}
+}
+
 HV_EXPORT int hv_chan_wait(struct hv_chan *chan, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = chan->dev->fd, .events = POLLIN };
@@ -288,6 +336,8 @@ HV_EXPORT int hv_chan_wait(struct hv_chan *chan, int timeout_ms)
 		return -ENODEV;
 	if (chan->busy_poll)
 		return chan_wait_busy(chan, deadline);
+	if (!chan_irq_ok(chan))
+		return chan_wait_polled(chan, deadline);
 	for (;;) {
 		/* Unmask, then look: a packet that came while masked raised nothing. */
 		hv_ring_intr_unmask(chan->rx);
@@ -307,10 +357,13 @@ HV_EXPORT int hv_chan_wait(struct hv_chan *chan, int timeout_ms)
 
 static int chan_signal(struct hv_chan *chan)
 {
-	int err = hv_dev_signal(chan->dev, chan->monitor_id);
+	int err = hv_dev_signal(chan->dev, chan->relid, chan->monitor_id);
 
-	/* uio_hv_generic's write of 1 has just unmasked us (hv_uio_irqcontrol). */
-	if (chan->busy_poll)
+	/*
+	 * uio_hv_generic's write of 1 has just unmasked the primary, and
+	 * with d062463edf17 every sub-channel (hv_uio_irqcontrol).
+	 */
+	if (chan->busy_poll || !chan_irq_ok(chan))
 		hv_ring_intr_mask(chan->rx);
 	return err;
 }

@@ -1,32 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Opening a device: its uio node, its maps, its events and the signal to
- * the host.
+ * Opening a device: its sysfs description, its maps, its events, the
+ * signal to the host, and what its kernel allows on sub-channels.
  *
- * A real device is /dev/uioN of uio_hv_generic; a sim device is a
- * SOCK_SEQPACKET socket at the same path whose peer plays the host and
- * hands over the maps as file descriptors. Only hv_dev_open's mapping
- * step, hv_dev_ack's read and hv_dev_signal's write tell the two apart.
- *
- * uio facts used here (Linux's drivers/uio/uio.c): map N is selected by
- * the mmap offset N * page size; read() takes exactly 4 bytes, returns
- * the cumulative event count and fails with EIO once the device is gone;
- * write() takes exactly 4 bytes. uio_hv_generic's write of 1 also makes
- * the kernel signal the host for a channel that is not monitored
- * (hv_uio_irqcontrol in drivers/uio/uio_hv_generic.c).
+ * The node itself (a real /dev/uioN or a sim socket) is behind
+ * struct hv_dev_ops: dev_uio.c and dev_sim.c. Everything here runs the
+ * same for both.
  */
-#include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvuio/chan.h"
@@ -36,10 +25,6 @@
 #include "hvuio_private.h"
 #include "sysfs.h"
 
-/* How long a sim host may take to send its maps after the connect. */
-#define SIM_HANDSHAKE_MS 5000
-/* Room for more descriptors than a host may send, to catch one that lies. */
-#define SIM_MAX_FDS 16
 /* Hyper-V allows 128 monitored channels (4 trigger groups of 32). */
 #define HV_MONITOR_MAX_ID 128
 
@@ -51,6 +36,15 @@
 #define HV_MONITOR_TRIGGER_GROUP_OFF 8u
 #define HV_MONITOR_TRIGGER_GROUP_SIZE 8u
 #define HV_MONITOR_MIN_SIZE 0x28u
+/*
+ * The interrupt page: 2 KiB of host-to-guest bits, then 2 KiB of
+ * guest-to-host ones, bit N for relid N (Linux's vmbus_send_interrupt,
+ * DPDK's vmbus_send_interrupt).
+ */
+#define HV_INT_PAGE_SIZE 4096u
+#define HV_INT_SEND_OFF 2048u
+/* How long the probe waits for a sim host to act on a write() (a kernel acts at once). */
+#define SUB_PROBE_MS 2000
 
 bool hv_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size)
 {
@@ -60,157 +54,6 @@ bool hv_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size)
 	 */
 	return ring_size > dev->page_size && ring_size % 4096 == 0 &&
 	       ring_size <= INT32_MAX;
-}
-
-static void dev_close_fds(const int *fds, unsigned int n)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-}
-
-/*
- * The sim handshake: one message of a 4-byte map count with that many
- * descriptors, map 0 first. Whatever arrives is closed again unless it
- * is exactly what sysfs announced.
- */
-static int dev_sim_receive_maps(struct hv_dev *dev, int *fds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(SIM_MAX_FDS * sizeof(int))];
-	} ctl;
-	struct pollfd pfd = { .fd = dev->fd, .events = POLLIN };
-	uint32_t count;
-	struct iovec iov = { &count, sizeof(count) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c;
-	int got[SIM_MAX_FDS];
-	unsigned int ngot = 0, i;
-	ssize_t n;
-	int err, r;
-
-	do
-		r = poll(&pfd, 1, SIM_HANDSHAKE_MS);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	do
-		n = recvmsg(dev->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-
-	/* Collect every descriptor first, so that every error path closes all. */
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t k, nfd;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (k = 0; k < nfd; k++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(fd));
-			if (ngot < SIM_MAX_FDS)
-				got[ngot++] = fd;
-			else
-				close(fd);
-		}
-	}
-
-	err = -EBADMSG;
-	/* No message at all (the host hung up) or one of the wrong shape. */
-	if (n != sizeof(count) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-		goto out;
-	count = le32toh(count);
-	if (count != dev->nmaps || count != ngot)
-		goto out;
-	for (i = 0; i < ngot; i++)
-		fds[i] = got[i];
-	return 0;
-out:
-	dev_close_fds(got, ngot);
-	return err;
-}
-
-static int dev_map_sim(struct hv_dev *dev)
-{
-	int fds[HV_VMBUS_MAX_MAPS];
-	unsigned int i;
-	int err;
-
-	err = dev_sim_receive_maps(dev, fds);
-	if (err)
-		return err;
-	for (i = 0; i < dev->nmaps; i++) {
-		struct hv_dev_map *m = &dev->maps[i];
-		struct stat st;
-		void *p;
-
-		if (fstat(fds[i], &st) < 0) {
-			err = -errno;
-			goto out;
-		}
-		/* A short file would turn an access into SIGBUS. */
-		if (st.st_size < 0 || (uint64_t)st.st_size < m->size) {
-			err = -EBADMSG;
-			goto out;
-		}
-		p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
-		if (p == MAP_FAILED) {
-			err = -errno;
-			goto out;
-		}
-		m->addr = p;
-		m->len = m->size;
-	}
-	err = 0;
-out:
-	dev_close_fds(fds, dev->nmaps);
-	return err;
-}
-
-static int dev_map_uio(struct hv_dev *dev)
-{
-	unsigned int i;
-
-	for (i = 0; i < dev->nmaps; i++) {
-		struct hv_dev_map *m = &dev->maps[i];
-		size_t len = (m->size + dev->page_size - 1) & ~(dev->page_size - 1);
-		void *p;
-
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, dev->fd,
-			 (off_t)i * (off_t)dev->page_size);
-		if (p == MAP_FAILED)
-			return -errno;
-		m->addr = p;
-		m->len = len;
-	}
-	return 0;
-}
-
-static int dev_connect_sim(struct hv_dev *dev, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	dev->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (dev->fd < 0)
-		return -errno;
-	do
-		r = connect(dev->fd, (struct sockaddr *)&sa, sizeof(sa));
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : 0;
 }
 
 /* Take what the device needs from discovery; the list is freed after. */
@@ -244,6 +87,8 @@ static int dev_describe(struct hv_dev *dev, const char *root, const char *instan
 		if (!strcmp(d->maps[i].name, "monitor_page") &&
 		    d->maps[i].size >= HV_MONITOR_MIN_SIZE)
 			dev->monitor_map = (int)i;
+		if (!strcmp(d->maps[i].name, "int_page") && d->maps[i].size >= HV_INT_PAGE_SIZE)
+			dev->int_map = (int)i;
 	}
 	dev->nmaps = d->nmaps;
 	/* TX ring first, then RX, each half of map 0 (DPDK's vmbus_uio_map_primary). */
@@ -268,6 +113,112 @@ out:
 	return err;
 }
 
+static void sub_irq_initial(struct hv_dev *dev)
+{
+	const struct hv_vmbus_kernel *k = &dev->kernel;
+	const char *rel = k->release[0] ? k->release : "(unknown)";
+	int n = 0;
+
+	switch (dev->sub_irq_mode) {
+	case HV_CHAN_SUB_IRQ_ON:
+		atomic_store(&dev->sub_irq, 1);
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "sub-channel interrupts forced on (kernel %s%s)", rel,
+			 k->subchannel_events == 1 ? "" :
+			 ", which may lack d062463edf17 and crash on them");
+		return;
+	case HV_CHAN_SUB_IRQ_OFF:
+		atomic_store(&dev->sub_irq, 0);
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "sub-channels polled, as asked (kernel %s)", rel);
+		return;
+	case HV_CHAN_SUB_IRQ_AUTO:
+		break;
+	}
+	if (k->subchannel_events == 1) {
+		atomic_store(&dev->sub_irq, 1);
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "kernel %s has d062463edf17: sub-channels take interrupts%s", rel,
+			 k->subchannel_signal == 1 ? " and write() signals them" :
+			 ", signalled through the interrupt page");
+		return;
+	}
+	if (k->subchannel_events == -1) {
+		atomic_store(&dev->sub_irq, -1);
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "kernel %s is a distribution's: d062463edf17 is probed when the first "
+			 "sub-channel opens", rel);
+		return;
+	}
+	atomic_store(&dev->sub_irq, 0);
+	n = snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+		     "kernel %s lacks d062463edf17 (6.16; 6.12.59, 6.6.118, 6.1.159, 5.15.197): "
+		     "a sub-channel interrupt would dereference NULL in hv_uio_channel_cb, so "
+		     "sub-channels are polled", rel);
+	if (k->user_mask == 1 && n > 0 && (size_t)n < sizeof(dev->sub_irq_why))
+		snprintf(dev->sub_irq_why + n, sizeof(dev->sub_irq_why) - (size_t)n,
+			 "; it no longer masks new sub-channels (b15b7d2a1b09), so a host "
+			 "that offers one may crash it before it is opened");
+}
+
+static _Atomic uint32_t *hdr_mask(uint8_t *hdr)
+{
+	/* struct hv_ring_buffer: write_index, read_index, interrupt_mask. */
+	return (_Atomic uint32_t *)(hdr + 8);
+}
+
+static int64_t dev_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The probe of ring-uio.md V.4, made safe: a write of 0 sets the mask of
+ * every channel to 1 on kernels with d062463edf17 (or its reduced
+ * backport) and only the primary's before. Both masks are first set to
+ * 2, which the host takes as masked too, so no channel is unmasked at
+ * any moment; the primary's 2 turning into 1 says the write took effect
+ * (at once on a kernel, when the host reads it on a sim).
+ */
+void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *primary_rx_hdr)
+{
+	_Atomic uint32_t *pm = hdr_mask(primary_rx_hdr), *sm = hdr_mask(sub_rx_hdr);
+	const char *rel = dev->kernel.release[0] ? dev->kernel.release : "(unknown)";
+	uint32_t old = atomic_load(pm);
+	int64_t end;
+	bool fixed;
+	int err;
+
+	if (atomic_load(&dev->sub_irq) != -1)
+		return;
+	atomic_store(pm, 2);
+	atomic_store(sm, 2);
+	err = dev->ops->write(dev, 0);
+	end = dev_now_ms() + SUB_PROBE_MS;
+	while (!err && atomic_load(pm) == 2 && dev_now_ms() < end)
+		sched_yield();
+	fixed = !err && atomic_load(pm) != 2 && atomic_load(sm) == 1;
+	atomic_store(sm, 1);
+	atomic_store(pm, old);
+	if (err || atomic_load(pm) == 2) {
+		atomic_store(&dev->sub_irq, 0);
+		snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+			 "kernel %s: the probe for d062463edf17 got no answer (%s), so "
+			 "sub-channels are polled", rel, err ? strerror(-err) : "timeout");
+		return;
+	}
+	atomic_store(&dev->sub_irq, fixed);
+	snprintf(dev->sub_irq_why, sizeof(dev->sub_irq_why),
+		 fixed ? "kernel %s: a write of 0 masked the sub-channel, so it has "
+			 "d062463edf17: sub-channels take interrupts" :
+			 "kernel %s: a write of 0 left the sub-channel alone, so it lacks "
+			 "d062463edf17 (a sub-channel interrupt would dereference NULL): "
+			 "sub-channels are polled", rel);
+}
+
 HV_EXPORT int hv_dev_open(const char *root, const char *instance, struct hv_dev **ret)
 {
 	char path[PATH_MAX];
@@ -286,14 +237,22 @@ HV_EXPORT int hv_dev_open(const char *root, const char *instance, struct hv_dev 
 		return -ENOMEM;
 	dev->fd = -1;
 	dev->monitor_map = -1;
+	dev->int_map = -1;
 	dev->page_size = (size_t)page;
 	atomic_init(&dev->gone, false);
 	atomic_init(&dev->events, 0);
 	atomic_init(&dev->primary_open, false);
+	atomic_init(&dev->sub_irq, 0);
 
 	err = dev_describe(dev, root, instance, &uio_index);
 	if (err)
 		goto out;
+	/* A release that cannot be read or parsed leaves every fix unknown. */
+	if (hv_vmbus_kernel_get(root, &dev->kernel) < 0) {
+		dev->kernel.distribution = true;
+		dev->kernel.subchannel_events = dev->kernel.subchannel_signal = -1;
+	}
+	sub_irq_initial(dev);
 	err = hv_sysfs_path(path, sizeof(path), "%s/dev/uio%d", root, uio_index);
 	if (err)
 		goto out;
@@ -301,25 +260,14 @@ HV_EXPORT int hv_dev_open(const char *root, const char *instance, struct hv_dev 
 		err = -errno;
 		goto out;
 	}
-	dev->sim = S_ISSOCK(st.st_mode);
-	if (dev->sim) {
-		err = dev_connect_sim(dev, path);
-		if (!err)
-			err = dev_map_sim(dev);
-	} else {
-		/*
-		 * Opening makes the kernel open the channel with the host
-		 * (hv_uio_open). O_NONBLOCK lets hv_dev_ack drain without
-		 * sleeping; uio ignores it for write().
-		 */
-		dev->fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-		err = dev->fd < 0 ? -errno : dev_map_uio(dev);
-	}
+	dev->ops = S_ISSOCK(st.st_mode) ? &hv_dev_sim_ops : &hv_dev_uio_ops;
+	err = dev->ops->open(dev, path);
 	if (err)
 		goto out;
-
 	if (dev->monitor_map > 0)
 		dev->monitor_page = dev->maps[dev->monitor_map].addr;
+	if (dev->int_map > 0)
+		dev->int_page = dev->maps[dev->int_map].addr;
 	*ret = dev;
 	return 0;
 out:
@@ -349,7 +297,7 @@ HV_EXPORT int hv_dev_fd(const struct hv_dev *dev)
 
 HV_EXPORT bool hv_dev_is_sim(const struct hv_dev *dev)
 {
-	return dev->sim;
+	return dev->ops == &hv_dev_sim_ops;
 }
 
 HV_EXPORT const char *hv_dev_instance(const struct hv_dev *dev)
@@ -357,44 +305,28 @@ HV_EXPORT const char *hv_dev_instance(const struct hv_dev *dev)
 	return dev->instance;
 }
 
-static int dev_gone(struct hv_dev *dev)
+HV_EXPORT int hv_dev_sub_irq_set(struct hv_dev *dev, enum hv_chan_sub_irq mode)
+{
+	if (mode != HV_CHAN_SUB_IRQ_AUTO && mode != HV_CHAN_SUB_IRQ_ON &&
+	    mode != HV_CHAN_SUB_IRQ_OFF)
+		return -EINVAL;
+	dev->sub_irq_mode = mode;
+	sub_irq_initial(dev);
+	return 0;
+}
+
+HV_EXPORT void hv_dev_sub_irq_get(const struct hv_dev *dev, bool *on, const char **why)
+{
+	if (on)
+		*on = atomic_load(&dev->sub_irq) == 1;
+	if (why)
+		*why = dev->sub_irq_why;
+}
+
+int hv_dev_gone(struct hv_dev *dev)
 {
 	atomic_store(&dev->gone, true);
 	return -ENODEV;
-}
-
-/* One event, 0; none pending, -EAGAIN; rescind, -ENODEV. */
-static int dev_read_event(struct hv_dev *dev, uint32_t *value)
-{
-	uint32_t v;
-	ssize_t n;
-
-	for (;;) {
-		if (dev->sim)
-			n = recv(dev->fd, &v, sizeof(v), MSG_DONTWAIT);
-		else
-			n = read(dev->fd, &v, sizeof(v));
-		if (n >= 0 || errno != EINTR)
-			break;
-	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -EAGAIN;
-		if (errno == EIO || errno == ECONNRESET)
-			return dev_gone(dev);
-		return -errno;
-	}
-	/* A socket that read 0 bytes was closed by the host: a rescind. */
-	if (n == 0)
-		return dev_gone(dev);
-	/*
-	 * A sim message of another size is still an interrupt (the host
-	 * asked us to look at the rings), but its value means nothing.
-	 */
-	if (n != sizeof(v))
-		return 1;
-	*value = le32toh(v);
-	return 0;
 }
 
 HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
@@ -410,7 +342,7 @@ HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 	 * once per change); a socket queues one message per interrupt.
 	 * Either way, read until nothing is left.
 	 */
-	while ((err = dev_read_event(dev, &v)) >= 0) {
+	while ((err = dev->ops->read_event(dev, &v)) >= 0) {
 		any = true;
 		if (err == 0)
 			atomic_store_explicit(&dev->events, v, memory_order_relaxed);
@@ -422,48 +354,35 @@ HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 	return any ? 0 : -EAGAIN;
 }
 
-int hv_dev_signal(struct hv_dev *dev, int32_t monitor_id)
+static void bit_set(uint8_t *words, uint32_t bit)
 {
-	const uint32_t one = htole32(1);
-	ssize_t n;
+	_Atomic uint32_t *w = (_Atomic uint32_t *)(words + 4 * (bit / 32));
 
+	atomic_fetch_or(w, 1u << (bit % 32));
+}
+
+int hv_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id)
+{
 	if (atomic_load(&dev->gone))
 		return -ENODEV;
+	/*
+	 * The channel's bit in the guest-to-host half of the interrupt
+	 * page first, as Linux's vmbus_setevent and vmbus_set_event do for
+	 * every channel: the host finds a sub-channel there that a write()
+	 * of this kernel does not signal (DPDK's vmbus_send_interrupt).
+	 */
+	if (dev->int_page && relid < 8 * (HV_INT_PAGE_SIZE - HV_INT_SEND_OFF))
+		bit_set(dev->int_page + HV_INT_SEND_OFF, relid);
 	if (monitor_id >= 0 && monitor_id < HV_MONITOR_MAX_ID && dev->monitor_page) {
 		/*
-		 * A monitored channel is signalled without a hypercall: set
-		 * its bit in the pending word of its trigger group, and the
-		 * host finds it when it scans the page (Linux's
-		 * drivers/hv/channel.c vmbus_setevent, DPDK's
-		 * vmbus_set_monitor).
+		 * A monitored channel is signalled without a hypercall: its
+		 * bit in the pending word of its trigger group, which the
+		 * host scans (vmbus_setevent; DPDK's vmbus_set_monitor).
 		 */
-		_Atomic uint32_t *pending = (_Atomic uint32_t *)(dev->monitor_page +
-			HV_MONITOR_TRIGGER_GROUP_OFF +
-			HV_MONITOR_TRIGGER_GROUP_SIZE * ((uint32_t)monitor_id / 32));
-
-		atomic_fetch_or(pending, 1u << ((uint32_t)monitor_id % 32));
+		bit_set(dev->monitor_page + HV_MONITOR_TRIGGER_GROUP_OFF +
+			HV_MONITOR_TRIGGER_GROUP_SIZE * ((uint32_t)monitor_id / 32),
+			(uint32_t)monitor_id % 32);
 		return 0;
 	}
-	for (;;) {
-		if (dev->sim)
-			n = send(dev->fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL);
-		else
-			n = write(dev->fd, &one, sizeof(one));
-		if (n >= 0 || errno != EINTR)
-			break;
-	}
-	if (n == sizeof(one))
-		return 0;
-	if (n >= 0)
-		return -EIO;
-	/*
-	 * A full socket means the host has interrupts from us it has not
-	 * read yet; it looks at the rings for each, so one more adds
-	 * nothing.
-	 */
-	if (dev->sim && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	if (errno == EIO || errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
-		return dev_gone(dev);
-	return -errno;
+	return dev->ops->write(dev, 1);
 }

@@ -37,7 +37,7 @@ class Run:
     """One hvsim and one hvfcopyd on a fresh sim root."""
 
     def __init__(self, tmp, name, script, daemon_args=(), wrap=(), sim_timeout=20,
-                 hostile=False, backend="sim"):
+                 hostile=False, backend="sim", kernel=None):
         self.dir = os.path.join(tmp, name)
         os.mkdir(self.dir)
         self.root = os.path.join(self.dir, "root")
@@ -49,7 +49,8 @@ class Run:
         self.sim_err = open(os.path.join(self.dir, "hvsim.err"), "a+")
         self.sim = spawn([HVSIM, "--root", self.root, "--device", "fcopy", "--script", spath,
                           "--json", "--timeout", str(sim_timeout)] +
-                         (["--hostile"] if hostile else []),
+                         (["--hostile"] if hostile else []) +
+                         (["--kernel", kernel] if kernel else []),
                          stdout=self.sim_out, stderr=self.sim_err)
         wait_for(lambda: os.path.exists(os.path.join(self.root, "dev", "uio0")), 10,
                  "hvsim did not create its sim root")
@@ -446,7 +447,14 @@ def case_options(tmp):
               "copy %s %s\nexpect HV_E_FAIL\n" % (q(src), q(allowed + "/rootlink/c")) +
               "copy %s %s\nexpect ok\n" % (q(src), q(allowed.replace("/", "\\") + "\\bs")) +
               "copy %s %s\nexpect ok\n" % (q(src), q(tabbed)))
-    run = Run(tmp, "run", script, daemon_args=["--allow", allowed, "--mode", "0600"])
+    # A kernel with 0315fef2aff9: the 16 KiB rings get their header page on
+    # top (hvsim's default kernel has 12 KiB of data per direction).
+    run = Run(tmp, "run", script, daemon_args=["--allow", allowed, "--mode", "0600"],
+              kernel="6.18.0")
+    size = open(os.path.join(run.root, "sys/bus/vmbus/devices/eb765408-105f-49b6-b4aa-"
+                             "c123b64d17d4/uio/uio0/maps/map0/size")).read().strip()
+    if int(size, 16) != 2 * (16384 + os.sysconf("SC_PAGE_SIZE")):
+        fail("the fcopy rings on 6.18 are %s bytes" % size)
     run.finish()
     same_file(src, allowed + "/a", mode=0o600)
     same_file(src, allowed + "/bs", mode=0o600)

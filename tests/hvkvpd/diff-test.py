@@ -7,8 +7,10 @@ usage: diff-test.py HVKVPD SHIM
 This test plays the kernel's side of /dev/vmbus/hv_kvp (drivers/hv/hv_kvp.c:
 REGISTER1 answered with version "3.1", then one struct hv_kvp_msg at a
 time) for both daemons, with the same message sequence, and requires the
-same replies and byte-identical pool files, except where hvkvpd fixes a
-documented bug of Linux's daemon (EXCEPTIONS below, each explained).
+same replies and byte-identical pool files after every step (deletes in
+the middle of a pool and updates after deletes included), except where
+hvkvpd fixes a documented bug of Linux's daemon (EXCEPTIONS below, each
+explained).
 
 How Linux's daemon is run: the binary of Debian's hyperv-daemons package,
 unmodified (the test installs the package when it is missing). Only its
@@ -119,6 +121,19 @@ def build_sequence():
     for p in (0, 3, 4):
         for i in range(4):
             seq.append(("enum-after-delete-p%d-%d" % (p, i), KVP_OP_ENUMERATE, kmsg_enumerate(p, i)))
+    # Deletes in the middle of a longer pool, updates and appends after them.
+    for i in range(6):
+        seq.append(("set-p3-m%d" % i, KVP_OP_SET, kmsg_set(3, "Mid%d" % i, "middle %d " % i + "m" * (i * 300))))
+    seq.append(("delete-p3-middle-1", KVP_OP_DELETE, kmsg_delete(3, "Mid2")))
+    seq.append(("update-p3-after-delete", KVP_OP_SET, kmsg_set(3, "Mid3", "updated after a delete")))
+    seq.append(("update-p3-before-delete", KVP_OP_SET, kmsg_set(3, "Mid1", "x" * 1800)))
+    seq.append(("delete-p3-middle-2", KVP_OP_DELETE, kmsg_delete(3, "Mid4")))
+    seq.append(("update-p3-shorter-after-deletes", KVP_OP_SET, kmsg_set(3, "Mid1", "short")))
+    seq.append(("set-p3-after-deletes", KVP_OP_SET, kmsg_set(3, "Mid6", "appended after deletes")))
+    seq.append(("delete-p3-first-again", KVP_OP_DELETE, kmsg_delete(3, "Key3-B")))
+    seq.append(("update-p3-last", KVP_OP_SET, kmsg_set(3, "Mid6", "last, updated")))
+    seq.append(("delete-p1-middle", KVP_OP_DELETE, kmsg_delete(1, "Key1-B")))
+    seq.append(("update-p1-after-delete", KVP_OP_SET, kmsg_set(1, "Key1-C", "no longer empty")))
     # Keys that differ only in case are different keys for both.
     seq.append(("set-p0-case", KVP_OP_SET, kmsg_set(0, "key0-a", "lower case")))
     seq.append(("get-p0-case", KVP_OP_GET, kmsg_get(0, "key0-a")))
@@ -188,17 +203,18 @@ def snapshot(state):
     return out
 
 
-def compare_files(lin, hv):
+def compare_files(lin, hv, step="the end"):
     """Byte-identical, except bytes after a field's NUL that Linux leaves
     stale and hvkvpd zeroes (kvp_pool.h says why)."""
     stale = 0
     for i in range(5):
         (a, amode), (b, bmode) = lin[i], hv[i]
         if amode != bmode:
-            fail(".kvp_pool_%d: mode %o from Linux, %o from hvkvpd" % (i, amode, bmode))
+            fail("after %s: .kvp_pool_%d: mode %o from Linux, %o from hvkvpd" %
+                 (step, i, amode, bmode))
         if len(a) != len(b):
-            fail(".kvp_pool_%d: %d bytes from Linux, %d from hvkvpd\nLinux: %r\nhvkvpd: %r" %
-                 (i, len(a), len(b), read_records(a), read_records(b)))
+            fail("after %s: .kvp_pool_%d: %d bytes from Linux, %d from hvkvpd\nLinux: %r\n"
+                 "hvkvpd: %r" % (step, i, len(a), len(b), read_records(a), read_records(b)))
         for off in range(0, len(a), RECORD):
             for fstart, flen in ((off, KEY_FIELD), (off + KEY_FIELD, VALUE_FIELD)):
                 fa, fb = a[fstart:fstart + flen], b[fstart:fstart + flen]
@@ -206,8 +222,8 @@ def compare_files(lin, hv):
                     continue
                 nul = fb.find(b"\0")
                 if nul < 0 or fa[:nul + 1] != fb[:nul + 1] or any(fb[nul:]):
-                    fail(".kvp_pool_%d record %d differs: Linux %r, hvkvpd %r" %
-                         (i, off // RECORD, fa.split(b"\0")[0], fb.split(b"\0")[0]))
+                    fail("after %s: .kvp_pool_%d record %d differs: Linux %r, hvkvpd %r" %
+                         (step, i, off // RECORD, fa.split(b"\0")[0], fb.split(b"\0")[0]))
                 stale += sum(1 for x, y in zip(fa[nul:], fb[nul:]) if x != y)
     return stale
 
@@ -229,9 +245,13 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hvkvpd-diff-") as tmp:
         daemons = {k: start_daemon(k, tmp) for k in ("linux", "hvkvpd")}
         replies = {k: [] for k in daemons}
+        steps = 0
         for name, op, msg in seq:
             for k, (p, ks, state, log) in daemons.items():
                 replies[k].append(kernel_view(op, ks.request(msg)))
+            # Both daemons have answered: their files are compared at once.
+            compare_files(snapshot(daemons["linux"][2]), snapshot(daemons["hvkvpd"][2]), name)
+            steps += 1
         # The kernel device fails under the daemon (Linux's comment: hibernation):
         # both must reopen it and register again.
         for k, (p, ks, state, log) in daemons.items():
@@ -240,7 +260,6 @@ def main():
             r = kernel_view(KVP_OP_ENUMERATE, ks.request(kmsg_enumerate(0, 0)))
             if r is None or r[0] != HV_S_OK:
                 fail("%s: no answer after reopening the kernel device: %r" % (k, r))
-        time.sleep(1.2)  # hvkvpd rewrites its files when idle after deletes
         files = {k: snapshot(d[2]) for k, d in daemons.items()}
 
         # The last bad message: a pool byte above 4. Linux's daemon indexes its
@@ -300,8 +319,9 @@ def main():
         stale = compare_files(files["linux"], files["hvkvpd"])
         sizes = [len(files["hvkvpd"][i][0]) // RECORD for i in range(5)]
         print("%d messages: %d identical replies, %d documented differences; "
-              "pool files identical (records per pool %s), %d stale bytes after NULs "
-              "in Linux's files that hvkvpd zeroes" % (len(seq), same, differ_ok, sizes, stale))
+              "pool files identical after each of the %d steps (records per pool at the end %s), "
+              "%d stale bytes after NULs in Linux's files that hvkvpd zeroes" %
+              (len(seq), same, differ_ok, steps, sizes, stale))
 
 
 if __name__ == "__main__":

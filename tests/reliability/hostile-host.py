@@ -182,10 +182,12 @@ CASES = [
          "the ring can be trusted. hvkvpd closes the channel; opening it again is a new "
          "channel with both indices 0 (Linux's hv_ringbuffer_init on every open)."),
     Case("ring-index-misaligned",
-         "hostile ring-index misaligned\nrescind\nwait 300\noffer\n", closed, RING_BROKEN,
+         "hostile ring-index misaligned\nnegotiate\nrescind\nwait 300\noffer\n", closed,
+         RING_BROKEN,
          "A misaligned write index: as above. Here the host also rescinds and offers "
-         "the device again after the guest closed, and hvkvpd follows it to the new "
-         "uio node; the rescind itself is a notice, not a fault.",
+         "the device again, once hvkvpd has reopened the channel (a rescind while it is "
+         "between two attempts would leave it nothing to notice), and hvkvpd follows it "
+         "to the new uio node; the rescind itself is a notice, not a fault.",
          notice=r"the host rescinded"),
     Case("ring-index-mid-header", "hostile ring-index mid-header\n", closed, RING_BROKEN,
          "The write index ends inside a packet's descriptor: fewer bytes published "

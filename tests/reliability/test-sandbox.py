@@ -161,19 +161,24 @@ def case_files(tmp):
         wait_for(lambda: os.path.exists(sock), 5, "no socket")
         got = {"state": mode(os.path.join(d, "state")),
                "socket dir": mode(os.path.dirname(sock)), "socket": mode(sock)}
+        # The journal lives in a folder of its own beside the state folder.
+        got["journal dir"] = mode(os.path.join(d, "state.hvkvpd"))
         for i in range(5):
             got[".kvp_pool_%d" % i] = mode(os.path.join(d, "state", ".kvp_pool_%d" % i))
-            got[".hvkvpd_journal_%d" % i] = mode(os.path.join(d, "state",
-                                                              ".hvkvpd_journal_%d" % i))
-        want = {k: 0o644 if k.startswith(".kvp") else 0o600 if k.startswith(".hvkvpd")
+            got["pool_%d.intent" % i] = mode(os.path.join(d, "state.hvkvpd",
+                                                          "pool_%d.intent" % i))
+        if sorted(os.listdir(os.path.join(d, "state"))) != [".kvp_pool_%d" % i for i in range(5)]:
+            fail("umask %03o: the state folder holds %r" % (um, os.listdir(os.path.join(d, "state"))))
+        want = {k: 0o644 if k.startswith(".kvp") else 0o600 if k.startswith("pool_")
+                else 0o700 if k == "journal dir"
                 else 0o666 if k == "socket" else 0o755 for k in got}
         if got != want:
             fail("umask %03o: modes %s" % (um, {k: oct(v) for k, v in got.items()
                                                 if v != want[k]}))
         stop(p)
         ks.close()
-    print("umask 077 and 000: state dir and socket dir 0755, pool files 0644, journals 0600, "
-          "socket 0666")
+    print("umask 077 and 000: state dir and socket dir 0755, pool files 0644 (nothing else "
+          "there), journal dir 0700, journals 0600, socket 0666")
 
     def refused(name, prepare, words):
         d = os.path.join(tmp, name)
@@ -200,7 +205,12 @@ def case_files(tmp):
             os.symlink(victim, os.path.join(d, "state", entry))
         return prep
     refused("pool-link", state_with(".kvp_pool_1"), ["symbolic links"])
-    refused("journal-link", state_with(".hvkvpd_journal_2"), ["symbolic links"])
+    def journal_with(entry):
+        def prep(d, victim):
+            os.mkdir(os.path.join(d, "state.hvkvpd"), 0o700)
+            os.symlink(victim, os.path.join(d, "state.hvkvpd", entry))
+        return prep
+    refused("journal-link", journal_with("pool_2.intent"), ["symbolic links"])
 
     def dir_mode(m, uid=0):
         def prep(d, victim):

@@ -30,6 +30,14 @@ def wait_for(path, timeout=10.0):
         time.sleep(0.01)
 
 
+def wait_until(pred, what, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            fail(what + " did not happen in %d s" % timeout)
+        time.sleep(0.01)
+
+
 def start_host(tmp, script, device="heartbeat", extra=()):
     path = os.path.join(tmp, "script")
     with open(path, "w") as f:
@@ -114,12 +122,16 @@ def case_guest_silent(tmp):
     sub = os.path.join(tmp, "raw")
     os.mkdir(sub)
     host, root, out, errf = start_host(sub, "heartbeat 1\n", extra=["--timeout", "0.5"])
+    # As many descriptors as sysfs lists maps (3, or 5 where the kernel
+    # gives every class the receive and send buffers).
+    maps = len(os.listdir(os.path.join(root, "sys", "bus", "vmbus", "devices", HB_INSTANCE,
+                                       "uio", "uio0", "maps")))
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(os.path.join(root, "dev", "uio0"))
-    msg, anc, _, _ = s.recvmsg(16, socket.CMSG_SPACE(3 * 4))
-    if struct.unpack("<I", msg)[0] != 3 or len(anc[0][2]) != 12:
-        fail("map message: %r %r" % (msg, anc))
-    for fd in struct.unpack("<3i", anc[0][2]):
+    msg, anc, _, _ = s.recvmsg(16, socket.CMSG_SPACE(5 * 4))
+    if struct.unpack("<I", msg)[0] != maps or len(anc[0][2]) != 4 * maps:
+        fail("map message: %r %r, %d maps in sysfs" % (msg, anc, maps))
+    for fd in struct.unpack("<%di" % maps, anc[0][2]):
         os.close(fd)
     if finish(host) != 2:
         fail("hvsim did not fail on a silent guest: " + read(errf))
@@ -144,7 +156,8 @@ def case_rescind_offer(tmp):
 def case_second_open_refused(tmp):
     host, root, out, err = start_host(tmp, "heartbeat 1\nwait 300\nheartbeat 1\n")
     guest = start_guest(root)
-    time.sleep(0.2)
+    # The first guest holds the device once the host has opened the channel for it.
+    wait_until(lambda: "sending the negotiate request" in read(err), "the first guest's open")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(os.path.join(root, "dev", "uio0"))
     s.settimeout(5)

@@ -156,6 +156,14 @@ static void sim_init(struct sim *s, size_t ring_size)
 	mkdirs(dir);
 	snprintf(dir, sizeof(dir), "%s/dev", s->root);
 	mkdirs(dir);
+	/*
+	 * A kernel with every fix: this host plays none of the older ones
+	 * (tests/sim/test-kernels.c does, with hvsim's), and the machine's
+	 * own release must not decide what the library does here.
+	 */
+	snprintf(dir, sizeof(dir), "%s/proc/sys/kernel", s->root);
+	mkdirs(dir);
+	put_file(dir, "osrelease", "6.18.0\n");
 	snprintf(dir, sizeof(dir), "%s/channels/%u", s->devdir, RELID);
 	mkdirs(dir);
 	put_file(dir, "subchannel_id", "0\n");

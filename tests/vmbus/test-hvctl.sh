@@ -59,10 +59,17 @@ sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
 		"$tmp/out" "$expected/$t.json" || bad "devices $t --json differs from $t.json"
 done
 
-# An empty root lists nothing, successfully.
+# No VMBus at all: said, not an empty listing.
 mkdir "$tmp/empty"
+check "devices no vmbus" 1 "$hvctl" --root "$tmp/empty" devices
+[ ! -s "$tmp/out" ] || bad "devices without a VMBus printed a listing"
+grep -q "not a Hyper-V guest, or the hv_vmbus module is not loaded" "$tmp/err" ||
+	bad "devices without a VMBus: $(cat "$tmp/err")"
+check "json no vmbus" 1 "$hvctl" --root "$tmp/empty" devices --json
+# A VMBus without devices lists nothing, successfully.
+mkdir -p "$tmp/empty/sys/bus/vmbus/devices"
 check "devices empty" 0 "$hvctl" --root "$tmp/empty" devices
-[ ! -s "$tmp/out" ] || bad "devices on an empty root printed something"
+[ ! -s "$tmp/out" ] || bad "devices on an empty bus printed something"
 check "json empty" 0 "$hvctl" --root "$tmp/empty" devices --json
 [ "$(tr -d ' \n' < "$tmp/out")" = '{"devices":[]}' ] || bad "json empty: $(cat "$tmp/out")"
 

@@ -6,10 +6,12 @@
  * maps and the channel counters.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -58,6 +60,24 @@ static void print_channel(const struct hv_vmbus_channel *c, int verbose)
 	put_counter("intr_out_empty", c->intr_out_empty, " ");
 	put_counter("out_full_first", c->out_full_first, " ");
 	put_counter("out_full_total", c->out_full_total, "\n");
+}
+
+/*
+ * What the kernel's uio_hv_generic does and what the library makes of
+ * it, from the release (hv_vmbus_kernel_describe); a device opened on a
+ * distribution kernel may learn more by probing.
+ */
+static void print_kernel(const struct hvctl *ctx)
+{
+	struct hv_vmbus_kernel k;
+	char text[1024];
+
+	if (hv_vmbus_kernel_get(ctx->root, &k) < 0)
+		return;
+	hv_vmbus_kernel_describe(&k, "\n\t", text, sizeof(text));
+	/* "kernel 6.12.58..." as a heading, as lsvmbus capitalises its own. */
+	text[0] = 'K';
+	printf("%s\n\n", text);
 }
 
 static void print_device(const struct hvctl *ctx, const struct hv_vmbus_device *d, int verbose)
@@ -176,6 +196,8 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hv_vmbus_list *list;
+	char path[PATH_MAX];
+	struct stat st;
 	int opt, verbose = 0, json = 0, status = -1;
 	size_t i;
 
@@ -189,10 +211,19 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hvctl_usage(stderr, "devices");
+	/* An empty list would say nothing: say why there is none. */
+	snprintf(path, sizeof(path), "%s/sys/bus/vmbus", strcmp(ctx->root, "/") ? ctx->root : "");
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		hvctl_err("no %s: this is not a Hyper-V guest, or the hv_vmbus module is not "
+			  "loaded (modprobe hv_vmbus)", path);
+		return HVCTL_EXIT_NOTFOUND;
+	}
 	list = hvctl_list(ctx, &status);
 	if (!list)
 		return status;
 	status = HVCTL_EXIT_OK;
+	if (verbose >= 1 && !json)
+		print_kernel(ctx);
 	if (json)
 		status = print_json(list);
 	else

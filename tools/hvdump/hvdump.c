@@ -17,14 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <hvuio/hvuio.h>
 
 #include "lib/vmbus/hvuio_private.h"
 
 static const char usage[] =
-	"usage: hvdump [--busy-poll] [--count n] [--root dir] [--timeout seconds]\n"
-	"              device\n";
+	"usage: hvdump [--busy-poll] [--count n] [--reopen] [--root dir]\n"
+	"              [--timeout seconds] device\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -117,11 +118,41 @@ static int open_device(const char *root, const char *which, struct hv_dev **dev)
 	return err;
 }
 
+/*
+ * Open the device and its primary channel. With reopen, a device that is
+ * not there (yet, or any more) is looked for again every 50 ms until it
+ * is, or until a signal.
+ */
+static int open_all(const char *root, const char *which, bool reopen, bool busy,
+		    struct hv_dev **dev, struct hv_chan **chan)
+{
+	const struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int err;
+
+	for (;;) {
+		err = open_device(root, which, dev);
+		if (err == 0) {
+			err = hv_chan_open(*dev, chan);
+			if (err == 0)
+				break;
+			hv_dev_close(*dev);
+		}
+		if (!reopen || interrupted)
+			return err;
+		nanosleep(&pause, NULL);
+	}
+	hv_chan_set_busy_poll(*chan, busy);
+	printf("device %s%s, channel %u\n", hv_dev_instance(*dev),
+	       hv_dev_is_sim(*dev) ? " (sim)" : "", hv_chan_relid(*chan));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "busy-poll", no_argument, NULL, 'b' },
 		{ "count", required_argument, NULL, 'c' },
+		{ "reopen", no_argument, NULL, 'R' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -133,13 +164,13 @@ int main(int argc, char **argv)
 	const char *root = "/";
 	unsigned long count = 0, seen = 0;
 	int timeout_ms = -1, status = 1, c, err;
-	bool busy = false;
+	bool busy = false, reopen = false;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkt;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "bc:r:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bc:Rr:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			busy = true;
@@ -148,6 +179,9 @@ int main(int argc, char **argv)
 			count = strtoul(optarg, &end, 10);
 			if (*end || end == optarg)
 				goto bad_usage;
+			break;
+		case 'R':
+			reopen = true;
 			break;
 		case 'r':
 			root = optarg;
@@ -172,19 +206,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	/* Opening /dev/uioN is what opens the channel with the host. */
-	err = open_device(root, argv[optind], &dev);
+	err = open_all(root, argv[optind], false, busy, &dev, &chan);
 	if (err) {
 		fprintf(stderr, "hvdump: %s: %s\n", argv[optind], strerror(-err));
 		return 1;
 	}
-	err = hv_chan_open(dev, &chan);
-	if (err) {
-		fprintf(stderr, "hvdump: %s: channel: %s\n", argv[optind], strerror(-err));
-		goto out_dev;
-	}
-	hv_chan_set_busy_poll(chan, busy);
-	printf("device %s%s, channel %u\n", hv_dev_instance(dev),
-	       hv_dev_is_sim(dev) ? " (sim)" : "", hv_chan_relid(chan));
 
 	while (!interrupted && (count == 0 || seen < count)) {
 		err = hv_chan_recv(chan, buf, sizeof(buf), &pkt);
@@ -198,13 +224,28 @@ int main(int argc, char **argv)
 				HV_RING_DEFAULT_MAX_PKT);
 			continue;
 		}
-		if (err != -EAGAIN)
-			break;
-		/* Empty: sleep until the host sends (or spin, with --busy-poll). */
-		fflush(stdout);
-		err = hv_chan_wait(chan, timeout_ms);
-		if (err == -EINTR)
+		if (err == -EAGAIN) {
+			/* Empty: sleep until the host sends (or spin, with --busy-poll). */
+			fflush(stdout);
+			err = hv_chan_wait(chan, timeout_ms);
+			if (err == -EINTR)
+				continue;
+		}
+		if (err == -ENODEV && reopen) {
+			/* Everything goes: the device may return as another uioN. */
+			fprintf(stderr, "hvdump: device rescinded by the host; waiting for it "
+				"to be offered again\n");
+			fflush(stdout);
+			hv_chan_close(chan);
+			hv_dev_close(dev);
+			err = open_all(root, argv[optind], true, busy, &dev, &chan);
+			if (err) {
+				/* Only a signal ends the wait. */
+				fflush(stdout);
+				return 0;
+			}
 			continue;
+		}
 		if (err)
 			break;
 	}
@@ -223,7 +264,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hvdump: receive: %s\n", strerror(-err));
 	}
 	hv_chan_close(chan);
-out_dev:
 	hv_dev_close(dev);
 	return status;
 

@@ -284,15 +284,21 @@ static int on_connect(struct sim_dev *d, void *arg)
 	return sim_dev_send(d, msg, len);
 }
 
-/* A connected guest with agreed versions, waiting for both if needed. */
-static int ensure_ready(struct sim *s, unsigned int line)
+/* A connected guest, waiting for one if needed. */
+static int ensure_open(struct sim *s, unsigned int line)
 {
-	struct reply *r;
 	int err;
 
-	if (!s->root.node) {
+	if (!s->root.devdir) {
 		sim_err("line %u: the device is rescinded: offer it first", line);
 		return EXIT_SETUP;
+	}
+	if (!s->root.bound) {
+		sim_err("line %u: no guest can open the %s device: kernel %s binds no channel "
+			"without a monitor page to uio_hv_generic (hv_uio_probe: \"vmbus channel "
+			"requires hypercall\"; allowed from 6.10, commit %s)", line, s->type->name,
+			s->root.kernel.release, sim_kernel_commit(SIM_K_NONMONITORED));
+		return EXIT_GUEST;
 	}
 	if (s->dev.conn_fd < 0) {
 		err = sim_dev_wait_guest(&s->dev, s->dev.timeout_ms);
@@ -306,6 +312,17 @@ static int ensure_ready(struct sim *s, unsigned int line)
 			return EXIT_SETUP;
 		}
 	}
+	return 0;
+}
+
+/* A connected guest with agreed versions, waiting for both if needed. */
+static int ensure_ready(struct sim *s, unsigned int line)
+{
+	struct reply *r;
+	int err;
+
+	if ((err = ensure_open(s, line)))
+		return err;
 	if (s->dev.negotiated)
 		return 0;
 	r = malloc(sizeof(*r));
@@ -756,12 +773,12 @@ static int run_offer(struct sim *s, const struct sim_action *a)
 	int idx = a->all ? s->root.uio_index + 1 : (int)a->n;
 	int err;
 
-	if (s->root.node) {
+	if (s->root.devdir) {
 		sim_err("line %u: the device is already offered", a->line);
 		return EXIT_SETUP;
 	}
 	err = sim_root_offer(&s->root, idx);
-	if (!err)
+	if (!err && s->root.bound)
 		err = sim_dev_listen(&s->dev);
 	if (err < 0) {
 		sim_err("line %u: offering the device: %s", a->line, strerror(-err));
@@ -779,6 +796,23 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 	switch (a->op) {
 	case OP_NEGOTIATE:
 		return ensure_ready(s, a->line);
+	case OP_OPEN:
+		return ensure_open(s, a->line);
+	case OP_DRAIN:
+		if ((err = ensure_open(s, a->line)))
+			return err;
+		err = sim_dev_drain(&s->dev, s->dev.timeout_ms);
+		if (err == -ETIMEDOUT) {
+			sim_err("line %u: the guest did not read the host-to-guest ring within %d ms",
+				a->line, s->dev.timeout_ms);
+			return EXIT_GUEST;
+		}
+		if (err < 0) {
+			sim_err("line %u: the guest closed the device before reading the ring",
+				a->line);
+			return EXIT_GUEST;
+		}
+		return 0;
 	case OP_SEND:
 		return run_send(s, a);
 	case OP_HEARTBEAT:
@@ -815,13 +849,11 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		sim_err("line %u: expected status %s, the guest answered %s", a->line, want, got);
 		return EXIT_EXPECT;
 	case OP_RESCIND:
-		if (!s->root.node) {
+		if (!s->root.devdir) {
 			sim_err("line %u: the device is already rescinded", a->line);
 			return EXIT_SETUP;
 		}
-		sim_dev_disconnect(&s->dev);
-		sim_dev_unlisten(&s->dev);
-		sim_root_rescind(&s->root);
+		sim_dev_rescind(&s->dev);
 		sim_log(s, "rescinded %s", s->type->instance);
 		return 0;
 	case OP_OFFER:

@@ -4,12 +4,22 @@
  *
  * ROOT/dev/uioN is a listening SOCK_SEQPACKET socket. A guest connecting
  * is the first open() of /dev/uioN: the host opens the channel, which
- * resets both rings (Linux's hv_ringbuffer_init on every open) and, as
- * uio_hv_generic did before the CVE-2025-40048 fix, leaves the
+ * resets both rings (Linux's hv_ringbuffer_init on every open) the way
+ * the guest's kernel does (sr->kernel: whole headers from 6.4, indices
+ * only before), and, before the CVE-2025-40048 fix, leaves the
  * host-to-guest ring's interrupt_mask at 1. Then one message carries the
  * maps; after it every message is a 4-byte little-endian value: ours are
  * interrupts (the cumulative count read() returns), the guest's are its
- * write()s, 1 to unmask and signal, 0 to mask.
+ * write()s, which mask, unmask and signal what that kernel's
+ * hv_uio_irqcontrol does. Where the guest kernel would oops (a
+ * sub-channel interrupt before d062463edf17, a rescind of an open device
+ * before fb1adbd7e50f) the sim reports it and the session fails.
+ *
+ * The host learns of a guest's signal as Hyper-V does: a monitored
+ * channel's bit in the monitor page, scanned every millisecond while one
+ * is open; the hypercall of a write() for the channels that kernel
+ * signals, and with it the interrupt-page bits of the others (the
+ * legacy scan DPDK relies on for sub-channels).
  *
  * Like the real host we look at the guest-to-host ring only after the
  * guest signalled and keep reading until it is empty: a guest that does
@@ -27,6 +37,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,36 +113,75 @@ void sim_dev_unlisten(struct sim_dev *d)
 	d->listen_fd = -1;
 }
 
-static void dev_free_rings(struct sim_dev *d)
+/* struct hv_ring_buffer: write_index, read_index, interrupt_mask, pending_send_sz. */
+#define HDR_MASK 8u
+#define HDR_PENDING 12u
+/* The guest-to-host half of the interrupt page. */
+#define INT_SEND_OFF 2048u
+/* How often the host scans the monitor page (its latency) while one is in use. */
+#define MONITOR_SCAN_MS 1
+
+static bool dev_crashed(const struct sim_dev *d)
 {
-	hv_ring_free(d->tx);
-	hv_ring_free(d->rx);
-	d->tx = d->rx = NULL;
+	return d->sr->kernel.crashed;
+}
+
+static void chan_free(struct sim_chan *c)
+{
+	hv_ring_free(c->tx);
+	hv_ring_free(c->rx);
+	memset(c, 0, sizeof(*c));
+}
+
+static _Atomic uint32_t *word(uint8_t *base, uint32_t off)
+{
+	return (_Atomic uint32_t *)(base + off);
 }
 
 void sim_dev_disconnect(struct sim_dev *d)
 {
+	unsigned int i;
+
 	if (d->conn_fd >= 0) {
 		close(d->conn_fd);
 		d->conn_fd = -1;
 		sim_root_set_state(d->sr, 0);
 	}
-	dev_free_rings(d);
+	/* The last close closes every sub-channel, then the primary (vmbus_disconnect_ring). */
+	for (i = 0; i < SIM_MAX_CHANS; i++) {
+		if (d->ch[i].sub >= 0 && d->ch[i].relid)
+			sim_root_sub_remove(d->sr, d->ch[i].sub);
+		chan_free(&d->ch[i]);
+	}
 	d->negotiated = false;
-	d->rx_signalled = false;
+}
+
+void sim_dev_rescind(struct sim_dev *d)
+{
+	/*
+	 * hv_uio_rescind ran only for an open device; before fb1adbd7e50f
+	 * it read channel->primary_channel, NULL for a primary channel.
+	 */
+	if (d->conn_fd >= 0 && !d->sr->kernel.has[SIM_K_RESCIND])
+		sim_kernel_crash(&d->sr->kernel, SIM_K_RESCIND,
+				 "the host rescinded a device whose /dev/uioN is open: "
+				 "hv_uio_rescind dereferences the NULL primary_channel");
+	sim_dev_disconnect(d);
+	sim_dev_unlisten(d);
+	sim_root_rescind(d->sr);
 }
 
 static int dev_send_maps(struct sim_dev *d)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * SIM_NMAPS)];
+		char buf[CMSG_SPACE(sizeof(int) * SIM_MAX_MAPS)];
 		struct cmsghdr align;
 	} u;
-	uint32_t count = SIM_NMAPS;
+	uint32_t count = d->sr->nmaps;
 	struct iovec iov = { &count, sizeof(count) };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+		.msg_control = u.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * d->sr->nmaps),
 	};
 	struct cmsghdr *c;
 
@@ -139,43 +189,75 @@ static int dev_send_maps(struct sim_dev *d)
 	c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * SIM_NMAPS);
-	memcpy(CMSG_DATA(c), d->sr->map_fd, sizeof(int) * SIM_NMAPS);
+	c->cmsg_len = CMSG_LEN(sizeof(int) * d->sr->nmaps);
+	memcpy(CMSG_DATA(c), d->sr->map_fd, sizeof(int) * d->sr->nmaps);
 	if (sendmsg(d->conn_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(count))
 		return -errno;
+	return 0;
+}
+
+/*
+ * vmbus_open of one channel over base (guest-to-host ring first):
+ * hv_ringbuffer_init on both rings, as the guest's kernel has it, then
+ * the mask uio_hv_generic forced before CVE-2025-40048 was fixed.
+ */
+static int chan_open(struct sim_dev *d, struct sim_chan *c, uint8_t *base, size_t half)
+{
+	const struct sim_kernel *k = &d->sr->kernel;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *hdr[2] = { base, base + half };
+	uint32_t keep[2][2];
+	int err, i;
+
+	for (i = 0; i < 2; i++) {
+		keep[i][0] = atomic_load(word(hdr[i], HDR_MASK));
+		keep[i][1] = atomic_load(word(hdr[i], HDR_PENDING));
+		/*
+		 * From bb862397f48f the whole first page is zeroed; before,
+		 * only the indices and feature bits were set, and the mask and
+		 * pending size of the last session stay. A hostile run may have
+		 * left impossible indices: they go either way.
+		 */
+		if (k->has[SIM_K_HEADER_ZEROED])
+			memset(hdr[i], 0, page);
+		else
+			memset(hdr[i], 0, 8);
+	}
+	err = hv_ring_new(hdr[0], half, page, SIM_MAX_MSG * 2, &c->rx);
+	if (err == 0)
+		err = hv_ring_new(hdr[1], half, page, SIM_MAX_MSG * 2, &c->tx);
+	if (err < 0) {
+		chan_free(c);
+		return err;
+	}
+	hv_ring_reset(c->rx);
+	hv_ring_reset(c->tx);
+	for (i = 0; i < 2 && !k->has[SIM_K_HEADER_ZEROED]; i++) {
+		atomic_store(word(hdr[i], HDR_MASK), keep[i][0]);
+		atomic_store(word(hdr[i], HDR_PENDING), keep[i][1]);
+	}
+	if (!k->has[SIM_K_USER_MASK])
+		hv_ring_intr_mask(c->tx);
 	return 0;
 }
 
 /* Open the channel for a guest that just connected on fd. */
 static int dev_open_channel(struct sim_dev *d, int fd)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t half = d->sr->map_size[0] / 2;
-	uint8_t *base = d->sr->rings;
-	int err;
+	struct sim_chan *c = &d->ch[0];
+	int err, i;
 
-	dev_free_rings(d);
-	/*
-	 * A fresh channel whatever the last one left (a hostile run may have
-	 * left impossible indices): the headers start zeroed, as the host
-	 * initialises them, before lib/ring looks at them.
-	 */
-	memset(base, 0, page);
-	memset(base + half, 0, page);
-	/* Map 0 is the guest's view: guest-to-host ring first. */
-	err = hv_ring_new(base, half, page, SIM_MAX_MSG * 2, &d->rx);
+	for (i = 0; i < SIM_MAX_CHANS; i++)
+		chan_free(&d->ch[i]);
+	err = chan_open(d, c, d->sr->rings, d->sr->map_size[0] / 2);
 	if (err < 0)
 		return err;
-	err = hv_ring_new(base + half, half, page, SIM_MAX_MSG * 2, &d->tx);
-	if (err < 0) {
-		dev_free_rings(d);
-		return err;
-	}
-	hv_ring_reset(d->rx);
-	hv_ring_reset(d->tx);
-	hv_ring_intr_mask(d->tx);
+	c->relid = d->sr->type->relid;
+	c->monitor_id = d->sr->type->monitor_id;
+	c->sub = -1;
+	for (i = 1; i < SIM_MAX_CHANS; i++)
+		d->ch[i].sub = -1;
 	d->conn_fd = fd;
-	d->rx_signalled = false;
 	d->negotiated = false;
 	err = dev_send_maps(d);
 	if (err < 0) {
@@ -183,8 +265,43 @@ static int dev_open_channel(struct sim_dev *d, int fd)
 		return err;
 	}
 	sim_root_set_state(d->sr, 3);
-	dev_log(d, "guest connected to %s: channel open", d->sr->node);
+	dev_log(d, "guest connected to %s: channel open (kernel %s)", d->sr->node,
+		d->sr->kernel.release);
 	return 0;
+}
+
+struct sim_chan *sim_dev_sub_offer(struct sim_dev *d, uint32_t relid)
+{
+	struct sim_chan *c = NULL;
+	int slot, err, i;
+
+	if (d->conn_fd < 0) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	for (i = 1; i < SIM_MAX_CHANS && !c; i++)
+		if (!d->ch[i].relid)
+			c = &d->ch[i];
+	if (!c) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	slot = sim_root_sub_add(d->sr, relid);
+	if (slot < 0) {
+		errno = -slot;
+		return NULL;
+	}
+	err = chan_open(d, c, d->sr->subs[slot].rings, d->sr->subs[slot].size / 2);
+	if (err < 0) {
+		sim_root_sub_remove(d->sr, slot);
+		errno = -err;
+		return NULL;
+	}
+	c->relid = relid;
+	c->sub = slot;
+	c->monitor_id = d->sr->type->monitor_id >= 0 ? d->sr->type->monitor_id + slot + 1 : -1;
+	dev_log(d, "sub-channel %u offered and opened", relid);
+	return c;
 }
 
 /* A guest connects: open the channel, or refuse it when one is there. */
@@ -211,15 +328,31 @@ static int dev_on_listen(struct sim_dev *d)
 	return 0;
 }
 
-int sim_dev_interrupt(struct sim_dev *d)
+int sim_dev_interrupt(struct sim_dev *d, struct sim_chan *c)
 {
+	struct sim_kernel *k = &d->sr->kernel;
 	uint32_t v;
 	ssize_t n;
 
+	if (dev_crashed(d))
+		return -EHOSTDOWN;
 	if (d->conn_fd < 0)
 		return -ECONNRESET;
+	if (c->sub >= 0 && !k->has[SIM_K_WRITE_ALL]) {
+		char what[160];
+
+		snprintf(what, sizeof(what), "the host interrupted sub-channel %u: "
+			 "hv_uio_channel_cb takes device_obj of the sub-channel, which is NULL",
+			 c->relid);
+		sim_kernel_crash(k, SIM_K_WRITE_ALL, what);
+		return -EHOSTDOWN;
+	}
+	/* hv_uio_channel_cb masked the channel itself until CVE-2025-40048 was fixed. */
+	if (!k->has[SIM_K_USER_MASK])
+		hv_ring_intr_mask(c->tx);
 	v = ++d->intr_count;
 	d->interrupts_sent++;
+	c->interrupts++;
 	n = send(d->conn_fd, &v, sizeof(v), MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n == (ssize_t)sizeof(v))
 		return 0;
@@ -230,6 +363,96 @@ int sim_dev_interrupt(struct sim_dev *d)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	return -ECONNRESET;
+}
+
+static void chan_signalled(struct sim_chan *c, bool bit)
+{
+	c->rx_signalled = true;
+	c->tx_signalled = true;
+	c->signals++;
+	if (bit)
+		c->bits++;
+}
+
+/* Take the channel's bit out of a page of bits; was it set? */
+static bool bit_take(uint8_t *words, uint32_t bit)
+{
+	_Atomic uint32_t *w = word(words, 4 * (bit / 32));
+	uint32_t m = 1u << (bit % 32);
+
+	return atomic_fetch_and(w, ~m) & m;
+}
+
+/* Hyper-V's scan of the monitor page: a set bit is a signal. */
+static void dev_scan_monitor(struct sim_dev *d)
+{
+	int i;
+
+	for (i = 0; i < SIM_MAX_CHANS; i++) {
+		struct sim_chan *c = &d->ch[i];
+		uint32_t id = (uint32_t)c->monitor_id;
+
+		if (!c->relid || c->monitor_id < 0)
+			continue;
+		if (bit_take(d->sr->monitor_page + 8 + 8 * (id / 32), id % 32)) {
+			/* vmbus_setevent sets the interrupt-page bit too: it is the same signal. */
+			bit_take(d->sr->int_page + INT_SEND_OFF, c->relid);
+			chan_signalled(c, true);
+		}
+	}
+}
+
+static bool dev_monitored(const struct sim_dev *d)
+{
+	for (int i = 0; i < SIM_MAX_CHANS; i++)
+		if (d->ch[i].relid && d->ch[i].monitor_id >= 0)
+			return true;
+	return false;
+}
+
+/*
+ * One write() of the guest: hv_uio_irqcontrol of its kernel. The mask
+ * of the primary, or from d062463edf17 (and its reduced backports) of
+ * every channel; a signal for the primary without a monitor page from
+ * 547fa4ffd799, for every such sub-channel too with the full
+ * d062463edf17. Each signal is a hypercall, on which the host also
+ * looks at the interrupt-page bits of channels without a monitor page.
+ */
+static void dev_guest_write(struct sim_dev *d, int32_t v)
+{
+	const struct sim_kernel *k = &d->sr->kernel;
+	bool hypercall = false;
+	int i;
+
+	for (i = 0; i < SIM_MAX_CHANS; i++) {
+		struct sim_chan *c = &d->ch[i];
+
+		if (!c->relid || (i > 0 && !k->has[SIM_K_WRITE_ALL]))
+			continue;
+		if (!v) {
+			hv_ring_intr_mask(c->tx);
+			continue;
+		}
+		hv_ring_intr_unmask(c->tx);
+		if (c->monitor_id >= 0)
+			continue;
+		if ((i == 0 && k->has[SIM_K_NONMONITORED]) ||
+		    (i > 0 && k->has[SIM_K_WRITE_SIGNALS_SUB])) {
+			chan_signalled(c, bit_take(d->sr->int_page + INT_SEND_OFF, c->relid));
+			hypercall = true;
+		}
+	}
+	if (v)
+		d->guest_signals++;
+	else
+		d->guest_masks++;
+	for (i = 0; i < SIM_MAX_CHANS && hypercall; i++) {
+		struct sim_chan *c = &d->ch[i];
+
+		if (c->relid && c->monitor_id < 0 &&
+		    bit_take(d->sr->int_page + INT_SEND_OFF, c->relid))
+			chan_signalled(c, true);
+	}
 }
 
 /* Read every pending write() of the guest. */
@@ -257,19 +480,7 @@ static int dev_on_guest(struct sim_dev *d)
 		if (n != 4)
 			continue;
 		memcpy(&v, buf, 4);
-		/*
-		 * hv_uio_irqcontrol: interrupt_mask = !value, and a non-zero
-		 * value signals the host for a channel without a monitor page.
-		 */
-		if (v) {
-			hv_ring_intr_unmask(d->tx);
-			d->rx_signalled = true;
-			d->tx_signalled = true;
-			d->guest_signals++;
-		} else {
-			hv_ring_intr_mask(d->tx);
-			d->guest_masks++;
-		}
+		dev_guest_write(d, v);
 	}
 }
 
@@ -283,6 +494,8 @@ static int dev_poll(struct sim_dev *d, int ms)
 	struct pollfd p[2];
 	int n = 0, err = 0, r;
 
+	if (dev_crashed(d))
+		return -EHOSTDOWN;
 	/*
 	 * The guest's socket first: a guest that closes and opens again at
 	 * once must find the channel closed, as the last close() of
@@ -295,6 +508,11 @@ static int dev_poll(struct sim_dev *d, int ms)
 	if (d->listen_fd >= 0) {
 		p[n].fd = d->listen_fd;
 		p[n++].events = POLLIN;
+	}
+	if (dev_monitored(d)) {
+		dev_scan_monitor(d);
+		if (ms < 0 || ms > MONITOR_SCAN_MS)
+			ms = MONITOR_SCAN_MS;
 	}
 	if (n == 0) {
 		if (ms > 0)
@@ -336,6 +554,37 @@ int sim_dev_idle(struct sim_dev *d, int ms)
 	}
 }
 
+static bool dev_tx_empty(const struct sim_dev *d)
+{
+	return hv_ring_write_avail(d->ch[0].tx) == hv_ring_data_size(d->ch[0].tx);
+}
+
+int sim_dev_drain(struct sim_dev *d, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	struct pollfd p = { .fd = d->conn_fd, .events = POLLIN };
+	int err;
+
+	/*
+	 * The guest moves the read index without a word to us: look now and
+	 * then, and again before serving its socket, since a guest that read
+	 * everything may close the device at once (and its rings with it).
+	 */
+	while (d->conn_fd >= 0 && d->ch[0].tx && !dev_tx_empty(d)) {
+		if (now_ms() >= end)
+			return -ETIMEDOUT;
+		p.fd = d->conn_fd;
+		if (poll(&p, 1, 1) < 0 && errno != EINTR)
+			return -errno;
+		if (dev_tx_empty(d))
+			return 0;
+		err = dev_poll(d, 0);
+		if (err < 0)
+			return err;
+	}
+	return d->conn_fd < 0 ? -ECONNRESET : 0;
+}
+
 int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms)
 {
 	int64_t end = now_ms() + timeout_ms;
@@ -353,7 +602,7 @@ int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms)
 	return 0;
 }
 
-int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)
+int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, size_t len)
 {
 	struct hv_ring_pkt_info info = {
 		.type = HV_RING_PKT_DATA_INBAND,
@@ -368,11 +617,13 @@ int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)
 	bool sig = false, waited = false;
 	int err;
 
-	if (d->conn_fd < 0)
+	if (dev_crashed(d))
+		return -EHOSTDOWN;
+	if (d->conn_fd < 0 || !c->tx)
 		return -ECONNRESET;
 	info.trans_id = ++d->trans_id;
 	for (;;) {
-		err = hv_ring_send(d->tx, &info, &iov, 1, &sig);
+		err = hv_ring_send(c->tx, &info, &iov, 1, &sig);
 		if (err != -EAGAIN)
 			break;
 		if (!waited) {
@@ -381,35 +632,43 @@ int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)
 			 * the ring is never filled completely), then check
 			 * again before sleeping, or its signal could be lost.
 			 */
-			hv_ring_set_pending_send_size(d->tx, need + 8);
+			hv_ring_set_pending_send_size(c->tx, need + 8);
 			waited = true;
-			dev_log(d, "host-to-guest ring full: waiting for %u bytes", need + 8);
+			dev_log(d, "host-to-guest ring of channel %u full: waiting for %u bytes",
+				c->relid, need + 8);
 			continue;
 		}
-		d->tx_signalled = false;
-		while (!d->tx_signalled) {
+		c->tx_signalled = false;
+		while (!c->tx_signalled) {
 			int64_t left = end - now_ms();
 
 			if (left <= 0) {
-				hv_ring_set_pending_send_size(d->tx, 0);
+				hv_ring_set_pending_send_size(c->tx, 0);
 				return -ETIMEDOUT;
 			}
 			err = dev_poll(d, (int)left);
 			if (err < 0)
 				return err;
+			if (!c->tx)
+				return -ECONNRESET;
 		}
 	}
 	if (waited)
-		hv_ring_set_pending_send_size(d->tx, 0);
+		hv_ring_set_pending_send_size(c->tx, 0);
 	if (err < 0)
 		return err;
 	if (sig)
-		return sim_dev_interrupt(d);
+		return sim_dev_interrupt(d, c);
 	return 0;
 }
 
-int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
-		 uint16_t *type, int timeout_ms)
+int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)
+{
+	return sim_dev_chan_send(d, &d->ch[0], buf, len);
+}
+
+int sim_dev_chan_recv(struct sim_dev *d, struct sim_chan *c, void *buf, size_t *len,
+		      uint64_t *trans_id, uint16_t *type, int timeout_ms)
 {
 	int64_t end = now_ms() + timeout_ms;
 	struct hv_ring_pkt pkt;
@@ -422,13 +681,13 @@ int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
 	if (err < 0)
 		return err;
 	for (;;) {
-		if (d->conn_fd < 0)
+		if (d->conn_fd < 0 || !c->rx)
 			return -ECONNRESET;
-		if (d->rx_signalled) {
-			err = hv_ring_recv(d->rx, d->rxbuf, sizeof(d->rxbuf), &pkt,
+		if (c->rx_signalled) {
+			err = hv_ring_recv(c->rx, d->rxbuf, sizeof(d->rxbuf), &pkt,
 					   &needed, &sig);
 			if (sig) {
-				int e = sim_dev_interrupt(d);
+				int e = sim_dev_interrupt(d, c);
 
 				if (e < 0)
 					return e;
@@ -436,13 +695,13 @@ int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
 			if (err == 0)
 				break;
 			if (err == -EAGAIN)
-				d->rx_signalled = false;
+				c->rx_signalled = false;
 			else if (err == -ENOBUFS || err == -EMSGSIZE)
 				return -EMSGSIZE;
 			else
 				return err;
 		}
-		if (!d->rx_signalled) {
+		if (!c->rx_signalled) {
 			int64_t left = end - now_ms();
 
 			if (left <= 0)
@@ -462,4 +721,10 @@ int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
 	if (type)
 		*type = pkt.type;
 	return 0;
+}
+
+int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
+		 uint16_t *type, int timeout_ms)
+{
+	return sim_dev_chan_recv(d, &d->ch[0], buf, len, trans_id, type, timeout_ms);
 }

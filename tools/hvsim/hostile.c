@@ -354,7 +354,7 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 static int run_ring_index(struct sim *s, const struct sim_action *a)
 {
 	struct json_object *o = report("ring-index", ring_how[a->variant]);
-	uint32_t dsize = hv_ring_data_size(s->dev.tx);
+	uint32_t dsize = hv_ring_data_size(s->dev.ch[0].tx);
 	uint32_t w = ring_hdr_load(s, true, RING_WRITE_INDEX);
 	uint64_t closes = s->dev.guest_closes;
 
@@ -373,7 +373,7 @@ static int run_ring_index(struct sim *s, const struct sim_action *a)
 		struct iovec iov = { msg, 0 };
 
 		if (kvp_build(s, HV_KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &iov.iov_len) < 0 ||
-		    hv_ring_write(s->dev.tx, &info, &iov, 1) < 0) {
+		    hv_ring_write(s->dev.ch[0].tx, &info, &iov, 1) < 0) {
 			json_object_put(o);
 			sim_err("line %u: cannot write the packet", a->line);
 			return EXIT_SETUP;
@@ -382,7 +382,7 @@ static int run_ring_index(struct sim *s, const struct sim_action *a)
 		break;
 	}
 	}
-	sim_dev_interrupt(&s->dev);
+	sim_dev_interrupt(&s->dev, &s->dev.ch[0]);
 	report_close(o, wait_guest_close(s, closes));
 	s->have_reply = false;
 	emit(s, o);
@@ -408,7 +408,7 @@ static int run_desc(struct sim *s, const struct sim_action *a)
 	/* hvsim publishes every packet at once: the shared index is where this one goes. */
 	pos = ring_hdr_load(s, true, RING_WRITE_INDEX);
 	iov = (struct iovec){ msg, len };
-	if (hv_ring_write(s->dev.tx, &info, &iov, 1) < 0) {
+	if (hv_ring_write(s->dev.ch[0].tx, &info, &iov, 1) < 0) {
 		json_object_put(o);
 		sim_err("line %u: cannot write the packet", a->line);
 		return EXIT_SETUP;
@@ -427,8 +427,8 @@ static int run_desc(struct sim *s, const struct sim_action *a)
 	}
 	w0 = (w0 & 0xffff00000000ffffull) | (uint64_t)offset8 << 16 | (uint64_t)len8 << 32;
 	memcpy(d, &w0, sizeof(w0));
-	hv_ring_publish(s->dev.tx, &sig);
-	sim_dev_interrupt(&s->dev);
+	hv_ring_publish(s->dev.ch[0].tx, &sig);
+	sim_dev_interrupt(&s->dev, &s->dev.ch[0]);
 	json_object_object_add(o, "offset8", json_object_new_int(offset8));
 	json_object_object_add(o, "len8", json_object_new_int(len8));
 	report_close(o, wait_guest_close(s, closes));
@@ -574,7 +574,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 	end = now_ms() + s->dev.timeout_ms;
 	while (!(pending = ring_hdr_load(s, false, RING_PENDING_SEND)) && now_ms() < end)
 		sim_dev_idle(&s->dev, 10);
-	full = s->dev.rx ? hv_ring_read_avail(s->dev.rx) : 0;
+	full = s->dev.ch[0].rx ? hv_ring_read_avail(s->dev.ch[0].rx) : 0;
 	for (; answered < a->n; answered++) {
 		size_t rlen = SIM_MAX_MSG * 2;
 		struct hv_ic_msg m;
@@ -600,7 +600,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 	json_object_object_add(o, "pending_send_sz", json_object_new_int64(pending));
 	json_object_object_add(o, "ring_bytes_when_full", json_object_new_int64(full));
 	json_object_object_add(o, "ring_data_size",
-			       json_object_new_int64(s->dev.rx ? hv_ring_data_size(s->dev.rx) : 0));
+			       json_object_new_int64(s->dev.ch[0].rx ? hv_ring_data_size(s->dev.ch[0].rx) : 0));
 	if (answered && same) {
 		s->have_reply = true;
 		s->last_status = status;
@@ -626,7 +626,7 @@ static int run_interrupts(struct sim *s, const struct sim_action *a)
 	uint64_t sent = 0;
 
 	for (; sent < a->n; sent++)
-		if (sim_dev_interrupt(&s->dev) < 0)
+		if (sim_dev_interrupt(&s->dev, &s->dev.ch[0]) < 0)
 			break;
 	/* Let the guest wake for them before the next action. */
 	sim_dev_idle(&s->dev, 100);
@@ -649,9 +649,7 @@ static int run_rescind_mid(struct sim *s, const struct sim_action *a)
 	}
 	err = sim_dev_send(&s->dev, msg, len);
 	/* The request is in the ring (and signalled): now the device goes. */
-	sim_dev_disconnect(&s->dev);
-	sim_dev_unlisten(&s->dev);
-	sim_root_rescind(&s->root);
+	sim_dev_rescind(&s->dev);
 	json_object_object_add(o, "request_sent", json_object_new_boolean(err == 0));
 	s->have_reply = false;
 	emit(s, o);

@@ -21,6 +21,46 @@
 #include <hvuio/ic.h>
 #include <hvuio/ring.h>
 
+/* ---- the guest kernel (kernel.c; hvsim(8), KERNEL PROFILES) ---- */
+
+/* What a kernel release has, one row of the history each. */
+enum sim_kernel_row {
+	SIM_K_NONMONITORED,      /* channels without a monitor page bind; write(1) signals the primary */
+	SIM_K_WRITE_ALL,         /* write() masks every sub-channel; their interrupts do not oops */
+	SIM_K_WRITE_SIGNALS_SUB, /* write(1) signals every sub-channel without a monitor page */
+	SIM_K_USER_MASK,         /* the kernel no longer forces interrupt_mask to 1 */
+	SIM_K_HEADER_ZEROED,     /* ring headers zeroed on every open */
+	SIM_K_RESCIND,           /* a rescind of an open device does not oops */
+	SIM_K_RING_PADDED,       /* primary ring one page longer */
+	SIM_K_RING_FILE_REAL,    /* st_size of `ring` is the real size */
+	SIM_K_RING_ON_REOFFER,   /* the primary's `ring` exists after a re-offer */
+	SIM_K_NIC_BUFFERS_ONLY,  /* maps 3-4 only for the network class */
+	SIM_K_COUNT,
+};
+
+/*
+ * Played when no --kernel is given: binds IC devices, masks them at open
+ * (no b15b7d2a1b09), maps 3-4 only for the network class, no
+ * d062463edf17: what the sim device contract describes.
+ */
+#define SIM_KERNEL_DEFAULT "6.15.6"
+
+struct sim_kernel {
+	char release[64];          /* what ROOT/proc/sys/kernel/osrelease says */
+	unsigned int major, minor, patch;
+	bool has[SIM_K_COUNT];
+	bool crashed;              /* the report was made: the session has failed */
+};
+
+/* "MAJOR.MINOR.PATCH[-suffix]"; -EINVAL for anything else. */
+int sim_kernel_parse(const char *release, struct sim_kernel *k);
+const char *sim_kernel_commit(enum sim_kernel_row row);
+/*
+ * The guest kernel would oops here: "the guest kernel would crash here
+ * (commit C, kernel V): what" on standard error, once, and k->crashed.
+ */
+void sim_kernel_crash(struct sim_kernel *k, enum sim_kernel_row row, const char *what);
+
 /* ---- the devices hvsim can play ---- */
 
 struct sim_devtype {
@@ -30,7 +70,8 @@ struct sim_devtype {
 	uint32_t relid;
 	uint16_t ic_type;          /* ICMSGTYPE_* of its service messages */
 	const struct hv_ic_versions *offer;  /* NULL: the library's host list */
-	size_t ring_data;          /* data bytes per direction; 0: 2 MiB */
+	int32_t monitor_id;        /* -1: no monitor page, as every IC device */
+	size_t ring_size;          /* bytes per direction, header page included; 0: 2 MiB */
 };
 
 /* What the host offers for the device's service. */
@@ -40,20 +81,38 @@ const struct sim_devtype *sim_devtype_find(const char *name);
 
 /* ---- the sim root ---- */
 
-#define SIM_NMAPS 3
+/* txrx_rings, int_page, monitor_page; recv: and send: where the kernel adds them. */
+#define SIM_MAX_MAPS 5
+#define SIM_MAX_SUBS 4
+
+struct sim_sub {
+	uint32_t relid;            /* 0: free slot */
+	int fd;                    /* the memfd behind channels/<relid>/ring */
+	size_t size;               /* both rings */
+	void *rings;               /* mapped by the host */
+};
 
 struct sim_root {
 	char *root;                /* ROOT as given */
 	char *devdir;              /* ROOT/sys/bus/vmbus/devices/<instance> */
-	char *node;                /* ROOT/dev/uioN */
+	char *node;                /* ROOT/dev/uioN; NULL if the kernel refused to bind */
 	int uio_index;
 	const struct sim_devtype *type;
-	int map_fd[SIM_NMAPS];
-	size_t map_size[SIM_NMAPS];
+	struct sim_kernel kernel;
+	bool bound;                /* uio_hv_generic has the device */
+	unsigned int offers;       /* how often the device was offered */
+	unsigned int nmaps;
+	int map_fd[SIM_MAX_MAPS];
+	size_t map_size[SIM_MAX_MAPS];
 	void *rings;               /* map 0, mapped by the host */
+	uint8_t *int_page;         /* map 1 */
+	uint8_t *monitor_page;     /* map 2 */
+	int decoy_fd;              /* a `ring` file of the wrong size (before 65995e97a1ca) */
+	struct sim_sub subs[SIM_MAX_SUBS];
 };
 
-int sim_root_create(const char *root, const struct sim_devtype *type,
+/* kernel: a release for sim_kernel_parse, NULL for SIM_KERNEL_DEFAULT. */
+int sim_root_create(const char *root, const struct sim_devtype *type, const char *kernel,
 		    struct sim_root *sr);
 /* Lay out the device (an offer) under uio index `uio_index`. */
 int sim_root_offer(struct sim_root *sr, int uio_index);
@@ -62,11 +121,30 @@ void sim_root_rescind(struct sim_root *sr);
 void sim_root_destroy(struct sim_root *sr);
 /* channels/<relid>/state-like files that follow the channel's life. */
 void sim_root_set_state(struct sim_root *sr, int state);
+/* A sub-channel's directory and ring file; returns its slot or -errno. */
+int sim_root_sub_add(struct sim_root *sr, uint32_t relid);
+void sim_root_sub_remove(struct sim_root *sr, int slot);
 
 /* ---- the device ---- */
 
 /* Largest IC message hvsim sends or accepts: the IP-info message, padded. */
 #define SIM_MAX_MSG 8192
+
+/* One channel as the host sees it: the primary (ch[0]) or a sub-channel. */
+struct sim_chan {
+	uint32_t relid;            /* 0: slot unused */
+	int32_t monitor_id;
+	int sub;                   /* slot in sr->subs, -1 for the primary */
+	struct hv_ring *tx;        /* host to guest: we produce */
+	struct hv_ring *rx;        /* guest to host: we consume */
+	bool rx_signalled;         /* the guest signalled: read until empty */
+	bool tx_signalled;         /* the guest signalled since we waited for room */
+	uint64_t signals;          /* times the host learned of a guest signal */
+	uint64_t bits;             /* of those, interrupt-page or monitor bits found set */
+	uint64_t interrupts;       /* interrupts we raised for it */
+};
+
+#define SIM_MAX_CHANS (1 + SIM_MAX_SUBS)
 
 struct sim_dev;
 typedef int (*sim_connect_fn)(struct sim_dev *d, void *arg);
@@ -77,11 +155,8 @@ struct sim_dev {
 	int conn_fd;               /* -1: no guest */
 	bool negotiated;
 	uint32_t intr_count;       /* cumulative, what read() of /dev/uioN gives */
-	struct hv_ring *tx;        /* host to guest: we produce */
-	struct hv_ring *rx;        /* guest to host: we consume */
+	struct sim_chan ch[SIM_MAX_CHANS];
 	uint64_t trans_id;         /* VMBus transaction id of our requests */
-	bool rx_signalled;         /* the guest signalled: read until empty */
-	bool tx_signalled;         /* the guest signalled since we waited for room */
 	sim_connect_fn on_connect; /* after the channel opened */
 	void *on_connect_arg;
 	int timeout_ms;
@@ -97,29 +172,48 @@ void sim_dev_unlisten(struct sim_dev *d);
 /*
  * Wait (up to timeout_ms) for a guest to connect. Connections are served
  * by every wait of this module: a guest that connects gets its channel
- * opened (rings reset, host-to-guest ring masked, the map message) and
+ * opened (rings reset as its kernel does, the map message) and
  * on_connect runs.
  */
 int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms);
-/* Interrupt the guest: one more on the cumulative count. */
-int sim_dev_interrupt(struct sim_dev *d);
-/* The host closes the channel (rescind, or the end of the script). */
-void sim_dev_disconnect(struct sim_dev *d);
+/* Interrupt the guest for channel c: one more on the cumulative count. */
+int sim_dev_interrupt(struct sim_dev *d, struct sim_chan *c);
 /*
- * Send one in-band packet to the guest, interrupting it only when the
- * ring says so; waits (bounded by the timeout) for room when the ring is
- * full.
+ * The host closes the channel (the end of the script), or rescinds the
+ * device (the guest kernel may crash on that).
  */
+void sim_dev_disconnect(struct sim_dev *d);
+void sim_dev_rescind(struct sim_dev *d);
+/*
+ * Offer a sub-channel while the guest has the device open: the kernel
+ * opens it (hv_uio_new_channel) and shows channels/<relid>/ring.
+ * Returns the channel or NULL with errno.
+ */
+struct sim_chan *sim_dev_sub_offer(struct sim_dev *d, uint32_t relid);
+/*
+ * Send one in-band packet on channel c (sim_dev_send: the primary),
+ * interrupting the guest only when the ring says so; waits (bounded by
+ * the timeout) for room when the ring is full.
+ */
+int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, size_t len);
 int sim_dev_send(struct sim_dev *d, const void *buf, size_t len);
 /*
  * Receive the next packet from the guest into buf (len in/out), waiting
  * up to timeout_ms. Returns 0, -ETIMEDOUT, -ECONNRESET when the guest
- * closed the device, -EBADMSG when it broke the ring protocol, -ENOBUFS.
+ * closed the device, -EBADMSG when it broke the ring protocol, -ENOBUFS,
+ * -EHOSTDOWN once the guest kernel crashed.
  */
+int sim_dev_chan_recv(struct sim_dev *d, struct sim_chan *c, void *buf, size_t *len,
+		      uint64_t *trans_id, uint16_t *type, int timeout_ms);
 int sim_dev_recv(struct sim_dev *d, void *buf, size_t *len, uint64_t *trans_id,
 		 uint16_t *type, int timeout_ms);
 /* Serve the socket (signals, masks, refusals) for up to ms milliseconds. */
 int sim_dev_idle(struct sim_dev *d, int ms);
+/*
+ * Serve the socket until the guest has read everything in the primary's
+ * host-to-guest ring: 0, -ETIMEDOUT, -ECONNRESET.
+ */
+int sim_dev_drain(struct sim_dev *d, int timeout_ms);
 
 /* ---- IC framing: hvuio/ic.h, plus what only a host needs ---- */
 
@@ -138,6 +232,8 @@ _Static_assert(sizeof(struct heartbeat_msg_data) == 40, "heartbeat_msg_data");
 
 enum sim_op {
 	OP_NEGOTIATE,      /* wait for a guest and its negotiate reply */
+	OP_OPEN,           /* wait for a guest to open the device */
+	OP_DRAIN,          /* wait for the guest to read all we sent */
 	OP_SEND,           /* raw IC message */
 	OP_KVP_SET,
 	OP_KVP_GET,

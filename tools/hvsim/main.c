@@ -10,9 +10,12 @@
 
 #include "hvsim.h"
 
+/* The guest kernel would have crashed (sim_kernel_crash). */
+#define EXIT_CRASH 4
+
 static const char usage_text[] =
 	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
-	"             [--json] [--hostile] [-v]\n";
+	"             [--kernel VERSION] [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
 {
@@ -83,13 +86,15 @@ int main(int argc, char **argv)
 		{ "script", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "kernel", required_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "hostile", no_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *root = NULL, *script = NULL, *device = "kvp";
+	const char *root = NULL, *script = NULL, *device = "kvp", *kernel = NULL;
+	struct sim_kernel kcheck;
 	struct sim_action *acts = NULL;
 	size_t nacts = 0;
 	double timeout = 5;
@@ -105,6 +110,13 @@ int main(int argc, char **argv)
 		case 'r': root = optarg; break;
 		case 's': script = optarg; break;
 		case 'd': device = optarg; break;
+		case 'k':
+			if (sim_kernel_parse(optarg, &kcheck) < 0) {
+				sim_err("--kernel: '%s' is not MAJOR.MINOR.PATCH[-suffix]", optarg);
+				return 3;
+			}
+			kernel = optarg;
+			break;
 		case 'j': break;
 		case 'H': hostile = true; break;
 		case 'v': break;
@@ -170,22 +182,31 @@ int main(int argc, char **argv)
 		goto out_file;
 	}
 
-	err = sim_root_create(root, s->type, &s->root);
+	err = sim_root_create(root, s->type, kernel, &s->root);
 	if (!err)
 		err = sim_root_offer(&s->root, 0);
-	if (!err)
+	if (!err && s->root.bound)
 		err = sim_dev_listen(&s->dev);
 	if (err < 0) {
 		sim_err("creating the sim root at %s: %s", root, strerror(-err));
 		rc = 3;
 		goto out;
 	}
-	sim_log(s, "%s device %s at %s", s->type->name, s->type->instance, s->root.node);
+	if (s->root.bound)
+		sim_log(s, "%s device %s at %s, kernel %s", s->type->name, s->type->instance,
+			s->root.node, s->root.kernel.release);
+	else
+		sim_err("kernel %s leaves the %s device with hv_utils: hv_uio_probe refuses "
+			"channels without a monitor page before 6.10 (%s)", s->root.kernel.release,
+			s->type->name, sim_kernel_commit(SIM_K_NONMONITORED));
 
-	for (size_t i = 0; i < nacts && !rc; i++) {
+	for (size_t i = 0; i < nacts && !rc && !s->root.kernel.crashed; i++) {
 		rc = sim_action_run(s, &acts[i]);
 		fflush(stdout);
 	}
+	/* The guest kernel is dead: whatever the script did after, the session failed. */
+	if (s->root.kernel.crashed)
+		rc = EXIT_CRASH;
 	sim_log(s, "guest signals %llu, masks %llu, interrupts sent %llu, refused opens %llu",
 		(unsigned long long)s->dev.guest_signals,
 		(unsigned long long)s->dev.guest_masks,

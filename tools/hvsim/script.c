@@ -256,6 +256,14 @@ int sim_script_parse(const char *line, unsigned int lineno, struct sim_action *a
 		if (n != 1)
 			FAIL("usage: negotiate");
 		a->op = OP_NEGOTIATE;
+	} else if (!strcmp(cmd, "open")) {
+		if (n != 1)
+			FAIL("usage: open");
+		a->op = OP_OPEN;
+	} else if (!strcmp(cmd, "drain")) {
+		if (n != 1)
+			FAIL("usage: drain");
+		a->op = OP_DRAIN;
 	} else if (!strcmp(cmd, "send")) {
 		size_t i;
 

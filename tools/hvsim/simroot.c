@@ -44,16 +44,15 @@ static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
  */
 static const struct sim_devtype devtypes[] = {
 	{ "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL, 0 },
+	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL, -1, 0 },
 	{ "heartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d",
-	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer, 0 },
+	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer, -1, 0 },
 	/*
-	 * Guest services: Linux's vmbus_devs[] gives it a 16 KiB ring
-	 * (pref_ring_size), which uio_hv_generic pads with the header page
-	 * since "Align ring size to system page" (6.16).
+	 * Guest services: a 16 KiB ring, Linux's pref_ring_size for it in
+	 * vmbus_devs[], which 0315fef2aff9 pads with the header page.
 	 */
 	{ "fcopy", "34d14be3-dee4-41c8-9ae7-6b174977c192",
-	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, HV_IC_MSGTYPE_FCOPY, &fcopy_offer,
+	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, HV_IC_MSGTYPE_FCOPY, &fcopy_offer, -1,
 	  16 * 1024 },
 };
 
@@ -171,51 +170,46 @@ static int make_memfd(const char *name, size_t size, int *fd)
 	return 0;
 }
 
-int sim_root_create(const char *root, const struct sim_devtype *type,
+int sim_root_create(const char *root, const struct sim_devtype *type, const char *kernel,
 		    struct sim_root *sr)
 {
+	static const char *const dirs[] = {
+		"sys/bus/vmbus/drivers/uio_hv_generic", "sys/bus/vmbus/drivers/hv_utils",
+		"sys/bus/vmbus/devices", "dev", "proc/sys/kernel",
+	};
 	char *p = NULL;
-	int err, i;
+	size_t i;
+	int err;
 
 	memset(sr, 0, sizeof(*sr));
-	for (i = 0; i < SIM_NMAPS; i++)
+	for (i = 0; i < SIM_MAX_MAPS; i++)
 		sr->map_fd[i] = -1;
+	for (i = 0; i < SIM_MAX_SUBS; i++)
+		sr->subs[i].fd = -1;
+	sr->decoy_fd = -1;
 	sr->uio_index = -1;
 	sr->type = type;
+	err = sim_kernel_parse(kernel ? kernel : SIM_KERNEL_DEFAULT, &sr->kernel);
+	if (err < 0)
+		return err;
+	/*
+	 * hv_uio_probe refuses a channel without a monitor page before
+	 * 547fa4ffd799 ("vmbus channel requires hypercall"): the device
+	 * stays with hv_utils.
+	 */
+	sr->bound = type->monitor_id >= 0 || sr->kernel.has[SIM_K_NONMONITORED];
 	sr->root = strdup(root);
 	if (!sr->root)
 		return -ENOMEM;
-
-	err = -ENOMEM;
-	if (!(p = path_join(root, "sys/bus/vmbus/drivers/uio_hv_generic")))
-		goto out;
-	if ((err = mkdirs(p)) < 0)
-		goto out;
-	free(p);
-	err = -ENOMEM;
-	if (!(p = path_join(root, "sys/bus/vmbus/devices")))
-		goto out;
-	if ((err = mkdirs(p)) < 0)
-		goto out;
-	free(p);
-	err = -ENOMEM;
-	if (!(p = path_join(root, "dev")))
-		goto out;
-	if ((err = mkdirs(p)) < 0)
-		goto out;
-	free(p);
-	err = -ENOMEM;
-	if (!(p = path_join(root, "proc/sys/kernel")))
-		goto out;
-	if ((err = mkdirs(p)) < 0)
-		goto out;
-	/*
-	 * A kernel that binds integration services to uio_hv_generic (6.10
-	 * or later) but still masks the channel at open (before the
-	 * CVE-2025-40048 fix reached 6.12.53): the case the guest must cope
-	 * with.
-	 */
-	err = put_file(p, "osrelease", "6.12.48\n");
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		free(p);
+		err = -ENOMEM;
+		if (!(p = path_join(root, dirs[i])))
+			goto out;
+		if ((err = mkdirs(p)) < 0)
+			goto out;
+	}
+	err = put_file(p, "osrelease", "%s\n", sr->kernel.release);
 out:
 	free(p);
 	return err;
@@ -227,18 +221,68 @@ void sim_root_set_state(struct sim_root *sr, int state)
 		put_file(sr->devdir, "state", "%d\n", state);
 }
 
+/* A symlink to the memfd's /proc link: opened and mapped like the kernel's file. */
+static int link_memfd(const char *dir, const char *name, int fd)
+{
+	char target[64], *path = path_join(dir, name);
+	int err = 0;
+
+	if (!path)
+		return -ENOMEM;
+	snprintf(target, sizeof(target), "/proc/%ld/fd/%d", (long)getpid(), fd);
+	if (symlink(target, path) < 0)
+		err = -errno;
+	free(path);
+	return err;
+}
+
+/*
+ * channels/<relid>/ as vmbus_chan_attrs shows it: the monitor files only
+ * for a monitored channel (vmbus_chan_attr_is_visible).
+ */
+static int channel_files(const struct sim_root *sr, const char *chan, unsigned int subid,
+			 int32_t monitor_id, size_t ring_size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	int err;
+
+	if ((err = mkdirs(chan)) < 0)
+		return err;
+	if ((err = put_file(chan, "cpu", "0\n")) < 0 ||
+	    (err = put_file(chan, "subchannel_id", "%u\n", subid)) < 0 ||
+	    (err = put_file(chan, "in_mask", "%u\n", sr->kernel.has[SIM_K_USER_MASK] ? 0 : 1)) < 0 ||
+	    (err = put_file(chan, "out_mask", "0\n")) < 0 ||
+	    (err = put_file(chan, "read_avail", "0\n")) < 0 ||
+	    (err = put_file(chan, "write_avail", "%zu\n", ring_size - page)) < 0 ||
+	    (err = put_file(chan, "interrupts", "0\n")) < 0 ||
+	    (err = put_file(chan, "events", "0\n")) < 0 ||
+	    (err = put_file(chan, "intr_in_full", "0\n")) < 0 ||
+	    (err = put_file(chan, "intr_out_empty", "0\n")) < 0 ||
+	    (err = put_file(chan, "out_full_first", "0\n")) < 0 ||
+	    (err = put_file(chan, "out_full_total", "0\n")) < 0)
+		return err;
+	if (monitor_id >= 0 &&
+	    ((err = put_file(chan, "monitor_id", "%d\n", monitor_id)) < 0 ||
+	     (err = put_file(chan, "pending", "0\n")) < 0 ||
+	     (err = put_file(chan, "latency", "%d\n", 500)) < 0))
+		return err;
+	return 0;
+}
+
 static int offer_files(struct sim_root *sr)
 {
-	static const char *const map_names[SIM_NMAPS] = {
-		"txrx_rings", "int_page", "monitor_page"
+	static const char *const map_names[SIM_MAX_MAPS] = {
+		"txrx_rings", "int_page", "monitor_page", "recv:", "send:"
 	};
 	/* Kernel addresses mean nothing to userspace; these only look right. */
-	static const uint64_t map_addr[SIM_NMAPS] = {
-		0x0000000104a00000ull, 0xffff9a4c81f3d000ull, 0xffff9a4c81f3f000ull
+	static const uint64_t map_addr[SIM_MAX_MAPS] = {
+		0x0000000104a00000ull, 0xffff9a4c81f3d000ull, 0xffff9a4c81f3f000ull,
+		0xffffb8e1c0a00000ull, 0xffffb8e1c2a00000ull
 	};
 	const struct sim_devtype *t = sr->type;
-	char alias[33], *dir = NULL, *chan = NULL, rel[32];
-	int err, i;
+	char alias[33], *dir = NULL, *chan = NULL, rel[32], name[32];
+	unsigned int i;
+	int err;
 
 	if ((err = mkdirs(sr->devdir)) < 0)
 		return err;
@@ -251,18 +295,31 @@ static int offer_files(struct sim_root *sr)
 	    (err = put_file(sr->devdir, "channel_vp_mapping", "%u:0\n", t->relid)) < 0 ||
 	    (err = put_file(sr->devdir, "driver_override", "(null)\n")) < 0)
 		return err;
+	if (t->monitor_id >= 0 &&
+	    (err = put_file(sr->devdir, "monitor_id", "%d\n", t->monitor_id)) < 0)
+		return err;
 
 	err = -ENOMEM;
 	if (!(dir = path_join(sr->devdir, "driver")))
 		goto out;
-	if (symlink("../../drivers/uio_hv_generic", dir) < 0) {
+	if (symlink(sr->bound ? "../../drivers/uio_hv_generic" : "../../drivers/hv_utils",
+		    dir) < 0) {
 		err = -errno;
 		goto out;
 	}
 	free(dir);
+	dir = NULL;
+	snprintf(rel, sizeof(rel), "channels/%u", t->relid);
+	err = -ENOMEM;
+	if (!(chan = path_join(sr->devdir, rel)))
+		goto out;
+	err = channel_files(sr, chan, 0, t->monitor_id, sr->map_size[0] / 2);
+	if (err < 0 || !sr->bound)
+		goto out;
 
 	if (asprintf(&dir, "%s/uio/uio%d", sr->devdir, sr->uio_index) < 0) {
 		dir = NULL;
+		err = -ENOMEM;
 		goto out;
 	}
 	if ((err = mkdirs(dir)) < 0 ||
@@ -270,15 +327,20 @@ static int offer_files(struct sim_root *sr)
 	    (err = put_file(dir, "version", "0.02.1\n")) < 0 ||
 	    (err = put_file(dir, "event", "0\n")) < 0)
 		goto out;
-	for (i = 0; i < SIM_NMAPS; i++) {
+	for (i = 0; i < sr->nmaps; i++) {
 		char *m;
 
-		if (asprintf(&m, "%s/maps/map%d", dir, i) < 0) {
+		/* GPADL handles of the receive and send buffers, as Hyper-V numbers them. */
+		if (i < 3)
+			snprintf(name, sizeof(name), "%s", map_names[i]);
+		else
+			snprintf(name, sizeof(name), "%s%u", map_names[i], 0xe1e10u + i);
+		if (asprintf(&m, "%s/maps/map%u", dir, i) < 0) {
 			err = -ENOMEM;
 			goto out;
 		}
 		if ((err = mkdirs(m)) == 0 &&
-		    (err = put_file(m, "name", "%s\n", map_names[i])) == 0 &&
+		    (err = put_file(m, "name", "%s\n", name)) == 0 &&
 		    (err = put_file(m, "size", "0x%016zx\n", sr->map_size[i])) == 0 &&
 		    (err = put_file(m, "offset", "0x0\n")) == 0)
 			err = put_file(m, "addr", "0x%016llx\n",
@@ -287,54 +349,20 @@ static int offer_files(struct sim_root *sr)
 		if (err < 0)
 			goto out;
 	}
-
-	snprintf(rel, sizeof(rel), "channels/%u", t->relid);
-	err = -ENOMEM;
-	if (!(chan = path_join(sr->devdir, rel)))
-		goto out;
-	if ((err = mkdirs(chan)) < 0)
-		goto out;
 	/*
-	 * Channel files of a non-monitored channel: no monitor_id, pending
-	 * or latency (vmbus_chan_attr_is_visible hides them).
+	 * The primary channel's `ring` is the same memory as map 0 (the
+	 * memfd's /proc link). Before f31fe8165d36 a re-offer to a bound
+	 * class left it out; before 65995e97a1ca its st_size was the
+	 * constant 2 * 2 MiB, wrong once the ring is padded: then it is a
+	 * file of that size, which is not the ring, as a mapping of the
+	 * kernel's file at its st_size misses the rings too.
 	 */
-	if ((err = put_file(chan, "cpu", "0\n")) < 0 ||
-	    (err = put_file(chan, "subchannel_id", "0\n")) < 0 ||
-	    (err = put_file(chan, "in_mask", "1\n")) < 0 ||
-	    (err = put_file(chan, "out_mask", "0\n")) < 0 ||
-	    (err = put_file(chan, "read_avail", "0\n")) < 0 ||
-	    (err = put_file(chan, "write_avail", "%zu\n",
-			    sr->map_size[0] / 2 - (size_t)sysconf(_SC_PAGESIZE))) < 0 ||
-	    (err = put_file(chan, "interrupts", "0\n")) < 0 ||
-	    (err = put_file(chan, "events", "0\n")) < 0 ||
-	    (err = put_file(chan, "intr_in_full", "0\n")) < 0 ||
-	    (err = put_file(chan, "intr_out_empty", "0\n")) < 0 ||
-	    (err = put_file(chan, "out_full_first", "0\n")) < 0 ||
-	    (err = put_file(chan, "out_full_total", "0\n")) < 0)
+	if (sr->offers > 1 && !sr->kernel.has[SIM_K_RING_ON_REOFFER])
 		goto out;
-	/*
-	 * The primary channel's `ring` is the same memory as map 0. A regular
-	 * file cannot share a memfd's pages, but the memfd's /proc link can
-	 * be opened and mapped like the kernel's ring attribute, and stat
-	 * through it gives the kernel's st_size (both rings).
-	 */
-	free(dir);
-	if (asprintf(&dir, "%s/ring", chan) < 0) {
-		dir = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	{
-		char target[64];
-
-		snprintf(target, sizeof(target), "/proc/%ld/fd/%d",
-			 (long)getpid(), sr->map_fd[0]);
-		if (symlink(target, dir) < 0) {
-			err = -errno;
-			goto out;
-		}
-	}
-	err = 0;
+	if (sr->decoy_fd >= 0)
+		err = link_memfd(chan, "ring", sr->decoy_fd);
+	else
+		err = link_memfd(chan, "ring", sr->map_fd[0]);
 out:
 	free(dir);
 	free(chan);
@@ -350,34 +378,58 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return unlink(path) < 0 ? -1 : 0;
 }
 
+/* HV_RING_SIZE (512 pages), SZ_2M since 6.10: the same on 4 KiB pages. */
+#define SIM_RING_SIZE (2u * 1024 * 1024)
+/* RECV_BUFFER_SIZE and SEND_BUFFER_SIZE of uio_hv_generic. */
+#define SIM_RECV_BUF (31u * 1024 * 1024)
+#define SIM_SEND_BUF (16u * 1024 * 1024)
+#define SIM_NIC_GUID "f8615163-df3e-46c5-913f-f2d2f965ed0e"
+
 int sim_root_offer(struct sim_root *sr, int uio_index)
 {
-	static const char *const memfd_names[SIM_NMAPS] = {
-		"hvsim-txrx_rings", "hvsim-int_page", "hvsim-monitor_page"
+	static const char *const memfd_names[SIM_MAX_MAPS] = {
+		"hvsim-txrx_rings", "hvsim-int_page", "hvsim-monitor_page", "hvsim-recv",
+		"hvsim-send"
 	};
+	const struct sim_kernel *k = &sr->kernel;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	int err, i;
+	unsigned int i;
+	int err;
 
 	sr->uio_index = uio_index;
+	sr->offers++;
 	/*
-	 * VMBUS_RING_SIZE(data) per direction: the device's data bytes (2 MiB
-	 * unless its type says otherwise) after a header page, as
-	 * uio_hv_generic allocates since the 2025 "Align ring size to system
-	 * page" change; int and monitor pages are one Hyper-V page each.
+	 * Each direction: a header page and the data, 2 MiB in all (16 KiB for
+	 * a device type with its own size, as fcopy) until 0315fef2aff9 added
+	 * the header page on top. Interrupt and monitor pages are one Hyper-V
+	 * page each; the receive and send buffers exist for every class until
+	 * 5fa1da972fcf.
 	 */
-	sr->map_size[0] = 2 * ((sr->type->ring_data ? sr->type->ring_data :
-				2u * 1024 * 1024) + page);
+	sr->map_size[0] = 2 * ((sr->type->ring_size ? sr->type->ring_size : SIM_RING_SIZE) +
+			       (k->has[SIM_K_RING_PADDED] ? page : 0));
 	sr->map_size[1] = 4096;
 	sr->map_size[2] = 4096;
-	for (i = 0; i < SIM_NMAPS; i++) {
+	sr->map_size[3] = SIM_RECV_BUF;
+	sr->map_size[4] = SIM_SEND_BUF;
+	sr->nmaps = !k->has[SIM_K_NIC_BUFFERS_ONLY] || !strcmp(sr->type->class_guid, SIM_NIC_GUID) ?
+		    5 : 3;
+	for (i = 0; i < sr->nmaps; i++) {
 		err = make_memfd(memfd_names[i], sr->map_size[i], &sr->map_fd[i]);
+		if (err < 0)
+			goto fail;
+	}
+	if (!k->has[SIM_K_RING_FILE_REAL] && sr->map_size[0] != 2 * SIM_RING_SIZE) {
+		err = make_memfd("hvsim-ring-constant", 2 * SIM_RING_SIZE, &sr->decoy_fd);
 		if (err < 0)
 			goto fail;
 	}
 	sr->rings = mmap(NULL, sr->map_size[0], PROT_READ | PROT_WRITE, MAP_SHARED,
 			 sr->map_fd[0], 0);
-	if (sr->rings == MAP_FAILED) {
-		sr->rings = NULL;
+	sr->int_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sr->map_fd[1], 0);
+	sr->monitor_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+				sr->map_fd[2], 0);
+	if (sr->rings == MAP_FAILED || sr->int_page == MAP_FAILED ||
+	    sr->monitor_page == MAP_FAILED) {
 		err = -errno;
 		goto fail;
 	}
@@ -388,7 +440,7 @@ int sim_root_offer(struct sim_root *sr, int uio_index)
 		sr->devdir = NULL;
 		goto fail;
 	}
-	if (asprintf(&sr->node, "%s/dev/uio%d", sr->root, uio_index) < 0) {
+	if (sr->bound && asprintf(&sr->node, "%s/dev/uio%d", sr->root, uio_index) < 0) {
 		sr->node = NULL;
 		goto fail;
 	}
@@ -403,10 +455,106 @@ fail:
 	return err;
 }
 
+int sim_root_sub_add(struct sim_root *sr, uint32_t relid)
+{
+	struct sim_sub *sub = NULL;
+	char *chan = NULL;
+	int slot, err;
+
+	if (!sr->devdir)
+		return -ENODEV;
+	for (slot = 0; slot < SIM_MAX_SUBS; slot++) {
+		if (sr->subs[slot].relid == relid || relid == sr->type->relid)
+			return -EEXIST;
+		if (!sub && !sr->subs[slot].relid)
+			sub = &sr->subs[slot];
+	}
+	if (!sub)
+		return -ENOSPC;
+	slot = (int)(sub - sr->subs);
+	/* hv_uio_new_channel opens every sub-channel with SZ_2M rings. */
+	sub->size = 2 * SIM_RING_SIZE;
+	err = make_memfd("hvsim-subchannel", sub->size, &sub->fd);
+	if (err < 0)
+		return err;
+	sub->rings = mmap(NULL, sub->size, PROT_READ | PROT_WRITE, MAP_SHARED, sub->fd, 0);
+	if (sub->rings == MAP_FAILED) {
+		sub->rings = NULL;
+		err = -errno;
+		goto fail;
+	}
+	if (asprintf(&chan, "%s/channels/%u", sr->devdir, relid) < 0) {
+		chan = NULL;
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* Sub-channels of a monitored device are monitored too, one id further. */
+	err = channel_files(sr, chan, (unsigned int)slot + 1,
+			    sr->type->monitor_id >= 0 ? sr->type->monitor_id + slot + 1 : -1,
+			    SIM_RING_SIZE);
+	if (err == 0)
+		err = link_memfd(chan, "ring", sub->fd);
+	if (err < 0)
+		goto fail;
+	sub->relid = relid;
+	free(chan);
+	return slot;
+fail:
+	if (chan)
+		nftw(chan, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(chan);
+	sub->relid = relid;
+	sim_root_sub_remove(sr, slot);
+	return err;
+}
+
+void sim_root_sub_remove(struct sim_root *sr, int slot)
+{
+	struct sim_sub *sub = &sr->subs[slot];
+	char *chan;
+
+	if (!sub->relid)
+		return;
+	if (sr->devdir && asprintf(&chan, "%s/channels/%u", sr->devdir, sub->relid) >= 0) {
+		nftw(chan, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		free(chan);
+	}
+	if (sub->rings)
+		munmap(sub->rings, sub->size);
+	if (sub->fd >= 0)
+		close(sub->fd);
+	memset(sub, 0, sizeof(*sub));
+	sub->fd = -1;
+}
+
+static void release_maps(struct sim_root *sr)
+{
+	unsigned int i;
+
+	for (i = 0; i < SIM_MAX_SUBS; i++)
+		sim_root_sub_remove(sr, (int)i);
+	if (sr->rings && sr->rings != MAP_FAILED)
+		munmap(sr->rings, sr->map_size[0]);
+	if (sr->int_page && sr->int_page != MAP_FAILED)
+		munmap(sr->int_page, 4096);
+	if (sr->monitor_page && sr->monitor_page != MAP_FAILED)
+		munmap(sr->monitor_page, 4096);
+	sr->rings = NULL;
+	sr->int_page = sr->monitor_page = NULL;
+	for (i = 0; i < SIM_MAX_MAPS; i++) {
+		if (sr->map_fd[i] >= 0)
+			close(sr->map_fd[i]);
+		sr->map_fd[i] = -1;
+	}
+	if (sr->decoy_fd >= 0)
+		close(sr->decoy_fd);
+	sr->decoy_fd = -1;
+}
+
 void sim_root_rescind(struct sim_root *sr)
 {
-	int i;
-
+	for (int i = 0; i < SIM_MAX_SUBS; i++)
+		sim_root_sub_remove(sr, i);
 	if (sr->devdir) {
 		nftw(sr->devdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		free(sr->devdir);
@@ -417,15 +565,7 @@ void sim_root_rescind(struct sim_root *sr)
 		free(sr->node);
 		sr->node = NULL;
 	}
-	if (sr->rings) {
-		munmap(sr->rings, sr->map_size[0]);
-		sr->rings = NULL;
-	}
-	for (i = 0; i < SIM_NMAPS; i++) {
-		if (sr->map_fd[i] >= 0)
-			close(sr->map_fd[i]);
-		sr->map_fd[i] = -1;
-	}
+	release_maps(sr);
 }
 
 void sim_root_destroy(struct sim_root *sr)
@@ -436,14 +576,9 @@ void sim_root_destroy(struct sim_root *sr)
 		free(sr->node);
 		sr->node = NULL;
 	}
+	release_maps(sr);
 	free(sr->devdir);
 	sr->devdir = NULL;
-	if (sr->rings)
-		munmap(sr->rings, sr->map_size[0]);
-	sr->rings = NULL;
-	for (int i = 0; i < SIM_NMAPS; i++)
-		if (sr->map_fd[i] >= 0)
-			close(sr->map_fd[i]);
 	free(sr->root);
 	sr->root = NULL;
 }
