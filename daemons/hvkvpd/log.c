@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: ISC */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@ void log_init(bool foreground, bool debug)
 	to_stderr = foreground;
 	debug_on = debug;
 	if (!foreground)
-		openlog("hvkvpd", LOG_PID, LOG_DAEMON);
+		openlog(program_invocation_short_name, LOG_PID, LOG_DAEMON);
 }
 
 bool log_debug_enabled(void)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Logging for hvkvpd. In the foreground every line goes to standard error
+ * Logging for hvkvpd (and hvfcopyd, which shares it; syslog lines carry
+ * the program's name). In the foreground every line goes to standard error
  * with the "<N>" priority prefix of sd-daemon(3), which journald turns into
  * the line's priority; in the background to syslog(3). Debug lines are
  * dropped unless -d was given.

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * LD_PRELOAD shim for the differential test: makes an unmodified
- * hv_kvp_daemon open the test's SOCK_SEQPACKET socket where it opens
- * /dev/vmbus/hv_kvp. Nothing else is changed. A seqpacket socket keeps the
- * chardev's message boundaries: one read() is one struct hv_kvp_msg, one
+ * LD_PRELOAD shim for the differential tests: makes an unmodified
+ * hv_kvp_daemon (or hv_fcopy_daemon) open the test's SOCK_SEQPACKET
+ * socket where it opens /dev/vmbus/hv_kvp (or the node named by
+ * HVKVPD_TEST_KDEV_NODE). Nothing else is changed. A seqpacket socket
+ * keeps the chardev's message boundaries: one read() is one message, one
  * write() one reply, as drivers/hv/hv_utils_transport.c gives them.
+ * hv_fcopy_daemon reads and writes the device with pread and pwrite at
+ * offset 0, which the character device ignores and a socket refuses
+ * (ESPIPE): on the shim's socket they become read and write.
  * The socket path comes from HVKVPD_TEST_KDEV.
  */
 /* open and open64 are defined here separately: no aliasing of one to the other. */
@@ -21,6 +25,16 @@
 #include <unistd.h>
 
 #define KDEV "/dev/vmbus/hv_kvp"
+
+/* The descriptor the shim connected, for pread and pwrite. */
+static int shim_fd = -1;
+
+static const char *kdev_node(void)
+{
+	const char *node = getenv("HVKVPD_TEST_KDEV_NODE");
+
+	return node && *node ? node : KDEV;
+}
 
 static int kdev_connect(int flags)
 {
@@ -43,6 +57,7 @@ static int kdev_connect(int flags)
 		errno = e;
 		return -1;
 	}
+	shim_fd = fd;
 	return fd;
 }
 
@@ -53,17 +68,22 @@ static int kdev_connect(int flags)
 	{ \
 		static int (*real)(const char *, int, ...); \
 		mode_t mode = 0; \
+		int fd; \
 		if (flags & (O_CREAT | __O_TMPFILE)) { \
 			va_list ap; \
 			va_start(ap, flags); \
 			mode = va_arg(ap, mode_t); \
 			va_end(ap); \
 		} \
-		if (strcmp(path, KDEV) == 0) \
+		if (strcmp(path, kdev_node()) == 0) \
 			return kdev_connect(flags); \
 		if (!real) \
 			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
-		return real(path, flags, mode); \
+		fd = real(path, flags, mode); \
+		/* The socket was closed and its number reused: no longer ours. */ \
+		if (fd >= 0 && fd == shim_fd) \
+			shim_fd = -1; \
+		return fd; \
 	}
 
 int open(const char *path, int flags, ...);
@@ -82,3 +102,33 @@ SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
 	return open(path, flags);
 }
+
+#define SHIM_PREAD(name, off_type) \
+	ssize_t name(int fd, void *buf, size_t n, off_type off); \
+	SHIM_EXPORT ssize_t name(int fd, void *buf, size_t n, off_type off) \
+	{ \
+		static ssize_t (*real)(int, void *, size_t, off_type); \
+		if (fd >= 0 && fd == shim_fd) \
+			return read(fd, buf, n); \
+		if (!real) \
+			real = (ssize_t (*)(int, void *, size_t, off_type))dlsym(RTLD_NEXT, #name); \
+		return real(fd, buf, n, off); \
+	}
+
+#define SHIM_PWRITE(name, off_type) \
+	ssize_t name(int fd, const void *buf, size_t n, off_type off); \
+	SHIM_EXPORT ssize_t name(int fd, const void *buf, size_t n, off_type off) \
+	{ \
+		static ssize_t (*real)(int, const void *, size_t, off_type); \
+		if (fd >= 0 && fd == shim_fd) \
+			return write(fd, buf, n); \
+		if (!real) \
+			real = (ssize_t (*)(int, const void *, size_t, off_type))dlsym(RTLD_NEXT, \
+										#name); \
+		return real(fd, buf, n, off); \
+	}
+
+SHIM_PREAD(pread, off_t)
+SHIM_PREAD(pread64, off64_t)
+SHIM_PWRITE(pwrite, off_t)
+SHIM_PWRITE(pwrite64, off64_t)

@@ -59,11 +59,11 @@ static const struct {
 
 static const struct sim_devtype nonmon_type = {
 	"ic", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "7a2e5b1c-3d4f-4a6b-8c9d-0e1f2a3b4c5d",
-	14, 0, NULL, -1,
+	14, 0, NULL, -1, 0,
 };
 static const struct sim_devtype mon_type = {
 	"nic", "f8615163-df3e-46c5-913f-f2d2f965ed0e", "8b3f6c2d-4e5a-4b7c-9dae-1f2a3b4c5d6e",
-	14, 0, NULL, 5,
+	14, 0, NULL, 5, 0,
 };
 
 enum mode { MODE_IRQ, MODE_POLL, MODE_FORCE_IRQ };

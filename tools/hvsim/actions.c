@@ -60,6 +60,11 @@ static void status_text(uint32_t status, char *buf, size_t len)
 		snprintf(buf, len, "0x%08" PRIx32, status);
 }
 
+void sim_status_text(uint32_t status, char *buf, size_t len)
+{
+	status_text(status, buf, len);
+}
+
 static void json_add_status(struct json_object *o, uint32_t status)
 {
 	const char *n = sim_status_name(status);
@@ -389,6 +394,34 @@ static int run_send(struct sim *s, const struct sim_action *a)
 		putchar('\n');
 	}
 	err = 0;
+out:
+	free(msg);
+	free(r);
+	return err;
+}
+
+int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
+		 const char *what, struct hv_ic_hdr *reply, size_t *reply_len)
+{
+	struct sim_action a = { .line = line };
+	struct reply *r = NULL;
+	uint8_t *msg = NULL;
+	int err;
+
+	if ((err = ensure_ready(s, line)))
+		return err;
+	msg = malloc(HV_IC_DATA_OFFSET + len);
+	r = malloc(sizeof(*r));
+	err = EXIT_SETUP;
+	if (!msg || !r)
+		goto out;
+	len = ic_frame(s, msg, s->type->ic_type, body, len);
+	if ((err = send_request(s, &a, msg, len, what)))
+		goto out;
+	if ((err = recv_reply(s, line, s->type->ic_type, what, r)))
+		goto out;
+	*reply = r->ic;
+	*reply_len = r->len;
 out:
 	free(msg);
 	free(r);
@@ -835,6 +868,8 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		return run_offer(s, a);
 	case OP_HOSTILE:
 		return sim_hostile_run(s, a);
+	case OP_FCOPY:
+		return sim_fcopy_run(s, a);
 	}
 	return EXIT_SETUP;
 }

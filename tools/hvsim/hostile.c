@@ -660,6 +660,8 @@ int sim_hostile_run(struct sim *s, const struct sim_action *a)
 {
 	int err;
 
+	if (a->hostile == HOSTILE_FCOPY)
+		return sim_fcopy_run(s, a);
 	if (s->type->ic_type != HV_IC_MSGTYPE_KVPEXCHANGE) {
 		sim_err("line %u: hostile actions need --device kvp", a->line);
 		return EXIT_SETUP;

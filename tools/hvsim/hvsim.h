@@ -76,6 +76,7 @@ struct sim_devtype {
 	uint16_t ic_type;          /* ICMSGTYPE_* of its service messages */
 	const struct hv_ic_versions *offer;  /* NULL: the library's host list */
 	int32_t monitor_id;        /* -1: no monitor page, as every IC device */
+	size_t ring_size;          /* bytes per direction, header page included; 0: 2 MiB */
 };
 
 /* What the host offers for the device's service. */
@@ -251,6 +252,7 @@ enum sim_op {
 	OP_RESCIND,
 	OP_OFFER,
 	OP_HOSTILE,        /* hostile.c: only with --hostile */
+	OP_FCOPY,          /* fcopy.c: copy, fcopy */
 };
 
 /* What a hostile action breaks (hvsim(8), HOSTILE ACTIONS). */
@@ -267,6 +269,7 @@ enum sim_hostile {
 	HOSTILE_FLOOD,           /* requests without reading the replies */
 	HOSTILE_INTERRUPTS,      /* interrupts with nothing in the ring */
 	HOSTILE_RESCIND_MID,     /* rescind with a request in the ring */
+	HOSTILE_FCOPY,           /* fcopy.c: malformed fcopy messages */
 };
 
 #define SIM_MAX_ARGS 8
@@ -287,6 +290,8 @@ struct sim_action {
 	enum sim_hostile hostile;  /* hostile: what, and how (variant, n, n2) */
 	unsigned int variant;
 	uint64_t n2;
+	uint64_t n3;
+	uint32_t flags;            /* fcopy: START flags */
 };
 
 /*
@@ -328,6 +333,21 @@ int sim_init(struct sim *s);
 int sim_ready(struct sim *s, unsigned int line);
 /* hostile.c: run an OP_HOSTILE action; returns as sim_action_run. */
 int sim_hostile_run(struct sim *s, const struct sim_action *a);
+/*
+ * One request of the device's service: `body` framed with the agreed
+ * versions and IC transaction id 0, sent, and its reply awaited and
+ * checked (an in-band IC response of the same type). *reply gets the
+ * reply's IC header and *reply_len its payload length. Returns as
+ * sim_action_run.
+ */
+int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
+		 const char *what, struct hv_ic_hdr *reply, size_t *reply_len);
+/* The status's name as the script spells it, with its hex, or the bare hex. */
+void sim_status_text(uint32_t status, char *buf, size_t len);
+/* fcopy.c: the words of copy / fcopy / hostile fcopy-*; 0 or -EINVAL with err set. */
+int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);
+/* fcopy.c: run an OP_FCOPY or HOSTILE_FCOPY action. */
+int sim_fcopy_run(struct sim *s, const struct sim_action *a);
 
 /* Errors and progress go to standard error, replies to standard output. */
 /* One line on standard error, after "hvsim: ". */

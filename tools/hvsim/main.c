@@ -14,8 +14,10 @@
 #define EXIT_CRASH 4
 
 static const char usage_text[] =
-	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat]\n"
-	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]\n";
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]
+"
+	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]
+";
 
 static void usage(FILE *f)
 {
@@ -165,7 +167,7 @@ int main(int argc, char **argv)
 	}
 	s->type = sim_devtype_find(device);
 	if (!s->type) {
-		sim_err("--device: '%s' is neither kvp nor heartbeat", device);
+		sim_err("--device: '%s' is not kvp, heartbeat or fcopy", device);
 		free(s);
 		return 3;
 	}

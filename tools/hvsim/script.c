@@ -363,6 +363,11 @@ int sim_script_parse(const char *line, unsigned int lineno, struct sim_action *a
 				FAIL("bad uio index '%s'", w[1]);
 			a->all = false;
 		}
+	} else if (!strcmp(cmd, "copy") || !strcmp(cmd, "fcopy") ||
+		   (!strcmp(cmd, "hostile") && n > 1 && !strncmp(w[1], "fcopy-", 6))) {
+		if ((ret = sim_fcopy_parse(w, n, a, err, errlen)) < 0)
+			goto out;
+		ret = 1;
 	} else if (!strcmp(cmd, "hostile")) {
 		a->op = OP_HOSTILE;
 		if ((ret = sim_hostile_parse(w + 1, n - 1, a, err, errlen)) < 0)

@@ -30,15 +30,30 @@ static const struct hv_ic_version hb_msg[] = { HV_IC_VER(1, 0), HV_IC_VER(3, 0),
 static const struct hv_ic_versions hb_offer = { hb_fw, 2, hb_msg, 3 };
 
 /*
+ * fcopy: framework 1.0 and 3.0 as for every IC, and the one message
+ * version there is, 1.1 (ProjectMile's Mile.HyperV names it
+ * IC_GUESTIFACE_VERSION_11; Linux's hv_fcopy.c accepts nothing else).
+ */
+static const struct hv_ic_version fcopy_msg[] = { HV_IC_VER(1, 1) };
+static const struct hv_ic_versions fcopy_offer = { hb_fw, 2, fcopy_msg, 1 };
+
+/*
  * GUIDs from Linux's include/linux/hyperv.h (classes) and the instance
  * ids Hyper-V gives these devices; relids 7 and 8 are what lsvmbus shows
  * for Heartbeat and Data Exchange on a Hyper-V guest.
  */
 static const struct sim_devtype devtypes[] = {
 	{ "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL, -1 },
+	  "242ff919-07db-4180-9c2e-b86cb68c8c55", 8, HV_IC_MSGTYPE_KVPEXCHANGE, NULL, -1, 0 },
 	{ "heartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d",
-	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer, -1 },
+	  "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0", 7, HV_IC_MSGTYPE_HEARTBEAT, &hb_offer, -1, 0 },
+	/*
+	 * Guest services: a 16 KiB ring, Linux's pref_ring_size for it in
+	 * vmbus_devs[], which 0315fef2aff9 pads with the header page.
+	 */
+	{ "fcopy", "34d14be3-dee4-41c8-9ae7-6b174977c192",
+	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, HV_IC_MSGTYPE_FCOPY, &fcopy_offer, -1,
+	  16 * 1024 },
 };
 
 const struct hv_ic_versions *sim_devtype_offer(const struct sim_devtype *t)
@@ -384,12 +399,14 @@ int sim_root_offer(struct sim_root *sr, int uio_index)
 	sr->uio_index = uio_index;
 	sr->offers++;
 	/*
-	 * Each direction: a header page and the data, 2 MiB in all until
-	 * 0315fef2aff9 added the header page on top. Interrupt and monitor
-	 * pages are one Hyper-V page each; the receive and send buffers
-	 * exist for every class until 5fa1da972fcf.
+	 * Each direction: a header page and the data, 2 MiB in all (16 KiB for
+	 * a device type with its own size, as fcopy) until 0315fef2aff9 added
+	 * the header page on top. Interrupt and monitor pages are one Hyper-V
+	 * page each; the receive and send buffers exist for every class until
+	 * 5fa1da972fcf.
 	 */
-	sr->map_size[0] = 2 * (SIM_RING_SIZE + (k->has[SIM_K_RING_PADDED] ? page : 0));
+	sr->map_size[0] = 2 * ((sr->type->ring_size ? sr->type->ring_size : SIM_RING_SIZE) +
+			       (k->has[SIM_K_RING_PADDED] ? page : 0));
 	sr->map_size[1] = 4096;
 	sr->map_size[2] = 4096;
 	sr->map_size[3] = SIM_RECV_BUF;

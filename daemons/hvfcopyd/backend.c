@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Which transport carries the host's messages, and getting it back after
+ * it went away: a rescinded channel returns when the host offers the
+ * device again (possibly as another uio node); the kernel device after an
+ * error is reopened, as Linux's hv_fcopy_daemon does. Whatever was being
+ * copied when the transport went away is abandoned and its partial file
+ * removed: the host starts over with a new START.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hvuio/chan.h>
+#include <hvuio/vmbus.h>
+
+#include "hvfcopyd.h"
+#include "daemons/hvkvpd/log.h"
+
+/* How often a wait for the device looks again without an inotify event. */
+#define REOPEN_POLL_MS 1000
+
+const char *hvfcopyd_backend_name(enum hvfcopyd_backend b)
+{
+	switch (b) {
+	case HVFCOPYD_BACKEND_UIO:
+		return "uio";
+	case HVFCOPYD_BACKEND_KERNEL:
+		return "kernel";
+	case HVFCOPYD_BACKEND_SIM:
+		return "sim";
+	default:
+		return "auto";
+	}
+}
+
+/*
+ * 1 when the fcopy device is bound to uio_hv_generic (*sim: its node is a
+ * sim device's socket, hvsim(8)), 0 if not (driver named), or -errno.
+ */
+static int device_find(const char *root, bool *sim, char *driver, size_t size)
+{
+	struct hv_vmbus_list *list = NULL;
+	const struct hv_vmbus_device *dev;
+	char node[PATH_MAX];
+	struct stat st;
+	int err;
+
+	driver[0] = '\0';
+	*sim = false;
+	err = hv_vmbus_list_new(root, &list);
+	if (err == -ENOENT)
+		return 0;
+	if (err < 0)
+		return err;
+	dev = hv_vmbus_list_find(list, HV_FCOPY_GUID);
+	err = 0;
+	if (dev) {
+		snprintf(driver, size, "%s", dev->driver);
+		err = strcmp(dev->driver, "uio_hv_generic") == 0 && dev->uio_index >= 0;
+		snprintf(node, sizeof(node), "%s/dev/uio%d", root, dev->uio_index);
+		*sim = err && stat(node, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	hv_vmbus_list_free(list);
+	return err;
+}
+
+int hvfcopyd_backend_choose(struct hvfcopyd *d)
+{
+	char driver[64];
+	struct stat st;
+	bool sim;
+	int err;
+
+	if (d->backend != HVFCOPYD_BACKEND_AUTO) {
+		/* Chosen by option: the device may come later, as after a rescind. */
+		d->chosen = d->backend;
+		return 0;
+	}
+	err = device_find(d->root, &sim, driver, sizeof(driver));
+	if (err < 0) {
+		log_err("cannot read %s/sys/bus/vmbus/devices: %s", d->root, strerror(-err));
+		return err;
+	}
+	if (err == 1) {
+		d->chosen = sim ? HVFCOPYD_BACKEND_SIM : HVFCOPYD_BACKEND_UIO;
+		return 0;
+	}
+	if (stat(d->kernel_device, &st) == 0) {
+		d->chosen = HVFCOPYD_BACKEND_KERNEL;
+		return 0;
+	}
+	if (driver[0])
+		log_err("the fcopy device is bound to %s and %s does not exist: bind it to "
+			"uio_hv_generic (hvctl bind %s) on Linux 6.10 or later, load hv_utils "
+			"on earlier kernels, or give --backend", driver, d->kernel_device,
+			HV_FCOPY_GUID);
+	else
+		log_err("no Hyper-V fcopy device under %s/sys/bus/vmbus/devices and no %s: "
+			"\"Guest services\" is not enabled for this virtual machine, or this is "
+			"not a Hyper-V guest; give --root for a sim root (see hvsim(8))",
+			d->root, d->kernel_device);
+	return -ENODEV;
+}
+
+int hvfcopyd_backend_open(struct hvfcopyd *d)
+{
+	if (d->chosen == HVFCOPYD_BACKEND_KERNEL)
+		return fc_kernel_open(d);
+	return fc_chan_open(d);
+}
+
+void hvfcopyd_backend_close(struct hvfcopyd *d)
+{
+	if (d->chosen == HVFCOPYD_BACKEND_KERNEL)
+		fc_kernel_close(d);
+	else
+		fc_chan_close(d);
+}
+
+int hvfcopyd_backend_fd(const struct hvfcopyd *d)
+{
+	return d->chosen == HVFCOPYD_BACKEND_KERNEL ? d->kfd : hv_dev_fd(d->dev);
+}
+
+int hvfcopyd_backend_serve(struct hvfcopyd *d)
+{
+	return d->chosen == HVFCOPYD_BACKEND_KERNEL ? fc_kernel_serve(d) : fc_chan_serve(d);
+}
+
+int hvfcopyd_signal_take(struct hvfcopyd *d, bool *terminate)
+{
+	struct signalfd_siginfo si;
+
+	*terminate = false;
+	if (read(d->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+		log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		*terminate = true;
+	} else if (si.ssi_signo == SIGHUP) {
+		log_notice("SIGHUP: backend %s, %s, %llu host messages answered%s",
+			   hvfcopyd_backend_name(d->chosen),
+			   d->chosen == HVFCOPYD_BACKEND_KERNEL || d->negotiated ?
+			   "connected" : "not negotiated yet",
+			   (unsigned long long)d->messages,
+			   d->copy.open ? ", a copy is open" : "");
+	}
+	return 1;
+}
+
+/* Where a returning device shows up. */
+static int watch_open(const struct hvfcopyd *d)
+{
+	char path[PATH_MAX];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (d->chosen == HVFCOPYD_BACKEND_KERNEL) {
+		char *slash;
+
+		snprintf(path, sizeof(path), "%s", d->kernel_device);
+		slash = strrchr(path, '/');
+		if (slash == path)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			snprintf(path, sizeof(path), ".");
+	} else {
+		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", d->root);
+	}
+	/* A missing folder is fine: the periodic retry covers it. */
+	inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB);
+	return fd;
+}
+
+int hvfcopyd_backend_reopen(struct hvfcopyd *d)
+{
+	unsigned int attempts = 0;
+	int wfd, err = 0, last = 0;
+
+	fc_copy_abort(d, d->chosen == HVFCOPYD_BACKEND_KERNEL ? "the kernel device failed" :
+		      "the host rescinded the device");
+	hvfcopyd_backend_close(d);
+	if (d->chosen == HVFCOPYD_BACKEND_KERNEL)
+		log_warn("%s failed: reopening it", d->kernel_device);
+	else
+		log_notice("the fcopy channel closed (rescind): waiting for the device to be "
+			   "offered again");
+	wfd = watch_open(d);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = d->sigfd, .events = POLLIN },
+			{ .fd = wfd, .events = POLLIN },
+		};
+		char buf[4096];
+		bool terminate;
+		int n;
+
+		err = hvfcopyd_backend_open(d);
+		if (err == 0) {
+			log_notice("%s: reopened after %u attempt%s",
+				   d->chosen == HVFCOPYD_BACKEND_KERNEL ? d->kernel_device :
+				   "fcopy channel", attempts + 1, attempts ? "s" : "");
+			break;
+		}
+		if (err != last)
+			log_debug("reopen: %s", strerror(-err));
+		last = err;
+		attempts++;
+		n = poll(pfd, wfd >= 0 ? 2 : 1, REOPEN_POLL_MS);
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			hvfcopyd_signal_take(d, &terminate);
+			if (terminate) {
+				err = 1;
+				break;
+			}
+		}
+		if (wfd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
+			while (read(wfd, buf, sizeof(buf)) > 0)
+				;
+	}
+	if (wfd >= 0)
+		close(wfd);
+	return err;
+}
