@@ -14,10 +14,8 @@
 #define EXIT_CRASH 4
 
 static const char usage_text[] =
-	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]
-"
-	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]
-";
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
+	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
 {
