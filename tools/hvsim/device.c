@@ -241,7 +241,7 @@ static int chan_open(struct sim_dev *d, struct sim_chan *c, uint8_t *base, size_
 	return 0;
 }
 
-/* Open the channel for a guest that just connected on fd. */
+/* Open the channel for a guest that just connected on fd; fd is the device's, or closed on failure. */
 static int dev_open_channel(struct sim_dev *d, int fd)
 {
 	struct sim_chan *c = &d->ch[0];
@@ -250,8 +250,10 @@ static int dev_open_channel(struct sim_dev *d, int fd)
 	for (i = 0; i < SIM_MAX_CHANS; i++)
 		chan_free(&d->ch[i]);
 	err = chan_open(d, c, d->sr->rings, d->sr->map_size[0] / 2);
-	if (err < 0)
+	if (err < 0) {
+		close(fd);
 		return err;
+	}
 	c->relid = d->sr->type->relid;
 	c->monitor_id = d->sr->type->monitor_id;
 	c->sub = -1;
@@ -320,7 +322,15 @@ static int dev_on_listen(struct sim_dev *d)
 	}
 	err = dev_open_channel(d, fd);
 	if (err < 0) {
-		close(fd);
+		/*
+		 * A guest killed between its connect() and our handing over the
+		 * maps is an open() followed by the last close(): the kernel
+		 * carries on, and so does the host.
+		 */
+		if (err == -EPIPE || err == -ECONNRESET) {
+			dev_log(d, "the guest closed the device while it was opened");
+			return 0;
+		}
 		return err;
 	}
 	if (d->on_connect)
