@@ -37,6 +37,7 @@
 
 #include <hvuio/ic.h>
 #include <hvuio/kvp_info.h>
+#include <hvuio/utf8.h>
 
 #include "config.h"
 #include "clients.h"
@@ -133,45 +134,15 @@ struct hvkvpd_clients {
  */
 static long utf8_units(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	long units = 0;
+	uint32_t cp;
+	size_t n;
 
-	for (size_t i = 0; i < len;) {
-		unsigned char c = p[i];
-		uint32_t cp;
-		size_t n;
-
-		if (c == 0)
-			return -1;
-		if (c < 0x80) {
-			i++;
-			units++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		if (len - i <= n)
-			return -1;
-		for (size_t k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+	for (size_t i = 0; i < len; i += n) {
+		n = hv_utf8_decode(s + i, len - i, &cp);
+		if (n == 0 || cp == 0)
 			return -1;
 		units += cp >= 0x10000 ? 2 : 1;
-		i += n + 1;
 	}
 	return units;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <syslog.h>
 
+#include <hvuio/utf8.h>
+
 #include "log.h"
 
 static bool to_stderr = true;
@@ -56,37 +58,6 @@ LOG_FN(log_notice, LOG_NOTICE)
 LOG_FN(log_info, LOG_INFO)
 LOG_FN(log_debug, LOG_DEBUG)
 
-/*
- * Length of the valid UTF-8 sequence at s (at most n bytes), or 0. Overlong
- * forms, surrogates and code points above U+10FFFF are not valid.
- */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t len, i;
-	uint32_t c, min;
-
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	if (s[0] < 0xe0) {
-		len = 2; c = s[0] & 0x1f; min = 0x80;
-	} else if (s[0] < 0xf0) {
-		len = 3; c = s[0] & 0x0f; min = 0x800;
-	} else {
-		len = 4; c = s[0] & 0x07; min = 0x10000;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 char *log_escape(const char *src, size_t len, char *dst, size_t size)
 {
 	const unsigned char *s = (const unsigned char *)src;
@@ -109,7 +80,7 @@ char *log_escape(const char *src, size_t len, char *dst, size_t size)
 			memcpy(tmp, "\\r", 2); tlen = 2;
 		} else if (s[i] >= 0x20 && s[i] < 0x7f) {
 			tmp[0] = (char)s[i]; tlen = 1;
-		} else if (s[i] >= 0x80 && (seq = utf8_seq(s + i, len - i, &cp)) != 0 &&
+		} else if (s[i] >= 0x80 && (seq = hv_utf8_decode(s + i, len - i, &cp)) != 0 &&
 			   !(cp >= 0x80 && cp <= 0x9f)) {
 			memcpy(tmp, s + i, seq); tlen = seq;
 		} else {

@@ -13,5 +13,6 @@
 #include <hvuio/maps.h>
 #include <hvuio/ic.h>
 #include <hvuio/fcopy_msg.h>
+#include <hvuio/utf8.h>
 
 #endif

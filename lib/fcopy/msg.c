@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hvuio/fcopy_msg.h"
+#include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
 
 /* One UTF-8 sequence for code point c into dst; returns its length. */
@@ -82,38 +83,6 @@ HV_EXPORT int hv_fcopy_utf16_decode(const uint8_t *src, size_t units, char *dst,
 	return (int)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left) and its code point, or 0. */
-static size_t utf8_get(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t len, i;
-	uint32_t c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	if (s[0] < 0xe0) {
-		len = 2; c = s[0] & 0x1f; min = 0x80;
-	} else if (s[0] < 0xf0) {
-		len = 3; c = s[0] & 0x0f; min = 0x800;
-	} else {
-		len = 4; c = s[0] & 0x07; min = 0x10000;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 /* A kernel-layout name: UTF-8 up to a NUL inside the field. */
 static int utf8_take(const uint8_t *src, size_t size, char *dst, size_t dst_size)
 {
@@ -127,7 +96,7 @@ static int utf8_take(const uint8_t *src, size_t size, char *dst, size_t dst_size
 		return -ENOBUFS;
 	while (i < len) {
 		uint32_t c;
-		size_t k = utf8_get(src + i, len - i, &c);
+		size_t k = hv_utf8_decode(src + i, len - i, &c);
 
 		if (!k)
 			return -EILSEQ;
@@ -218,7 +187,7 @@ static int name_put(uint8_t *field, enum hv_fcopy_layout layout, const char *nam
 	}
 	while (i < len) {
 		uint32_t c;
-		size_t k = utf8_get(s + i, len - i, &c);
+		size_t k = hv_utf8_decode(s + i, len - i, &c);
 
 		if (!k)
 			return -EILSEQ;

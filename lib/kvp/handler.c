@@ -82,6 +82,7 @@
 #include "hvuio/ic.h"
 #include "hvuio/kvp_info.h"
 #include "hvuio/kvp_service.h"
+#include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
 #include "transport.h"
 
@@ -180,20 +181,6 @@ HV_EXPORT struct hv_kvp_info *hv_kvp_handler_info(struct hv_kvp_handler *handler
 	return handler ? handler->info : NULL;
 }
 
-/* Length of the UTF-8 sequence a lead byte announces, 0 for a stray byte. */
-static size_t utf8_seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		return 2;
-	if ((c & 0xf0) == 0xe0)
-		return 3;
-	if ((c & 0xf8) == 0xf0)
-		return 4;
-	return 0;
-}
-
 /*
  * Copy src[0..len) into dst as the host will get it (difference 7 above):
  * without the bytes that are not UTF-8, and cut at a character so that it
@@ -204,14 +191,15 @@ static size_t text_fit(char *dst, size_t dst_size, const char *src, size_t len,
 		       size_t max_units)
 {
 	size_t i = 0, o = 0, units = 0, n, u;
+	uint32_t cp;
 
 	while (i < len) {
-		n = utf8_seq_len((unsigned char)src[i]);
-		if (n == 0 || n > len - i || hv_kvp_utf8_check(src + i, n) != 0) {
+		n = hv_utf8_decode(src + i, len - i, &cp);
+		if (n == 0 || cp == 0) {
 			i++;
 			continue;
 		}
-		u = n == 4 ? 2 : 1;
+		u = cp >= 0x10000 ? 2 : 1;
 		if (units + u > max_units || o + n + 1 > dst_size)
 			break;
 		memcpy(dst + o, src + i, n);

@@ -16,6 +16,7 @@
 
 #include "hvuio/ic.h"
 #include "hvuio/kvp_info.h"
+#include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
 #include "info_private.h"
 
@@ -231,41 +232,6 @@ int kvp_list_add(struct kvp_list *l, const char *item)
 	return 0;
 }
 
-/* Length of the UTF-8 sequence at s, or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, uint32_t *ret_cp)
-{
-	uint32_t cp;
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*ret_cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates, beyond U+10FFFF. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret_cp = cp;
-	return n;
-}
-
 size_t kvp_utf16_units(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -273,7 +239,7 @@ size_t kvp_utf16_units(const char *s)
 	uint32_t cp;
 
 	while (*p) {
-		n = utf8_seq(p, &cp);
+		n = hv_utf8_decode(p, strnlen((const char *)p, 4), &cp);
 		if (!n)
 			n = 1;
 		units += cp >= 0x10000 ? 2 : 1;
@@ -289,7 +255,7 @@ void kvp_text_fit(char *s, size_t size, size_t units_max)
 	uint32_t cp;
 
 	while (p[len]) {
-		n = utf8_seq(p + len, &cp);
+		n = hv_utf8_decode(p + len, strnlen((const char *)p + len, 4), &cp);
 		if (!n || cp < 0x20 || cp == 0x7f) {
 			p[len] = '?';
 			n = 1;

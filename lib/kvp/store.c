@@ -43,6 +43,7 @@
 #include <urcu/urcu-bp.h>
 
 #include "hvuio/kvp_pool.h"
+#include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
 #include "pool_private.h"
 
@@ -78,42 +79,14 @@ static char kvp_tsan_grace;
  * surrogates, nothing above U+10FFFF. */
 static bool kvp_utf8_valid(const char *str, size_t len)
 {
-	const uint8_t *s = (const uint8_t *)str;
-	size_t i = 0;
+	size_t i = 0, n;
+	uint32_t cp;
 
 	while (i < len) {
-		uint8_t c = s[i];
-		size_t n;
-		uint8_t lo = 0x80, hi = 0xbf;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else
+		n = hv_utf8_decode(str + i, len - i, &cp);
+		if (n == 0)
 			return false;
-		if (len - i - 1 < n)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t j = 2; j <= n; j++)
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }

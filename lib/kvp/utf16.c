@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hvuio/kvp_msg.h"
+#include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
 #include "kvp_wire.h"
 
@@ -158,57 +159,6 @@ HV_EXPORT int hv_kvp_utf16_to_utf8(const void *src, size_t src_size, char *dst,
 	return kvp_utf16_units_to_utf8(s, n, dst, dst_size, ret_len);
 }
 
-/*
- * One code point from s[0..len): its length in bytes, or 0 when the bytes
- * there are not well-formed UTF-8 (the table of RFC 3629 section 4: no
- * overlong forms, no surrogates, nothing above U+10FFFF).
- */
-static size_t utf8_get(const unsigned char *s, size_t len, uint32_t *ret_cp)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, k;
-	uint32_t cp;
-
-	if (c == 0)
-		return 0;
-	if (c < 0x80) {
-		*ret_cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;      /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;      /* U+D800..U+DFFF */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;      /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;      /* above U+10FFFF */
-	} else {
-		return 0;               /* continuation, C0, C1, F5..FF */
-	}
-	if (len < n)
-		return 0;
-	for (k = 1; k < n; k++) {
-		unsigned char b = s[k];
-
-		if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf))
-			return 0;
-		cp = cp << 6 | (b & 0x3f);
-	}
-	*ret_cp = cp;
-	return n;
-}
-
 int kvp_utf8_utf16_units(const char *s, size_t len, size_t *ret_units)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -216,9 +166,9 @@ int kvp_utf8_utf16_units(const char *s, size_t len, size_t *ret_units)
 
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_get(p + i, len - i, &cp);
+		size_t n = hv_utf8_decode(p + i, len - i, &cp);
 
-		if (n == 0)
+		if (n == 0 || cp == 0)
 			return -EILSEQ;
 		i += n;
 		units += cp >= 0x10000 ? 2 : 1;
@@ -255,7 +205,7 @@ HV_EXPORT int hv_kvp_utf8_to_utf16(const char *src, size_t src_len, void *dst,
 	while (i < src_len) {
 		uint32_t cp;
 
-		i += utf8_get(p + i, src_len - i, &cp);
+		i += hv_utf8_decode(p + i, src_len - i, &cp);
 		if (cp >= 0x10000) {
 			uint32_t v = cp - 0x10000;
 			uint32_t hi = 0xd800 | v >> 10, lo = 0xdc00 | (v & 0x3ff);

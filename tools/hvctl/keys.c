@@ -20,6 +20,8 @@
 
 #include <json-c/json.h>
 
+#include <hvuio/utf8.h>
+
 #include "hvctl.h"
 #include "poolfile.h"
 #include "varlink_client.h"
@@ -201,9 +203,10 @@ static void put_json(FILE *f, struct json_object *o)
 static bool utf8_valid(const char *s)
 {
 	size_t len = strlen(s), i = 0, n;
+	uint32_t cp;
 
 	while (i < len) {
-		n = hvctl_utf8_seq((const unsigned char *)s + i, len - i);
+		n = hv_utf8_decode(s + i, len - i, &cp);
 		if (!n)
 			return false;
 		i += n;

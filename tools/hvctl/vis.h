@@ -19,7 +19,4 @@
  */
 int hvctl_vis_write(FILE *f, const char *s, size_t len);
 
-/* The length of the valid UTF-8 sequence at s (1-4), or 0 if none. */
-size_t hvctl_utf8_seq(const unsigned char *s, size_t len);
-
 #endif
