@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -61,10 +60,6 @@ extern const char hvkvpd_varlink_description[];
 
 enum origin { ORIGIN_HOST, ORIGIN_LOCAL, ORIGIN_FILE };
 static const char *const origin_names[] = { "host", "local", "file" };
-
-static const char *const pool_names[HV_KVP_POOL_COUNT] = {
-	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
-};
 
 struct change {
 	uint8_t pool;
@@ -194,16 +189,6 @@ static json_object *json_text(const char *s, size_t len)
 
 /* Pools. */
 
-int hvkvpd_pool_parse(const char *name)
-{
-	if (name[0] >= '0' && name[0] <= '4' && name[1] == 0)
-		return name[0] - '0';
-	for (int i = 0; i < HV_KVP_POOL_COUNT; i++)
-		if (strcasecmp(name, pool_names[i]) == 0)
-			return i;
-	return -ENOENT;
-}
-
 int hvkvpd_pools_parse(const char *list, unsigned int *mask)
 {
 	char buf[256], *save = NULL, *tok;
@@ -213,7 +198,7 @@ int hvkvpd_pools_parse(const char *list, unsigned int *mask)
 		return -EINVAL;
 	strcpy(buf, list);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int p = hvkvpd_pool_parse(tok);
+		int p = hv_kvp_pool_from_name(tok);
 
 		if (p < 0)
 			return -EINVAL;
@@ -319,7 +304,7 @@ static int pool_arg(struct hvkvpd_clients *cl, struct vl_call *call, json_object
 {
 	size_t len = 0;
 	const char *name = param_str(params, "pool", &len);
-	int pool = strlen(name) == len ? hvkvpd_pool_parse(name) : -ENOENT;
+	int pool = strlen(name) == len ? hv_kvp_pool_from_name(name) : -ENOENT;
 
 	if (pool < 0) {
 		err_no_such_pool(call, name);
@@ -385,21 +370,6 @@ static int value_arg(struct vl_call *call, json_object *params, const char **val
 }
 
 /* The Auto pool. */
-
-/* The Auto keys by HV_KVP_AUTO_* index, as kvp_info.h lists them. */
-static const char *const auto_keys[HV_KVP_AUTO_COUNT] = {
-	"FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
-	"NetworkAddressIPv6", "OSBuildNumber", "OSName", "OSMajorVersion", "OSMinorVersion",
-	"OSVersion", "ProcessorArchitecture",
-};
-
-static int auto_index(const char *key)
-{
-	for (int i = 0; i < HV_KVP_AUTO_COUNT; i++)
-		if (strcmp(auto_keys[i], key) == 0)
-			return i;
-	return -ENOENT;
-}
 
 /* Entry `index` as the host gets it: the local override, else the generated value. */
 static int auto_entry(struct hvkvpd_clients *cl, uint32_t index, struct hv_kvp_pool_record *rec)
@@ -550,7 +520,7 @@ static void kvp_get(void *ctx, struct vl_call *call, json_object *params)
 		return err_storage(call, -ENOMEM);
 	err = hv_kvp_pool_get(cl->store, (unsigned int)pool, key, rec->value, sizeof(rec->value),
 			      &len);
-	if (err == -ENOENT && pool == HV_KVP_POOL_AUTO && (idx = auto_index(key)) >= 0) {
+	if (err == -ENOENT && pool == HV_KVP_POOL_AUTO && (idx = hv_kvp_info_auto_index(key)) >= 0) {
 		err = auto_entry(cl, (uint32_t)idx, rec);
 		len = rec->value_len;
 	}
@@ -584,7 +554,7 @@ static void kvp_set(void *ctx, struct vl_call *call, json_object *params)
 	    (pool = pool_arg(cl, call, params, true)) < 0 || key_arg(call, params, &key) ||
 	    value_arg(call, params, &value))
 		return;
-	if (pool == HV_KVP_POOL_AUTO && auto_index(key) < 0) {
+	if (pool == HV_KVP_POOL_AUTO && hv_kvp_info_auto_index(key) < 0) {
 		vl_error(call, KVP_ERR("InvalidKey"),
 			 obj_str("reason", "not one of the Auto pool's generated keys"));
 		return;
@@ -610,7 +580,7 @@ static void kvp_delete(void *ctx, struct vl_call *call, json_object *params)
 	    (pool = pool_arg(cl, call, params, true)) < 0 || key_arg(call, params, &key))
 		return;
 	if (pool == HV_KVP_POOL_AUTO)
-		idx = auto_index(key);
+		idx = hv_kvp_info_auto_index(key);
 	err = hv_kvp_pool_delete(cl->store, (unsigned int)pool, key);
 	/* An Auto key without an override already has its generated value. */
 	if (err == -ENOENT && idx >= 0)
@@ -803,7 +773,7 @@ static void kvp_status(void *ctx, struct vl_call *call, json_object *params)
 		else
 			hv_kvp_pool_count(cl->store, i, &n);
 		json_object_object_add(ps, "pool", json_object_new_int((int)i));
-		json_object_object_add(ps, "name", json_object_new_string(pool_names[i]));
+		json_object_object_add(ps, "name", json_object_new_string(hv_kvp_pool_name(i)));
 		json_object_object_add(ps, "records", json_object_new_int64((int64_t)n));
 		json_object_array_add(pools, ps);
 	}

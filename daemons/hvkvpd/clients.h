@@ -34,9 +34,6 @@ struct hvkvpd_clients_config {
  */
 int hvkvpd_pools_parse(const char *list, unsigned int *mask);
 
-/* The pool named by a number 0-4 or a name, in any case; -ENOENT. */
-int hvkvpd_pool_parse(const char *name);
-
 /*
  * Open the socket (or take the one systemd passed) and start the thread.
  * Call with the termination signals already blocked: the thread inherits

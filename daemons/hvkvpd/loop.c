@@ -48,10 +48,6 @@ static const char *const op_names[] = {
 	"GET", "SET", "DELETE", "ENUMERATE", "GET_IP_INFO", "SET_IP_INFO",
 };
 
-static const char *const pool_names[] = {
-	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
-};
-
 static const char *status_name(uint32_t st, char *buf, size_t size)
 {
 	switch (st) {
@@ -115,9 +111,8 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 				 strerror(-ev->error));
 		return;
 	}
-	if (r->pool < HV_KVP_POOL_COUNT) {
-		pool = pool_names[r->pool];
-	} else {
+	pool = hv_kvp_pool_name(r->pool);
+	if (!pool) {
 		snprintf(pb, sizeof(pb), "%u", r->pool);
 		pool = pb;
 	}
@@ -184,20 +179,17 @@ static int64_t loop_now_us(void)
 /* An Auto value computed only in part: said once per key, not per walk. */
 static void auto_errors_log(struct hvkvpd *d)
 {
-	static const char *const keys[] = {
-		"FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
-		"NetworkAddressIPv6", "OSBuildNumber", "OSName", "OSMajorVersion",
-		"OSMinorVersion", "OSVersion", "ProcessorArchitecture",
-	};
 	uint32_t index;
 	int err = hv_kvp_handler_auto_error_take(d->handler, &index);
+	const char *key;
 
 	if (err >= 0 || index >= 32 || (d->auto_logged & (1u << index)))
 		return;
 	d->auto_logged |= 1u << index;
+	key = hv_kvp_info_auto_key(index);
 	log_warn("Auto value %s could not be computed in full (%s): the host is told what "
 		 "is known, as Linux's daemon does; this is said once",
-		 index < sizeof(keys) / sizeof(keys[0]) ? keys[index] : "?", strerror(-err));
+		 key ? key : "?", strerror(-err));
 }
 
 static int serve(struct hvkvpd *d)

@@ -166,6 +166,14 @@ int hv_kvp_info_fqdn_stale(struct hv_kvp_info *info, char *host, size_t size);
 uint32_t hv_kvp_info_auto_count(void);
 
 /*
+ * The key of Auto entry `index` ("OSName" for HV_KVP_AUTO_OS_NAME), or
+ * NULL for index >= HV_KVP_AUTO_COUNT; hv_kvp_info_auto_index is the
+ * reverse, exact case: the index, -ENOENT for none, -EINVAL for NULL.
+ */
+const char *hv_kvp_info_auto_key(uint32_t index);
+int hv_kvp_info_auto_index(const char *key);
+
+/*
  * Auto entry `index`: its key and its value, computed now, both UTF-8 and
  * NUL-terminated. key may be NULL (key_size is then ignored); key_size 32
  * and value_size HV_KVP_VALUE_MAX_SIZE are always enough.

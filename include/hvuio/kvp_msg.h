@@ -74,6 +74,16 @@ extern "C" {
 #define HV_KVP_POOL_AUTO_INTERNAL 4
 #define HV_KVP_POOL_COUNT         5
 
+/*
+ * A pool's name as hostctl(8) and the programs of this project show it
+ * ("External", "Guest", "Auto", "Guest/Parameters", "Internal"), or NULL
+ * for pool >= HV_KVP_POOL_COUNT. hv_kvp_pool_from_name takes a name in
+ * any case or a number "0" to "4": the pool, -ENOENT for none, -EINVAL
+ * for NULL.
+ */
+const char *hv_kvp_pool_name(unsigned int pool);
+int hv_kvp_pool_from_name(const char *name);
+
 /* IP-info message: addr_family bits and field sizes in UTF-16 units. */
 #define HV_KVP_ADDR_FAMILY_NONE 0x00
 #define HV_KVP_ADDR_FAMILY_IPV4 0x01

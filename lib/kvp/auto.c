@@ -28,19 +28,6 @@
 #include "lib/common/compiler.h"
 #include "info_private.h"
 
-static const char *const auto_keys[HV_KVP_AUTO_COUNT] = {
-	[HV_KVP_AUTO_FQDN] = "FullyQualifiedDomainName",
-	[HV_KVP_AUTO_IC_VERSION] = "IntegrationServicesVersion",
-	[HV_KVP_AUTO_IPV4] = "NetworkAddressIPv4",
-	[HV_KVP_AUTO_IPV6] = "NetworkAddressIPv6",
-	[HV_KVP_AUTO_OS_BUILD] = "OSBuildNumber",
-	[HV_KVP_AUTO_OS_NAME] = "OSName",
-	[HV_KVP_AUTO_OS_MAJOR] = "OSMajorVersion",
-	[HV_KVP_AUTO_OS_MINOR] = "OSMinorVersion",
-	[HV_KVP_AUTO_OS_VERSION] = "OSVersion",
-	[HV_KVP_AUTO_PROCESSOR_ARCH] = "ProcessorArchitecture",
-};
-
 /* os-release is a few hundred bytes; anything far larger is not one. */
 #define OS_RELEASE_MAX (64 * 1024)
 
@@ -280,7 +267,7 @@ HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
 		return -EINVAL;
 	if (index >= HV_KVP_AUTO_COUNT)
 		return -ENOENT;
-	if (key && strlen(auto_keys[index]) >= key_size)
+	if (key && strlen(hv_kvp_info_auto_key(index)) >= key_size)
 		return -ENOBUFS;
 	buf[0] = '\0';
 	if (uname(&u) < 0) {
@@ -326,6 +313,6 @@ HV_EXPORT int hv_kvp_info_auto_get(struct hv_kvp_info *info, uint32_t index,
 		return -ENOBUFS;
 	strcpy(value, buf);
 	if (key)
-		strcpy(key, auto_keys[index]);
+		strcpy(key, hv_kvp_info_auto_key(index));
 	return err;
 }

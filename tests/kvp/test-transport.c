@@ -677,10 +677,6 @@ static void assert_sim_reply(struct json_object *o, uint32_t status, const char 
 	ck_assert_uint_eq(jint(o, "status"), status);
 }
 
-static const char *const pool_names[] = {
-	"External", "Guest", "Auto", "Guest/Parameters", "Internal"
-};
-
 static void chan_every_pool(bool busy)
 {
 	char script[4096], *p = script;
@@ -690,7 +686,7 @@ static void chan_every_pool(bool busy)
 
 	p += sprintf(p, "negotiate\n");
 	for (int pool = 0; pool < HV_KVP_POOL_COUNT; pool++) {
-		const char *pn = pool_names[pool];
+		const char *pn = hv_kvp_pool_name(pool);
 
 		p += sprintf(p, "kvp set %s Name%d \"Zo\xc3\xab %d\"\nexpect S_OK\n", pn, pool, pool);
 		p += sprintf(p, "kvp set %s Count u32:42\nexpect S_OK\n", pn);

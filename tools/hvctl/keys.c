@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -30,11 +29,6 @@
 #define IFACE "io.hvuio.Kvp"
 /* A reply slower than this means hvkvpd is stuck; watch waits for ever. */
 #define CALL_TIMEOUT_MS 10000
-
-/* hostctl(8)'s names (OpenBSD's hypervic.c), then Linux's Internal pool. */
-static const char *const pool_names[HV_KVP_POOL_COUNT] = {
-	"External", "Guest", "Auto", "Guest/Parameters", "Internal",
-};
 
 const char hvctl_key_optstring[] = "+hjqri:o:p:";
 
@@ -94,19 +88,6 @@ static int opts_parse(struct hvctl *ctx, int argc, char **argv, const char *cmd,
 	return -1;
 }
 
-/* A pool by number (0-4) or hostctl name in any case; -1 if none. */
-static int pool_parse(const char *s)
-{
-	unsigned int i;
-
-	if (s[0] >= '0' && s[0] < '0' + HV_KVP_POOL_COUNT && s[1] == '\0')
-		return s[0] - '0';
-	for (i = 0; i < HV_KVP_POOL_COUNT; i++)
-		if (strcasecmp(s, pool_names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 static int bad_pool(const char *s)
 {
 	hvctl_err("no pool %s: pools are External, Guest, Auto, Guest/Parameters, "
@@ -126,7 +107,7 @@ static int key_parse(const struct hvctl *ctx, const char *arg, int *pool, const 
 	size_t len;
 
 	if (ctx->pool) {
-		*pool = pool_parse(ctx->pool);
+		*pool = hv_kvp_pool_from_name(ctx->pool);
 		if (*pool < 0)
 			return bad_pool(ctx->pool);
 		*key = arg;
@@ -144,7 +125,7 @@ static int key_parse(const struct hvctl *ctx, const char *arg, int *pool, const 
 		}
 		memcpy(name, arg, len);
 		name[len] = '\0';
-		*pool = pool_parse(name);
+		*pool = hv_kvp_pool_from_name(name);
 		if (*pool < 0)
 			return bad_pool(name);
 		*key = slash + 1;
@@ -245,7 +226,7 @@ static struct json_object *record_json(int pool, const char *key, const char *va
 	bool escaped = false;
 
 	json_object_object_add(o, "pool", json_object_new_int(pool));
-	json_object_object_add(o, "pool_name", json_object_new_string(pool_names[pool]));
+	json_object_object_add(o, "pool_name", json_object_new_string(hv_kvp_pool_name(pool)));
 	json_object_object_add(o, "key", json_text(key, &escaped));
 	json_object_object_add(o, "value", value ? json_text(value, &escaped) : NULL);
 	if (escaped)
@@ -284,7 +265,7 @@ static void record_print(const struct hvctl *ctx, FILE *f, int pool, const char 
 		json_object_put(o);
 		return;
 	}
-	fprintf(f, "%s/", pool_names[pool]);
+	fprintf(f, "%s/", hv_kvp_pool_name(pool));
 	put_str(ctx, f, key, klen);
 	fputc('=', f);
 	put_str(ctx, f, value, vlen);
@@ -360,25 +341,25 @@ static int method_err(const char *error, struct json_object *p, int pool, const 
 	if (n >= 0 && n < HV_KVP_POOL_COUNT)
 		pool = (int)n;
 	if (strcmp(name, "NoSuchKey") == 0) {
-		hvctl_err("no key %s in pool %s", key ? key : "", pool_names[pool]);
+		hvctl_err("no key %s in pool %s", key ? key : "", hv_kvp_pool_name(pool));
 		return HVCTL_EXIT_NOTFOUND;
 	}
 	if (strcmp(name, "NoSuchPool") == 0) {
-		hvctl_err("hvkvpd knows no pool %s", pool_names[pool]);
+		hvctl_err("hvkvpd knows no pool %s", hv_kvp_pool_name(pool));
 		return HVCTL_EXIT_USAGE;
 	}
 	if (strcmp(name, "ReadOnlyPool") == 0) {
-		hvctl_err("pool %s is read-only: the host writes it", pool_names[pool]);
+		hvctl_err("pool %s is read-only: the host writes it", hv_kvp_pool_name(pool));
 		return HVCTL_EXIT_FAIL;
 	}
 	if (strcmp(name, "PermissionDenied") == 0) {
 		s = param_str(p, "operation");
 		if (s && strcmp(s, "read") == 0)
 			hvctl_err("permission denied to read pool %s: hvkvpd lets only root and "
-				  "its writer group read it", pool_names[pool]);
+				  "its writer group read it", hv_kvp_pool_name(pool));
 		else
 			hvctl_err("permission denied to write pool %s: writing the pools needs "
-				  "root or hvkvpd's writer group", pool_names[pool]);
+				  "root or hvkvpd's writer group", hv_kvp_pool_name(pool));
 		return HVCTL_EXIT_FAIL;
 	}
 	if (strcmp(name, "InvalidKey") == 0 || strcmp(name, "InvalidValue") == 0) {
@@ -434,7 +415,7 @@ static struct json_object *key_params(int pool, const char *key)
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "pool", json_object_new_string(pool_names[pool]));
+	json_object_object_add(p, "pool", json_object_new_string(hv_kvp_pool_name(pool)));
 	if (key)
 		json_object_object_add(p, "key", json_object_new_string(key));
 	return p;
@@ -514,7 +495,7 @@ static int get(struct hvctl *ctx, int pool, const char *key)
 	if (err == 1) {
 		status = value_print(ctx, pool, key, rec->value);
 	} else if (err == 0) {
-		hvctl_err("no key %s in pool %s", key, pool_names[pool]);
+		hvctl_err("no key %s in pool %s", key, hv_kvp_pool_name(pool));
 		status = HVCTL_EXIT_NOTFOUND;
 	} else {
 		status = err - 2;
@@ -769,7 +750,7 @@ static void change_print(const struct hvctl *ctx, int pool, const char *key, con
 		if (value) {
 			record_print(ctx, stdout, pool, key, strlen(key), value, strlen(value));
 		} else {
-			printf("%s/", pool_names[pool]);
+			printf("%s/", hv_kvp_pool_name(pool));
 			put_str(ctx, stdout, key, strlen(key));
 			putchar('\n');
 		}
@@ -787,7 +768,7 @@ static int watch_daemon(const struct hvctl *ctx, struct hvctl_varlink *vl, int p
 	int err, status;
 
 	if (pool >= 0)
-		json_object_object_add(params, "pool", json_object_new_string(pool_names[pool]));
+		json_object_object_add(params, "pool", json_object_new_string(hv_kvp_pool_name(pool)));
 	if (key)
 		json_object_object_add(params, "key", json_object_new_string(key));
 	err = hvctl_varlink_call(vl, IFACE ".Watch", params, true);
@@ -1035,7 +1016,7 @@ static int status_files(const struct hvctl *ctx)
 			break;
 		e = json_object_new_object();
 		json_object_object_add(e, "pool", json_object_new_int(p));
-		json_object_object_add(e, "name", json_object_new_string(pool_names[p]));
+		json_object_object_add(e, "name", json_object_new_string(hv_kvp_pool_name(p)));
 		json_object_object_add(e, "records", json_object_new_int64(n));
 		json_object_array_add(pools, e);
 	}
@@ -1053,7 +1034,7 @@ static int status_files(const struct hvctl *ctx)
 		printf("hvkvpd: not running\n");
 		for (p = 0; p < HV_KVP_POOL_COUNT; p++) {
 			e = json_object_array_get_idx(pools, (size_t)p);
-			printf("pool %d %s: %lld records\n", p, pool_names[p],
+			printf("pool %d %s: %lld records\n", p, hv_kvp_pool_name(p),
 			       (long long)param_int(e, "records", 0));
 		}
 	}
@@ -1115,7 +1096,7 @@ int hvctl_keys_list(struct hvctl *ctx, int argc, char **argv)
 		return status;
 	if (argc - optind > 1)
 		return hvctl_usage(stderr, "list");
-	if (argc - optind == 1 && (pool = pool_parse(argv[optind])) < 0)
+	if (argc - optind == 1 && (pool = hv_kvp_pool_from_name(argv[optind])) < 0)
 		return bad_pool(argv[optind]);
 	return list(ctx, pool, 0);
 }
@@ -1133,13 +1114,13 @@ int hvctl_watch(struct hvctl *ctx, int argc, char **argv)
 		return hvctl_usage(stderr, "watch");
 	if (argc - optind == 1) {
 		/* A pool's name first: Guest/Parameters is that pool. */
-		pool = ctx->pool ? -1 : pool_parse(argv[optind]);
+		pool = ctx->pool ? -1 : hv_kvp_pool_from_name(argv[optind]);
 		if (pool < 0) {
 			status = key_parse(ctx, argv[optind], &pool, &key);
 			if (status >= 0)
 				return status;
 		}
-	} else if (ctx->pool && (pool = pool_parse(ctx->pool)) < 0) {
+	} else if (ctx->pool && (pool = hv_kvp_pool_from_name(ctx->pool)) < 0) {
 		return bad_pool(ctx->pool);
 	}
 	signals_catch();
@@ -1206,7 +1187,7 @@ int hvctl_hostctl(struct hvctl *ctx, int argc, char **argv)
 			return bad_pool(arg);
 		memcpy(name, arg, len);
 		name[len] = '\0';
-		if ((pool = pool_parse(name)) < 0)
+		if ((pool = hv_kvp_pool_from_name(name)) < 0)
 			return bad_pool(name);
 		return list(ctx, pool, 1);
 	}

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <hvuio/kvp_msg.h>
+
 #include "hvsim.h"
 
 #define MAX_WORDS 16
@@ -42,11 +44,6 @@ static const struct {
 	{ "timesync", HV_IC_MSGTYPE_TIMESYNC },
 	{ "vss", HV_IC_MSGTYPE_VSS },
 	{ "fcopy", HV_IC_MSGTYPE_FCOPY },
-};
-
-/* hostctl's pool names (OpenBSD hypervic.c) plus Linux's fifth pool. */
-static const char *const pools[] = {
-	"External", "Guest", "Auto", "Guest/Parameters", "Internal"
 };
 
 const char *sim_status_name(uint32_t status)
@@ -100,11 +97,10 @@ int sim_status_parse(const char *s, uint32_t *status)
 int sim_pool_parse(const char *s)
 {
 	uint64_t v;
-	size_t i;
+	int pool = hv_kvp_pool_from_name(s);
 
-	for (i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
-		if (!strcasecmp(s, pools[i]))
-			return (int)i;
+	if (pool >= 0)
+		return pool;
 	/* Any byte: the host may name a pool the guest does not know. */
 	if (parse_u64(s, 255, &v) < 0)
 		return -EINVAL;
