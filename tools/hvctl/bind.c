@@ -18,10 +18,10 @@ static int report(const struct hvctl *ctx, const struct hv_vmbus_device *d,
 
 	switch (err) {
 	case 0:
-		return HVCTL_EXIT_OK;
+		return 0;
 	case -ENOENT:
 		hvctl_err("device %s has gone away", d->instance);
-		return HVCTL_EXIT_NOTFOUND;
+		return -ENOENT;
 	case -ENODEV:
 		hvctl_err("%s is not loaded: modprobe %s", driver, driver);
 		break;
@@ -42,13 +42,13 @@ static int report(const struct hvctl *ctx, const struct hv_vmbus_device *d,
 		break;
 	case -EINVAL:
 		hvctl_err("invalid driver name %s", driver);
-		return HVCTL_EXIT_USAGE;
+		return -EINVAL;
 	default:
 		hvctl_err("%s %s: %s", unbind ? "unbinding" : "binding", d->instance,
 			  strerror(-err));
 		break;
 	}
-	return HVCTL_EXIT_FAIL;
+	return hvctl_failure(err);
 }
 
 static int run(struct hvctl *ctx, int argc, char **argv, const char *cmd, int unbind)
@@ -62,29 +62,32 @@ static int run(struct hvctl *ctx, int argc, char **argv, const char *cmd, int un
 	const char *driver = UIO_DRIVER, *optstr = unbind ? "h" : "hd:";
 	const struct hv_vmbus_device *d;
 	struct hv_vmbus_list *list;
-	int opt, status = -1, err;
+	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
-		if (opt == 'd' && !unbind)
+		if (opt == 'd' && !unbind) {
 			driver = optarg;
-		else if (opt == 'd')
+			continue;
+		}
+		if (opt == 'd')
 			return hvctl_usage(stderr, cmd);
-		else if (hvctl_common_opt(ctx, opt, cmd, &status) && status >= 0)
-			return status;
+		err = hvctl_common_opt(ctx, opt, cmd);
+		if (err < 0 || ctx->help)
+			return err < 0 ? err : 0;
 	}
 	if (argc - optind != 1)
 		return hvctl_usage(stderr, cmd);
-	list = hvctl_list(ctx, &status);
-	if (!list)
-		return status;
-	d = hvctl_device_find(list, argv[optind], &status);
-	if (d) {
+	err = hvctl_list(ctx, &list);
+	if (err < 0)
+		return err;
+	err = hvctl_device_find(list, argv[optind], &d);
+	if (err == 0) {
 		err = unbind ? hv_vmbus_unbind(ctx->root, d->instance) :
 			       hv_vmbus_bind(ctx->root, d->instance, driver);
-		status = report(ctx, d, unbind ? d->driver : driver, unbind, err);
+		err = report(ctx, d, unbind ? d->driver : driver, unbind, err);
 	}
 	hv_vmbus_list_free(list);
-	return status;
+	return err;
 }
 
 int hvctl_bind(struct hvctl *ctx, int argc, char **argv)

@@ -5,6 +5,7 @@
  * plus what binding to uio_hv_generic adds: the driver, the uio node, its
  * maps and the channel counters.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <inttypes.h>
@@ -173,7 +174,7 @@ static int print_json(const struct hv_vmbus_list *list)
 {
 	struct json_object *top = json_object_new_object(), *devs = json_object_new_array();
 	size_t i;
-	int status = HVCTL_EXIT_OK;
+	int err = 0;
 
 	for (i = 0; i < list->count; i++)
 		json_object_array_add(devs, json_device(&list->devices[i]));
@@ -181,9 +182,9 @@ static int print_json(const struct hv_vmbus_list *list)
 	if (puts(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY |
 						JSON_C_TO_STRING_SPACED |
 						JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
-		status = HVCTL_EXIT_FAIL;
+		err = -EIO;
 	json_object_put(top);
-	return status;
+	return err;
 }
 
 int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
@@ -198,16 +199,21 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	struct hv_vmbus_list *list;
 	char path[PATH_MAX];
 	struct stat st;
-	int opt, verbose = 0, json = 0, status = -1;
+	int opt, verbose = 0, json = 0, err;
 	size_t i;
 
 	while ((opt = getopt_long(argc, argv, "hvj", opts, NULL)) != -1) {
-		if (opt == 'v')
+		if (opt == 'v') {
 			verbose++;
-		else if (opt == 'j')
+			continue;
+		}
+		if (opt == 'j') {
 			json = 1;
-		else if (hvctl_common_opt(ctx, opt, "devices", &status) && status >= 0)
-			return status;
+			continue;
+		}
+		err = hvctl_common_opt(ctx, opt, "devices");
+		if (err < 0 || ctx->help)
+			return err < 0 ? err : 0;
 	}
 	if (optind != argc)
 		return hvctl_usage(stderr, "devices");
@@ -216,16 +222,15 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		hvctl_err("no %s: this is not a Hyper-V guest, or the hv_vmbus module is not "
 			  "loaded (modprobe hv_vmbus)", path);
-		return HVCTL_EXIT_NOTFOUND;
+		return -ENOENT;
 	}
-	list = hvctl_list(ctx, &status);
-	if (!list)
-		return status;
-	status = HVCTL_EXIT_OK;
+	err = hvctl_list(ctx, &list);
+	if (err < 0)
+		return err;
 	if (verbose >= 1 && !json)
 		print_kernel(ctx);
 	if (json)
-		status = print_json(list);
+		err = print_json(list);
 	else
 	for (i = 0; i < list->count; i++) {
 		if (i)
@@ -235,7 +240,7 @@ int hvctl_devices(struct hvctl *ctx, int argc, char **argv)
 	hv_vmbus_list_free(list);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		hvctl_err("cannot write the listing");
-		status = HVCTL_EXIT_FAIL;
+		err = -EIO;
 	}
-	return status;
+	return err;
 }

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * hvctl: one file per group of subcommands; main.c parses the global
- * options and dispatches. A subcommand returns the exit status.
+ * options and dispatches.
+ *
+ * Every function returns 0 or a negative errno, its message already on
+ * standard error; main() alone turns that into the exit status
+ * (hvctl_exit_status): -ENOENT is "not found", -EINVAL a usage error,
+ * any other errno a failure. A failure that carries ENOENT or EINVAL
+ * from below is passed up through hvctl_failure.
  */
 #ifndef HVCTL_H
 #define HVCTL_H
@@ -15,10 +21,16 @@
 /* Exit statuses, as the manual lists them. */
 enum {
 	HVCTL_EXIT_OK = 0,
-	HVCTL_EXIT_NOTFOUND = 1,
-	HVCTL_EXIT_USAGE = 2,
-	HVCTL_EXIT_FAIL = 3,
+	HVCTL_EXIT_NOTFOUND = 1,  /* -ENOENT */
+	HVCTL_EXIT_USAGE = 2,     /* -EINVAL */
+	HVCTL_EXIT_FAIL = 3,      /* any other errno */
 };
+
+/* The exit status for what a command returned. */
+int hvctl_exit_status(int err);
+
+/* err as a failure (exit 3), even when its errno is ENOENT or EINVAL. */
+int hvctl_failure(int err);
 
 /* Long options without a letter: getopt_long returns these. */
 enum {
@@ -41,6 +53,7 @@ struct hvctl {
 	int raw;                /* -r */
 	int json;               /* --json */
 	int quiet;              /* -q */
+	int help;               /* -h: the usage was printed, nothing else to do */
 };
 
 struct hvctl_cmd {
@@ -78,27 +91,30 @@ extern const char hvctl_key_optstring[];
 extern const struct option hvctl_key_options[];
 int hvctl_key_opt(struct hvctl *ctx, int opt);
 
-/* Print the usage (of one command if cmd is not NULL); returns HVCTL_EXIT_USAGE. */
+/* Print the usage (of one command if cmd is not NULL); returns -EINVAL. */
 int hvctl_usage(FILE *f, const char *cmd);
 
 /*
- * Handle --root and --help inside a subcommand's option loop: returns 1
- * if opt was one of them (with *status set when the caller must return).
+ * Handle --root, --help and an unknown option inside a subcommand's
+ * option loop: 1 if opt was --root or --help (which prints the usage and
+ * sets ctx->help: the command returns 0 at once), -EINVAL after the
+ * usage for an unknown option, 0 for any other opt.
  */
-int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd, int *status);
+int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd);
 
 /* Print "hvctl: " and the message to standard error. */
 void hvctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Read the device list under ctx->root, reporting a failure; NULL on error. */
-struct hv_vmbus_list *hvctl_list(const struct hvctl *ctx, int *status);
+/* Read the device list under ctx->root into *ret: 0 or a failure (reported). */
+int hvctl_list(const struct hvctl *ctx, struct hv_vmbus_list **ret);
 
 /*
  * The one device DEVICE names: an instance GUID, or a class GUID or class
  * name (as `hvctl devices` prints it, brackets optional, any case) that
- * exactly one device has. NULL with *status set and a message otherwise.
+ * exactly one device has. 0 with *ret set, or (reported) -ENOENT when no
+ * device matches, -EINVAL when several do.
  */
-const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list,
-						const char *spec, int *status);
+int hvctl_device_find(const struct hv_vmbus_list *list, const char *spec,
+		      const struct hv_vmbus_device **ret);
 
 #endif

@@ -43,7 +43,20 @@ int hvctl_usage(FILE *f, const char *cmd)
 		fprintf(f, "%s hvctl %s\n", lead, cmds[i].usage);
 		lead = "      ";
 	}
-	return HVCTL_EXIT_USAGE;
+	return -EINVAL;
+}
+
+int hvctl_exit_status(int err)
+{
+	if (err >= 0)
+		return HVCTL_EXIT_OK;
+	return err == -ENOENT ? HVCTL_EXIT_NOTFOUND :
+	       err == -EINVAL ? HVCTL_EXIT_USAGE : HVCTL_EXIT_FAIL;
+}
+
+int hvctl_failure(int err)
+{
+	return err == -ENOENT || err == -EINVAL || err >= 0 ? -EIO : err;
 }
 
 void hvctl_err(const char *fmt, ...)
@@ -57,7 +70,7 @@ void hvctl_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd, int *status)
+int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd)
 {
 	switch (opt) {
 	case HVCTL_OPT_ROOT:
@@ -65,16 +78,15 @@ int hvctl_common_opt(struct hvctl *ctx, int opt, const char *cmd, int *status)
 		return 1;
 	case 'h':
 		hvctl_usage(stdout, cmd);
-		*status = HVCTL_EXIT_OK;
+		ctx->help = 1;
 		return 1;
 	case '?':
-		*status = hvctl_usage(stderr, cmd);
-		return 1;
+		return hvctl_usage(stderr, cmd);
 	}
 	return 0;
 }
 
-struct hv_vmbus_list *hvctl_list(const struct hvctl *ctx, int *status)
+int hvctl_list(const struct hvctl *ctx, struct hv_vmbus_list **ret)
 {
 	struct hv_vmbus_list *list = NULL;
 	int err;
@@ -87,11 +99,10 @@ struct hv_vmbus_list *hvctl_list(const struct hvctl *ctx, int *status)
 		hvctl_err("cannot read %s/sys/bus/vmbus/devices: %s",
 			  strcmp(ctx->root, "/") ? ctx->root : "", strerror(-err));
 	}
-	if (err < 0) {
-		*status = HVCTL_EXIT_FAIL;
-		return NULL;
-	}
-	return list;
+	if (err < 0)
+		return hvctl_failure(err);
+	*ret = list;
+	return 0;
 }
 
 /* "Data Exchange" names "[Data Exchange]": brackets are optional. */
@@ -122,8 +133,8 @@ static void guid_norm(const char *spec, char out[HV_VMBUS_GUID_STRLEN])
 	out[len] = '\0';
 }
 
-const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list,
-						const char *spec, int *status)
+int hvctl_device_find(const struct hv_vmbus_list *list, const char *spec,
+		      const struct hv_vmbus_device **ret)
 {
 	const struct hv_vmbus_device *d, *found = NULL;
 	char guid[HV_VMBUS_GUID_STRLEN];
@@ -131,8 +142,10 @@ const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list
 
 	guid_norm(spec, guid);
 	d = hv_vmbus_list_find(list, spec);
-	if (d && strcmp(d->instance, guid) == 0)
-		return d;
+	if (d && strcmp(d->instance, guid) == 0) {
+		*ret = d;
+		return 0;
+	}
 	for (i = 0; i < list->count; i++) {
 		d = &list->devices[i];
 		if (strcmp(d->class_id, guid) == 0 || class_name_matches(d->class_name, spec)) {
@@ -141,16 +154,16 @@ const struct hv_vmbus_device *hvctl_device_find(const struct hv_vmbus_list *list
 			n++;
 		}
 	}
-	if (n == 1)
-		return found;
+	if (n == 1) {
+		*ret = found;
+		return 0;
+	}
 	if (n == 0) {
 		hvctl_err("no device %s: see hvctl devices", spec);
-		*status = HVCTL_EXIT_NOTFOUND;
-		return NULL;
+		return -ENOENT;
 	}
 	hvctl_err("%zu devices match %s: give the instance GUID (see hvctl devices)", n, spec);
-	*status = HVCTL_EXIT_USAGE;
-	return NULL;
+	return -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -165,7 +178,7 @@ int main(int argc, char **argv)
 		.state_dir = HVCTL_STATE_DIR_DEFAULT,
 	};
 	char optstring[32];
-	int opt, status = -1;
+	int opt, err;
 	size_t i;
 
 	for (i = 0; hvctl_key_options[i].name && i + 3 < sizeof(opts) / sizeof(opts[0]); i++)
@@ -182,22 +195,23 @@ int main(int argc, char **argv)
 		}
 		if (hvctl_key_opt(&ctx, opt))
 			continue;
-		if (hvctl_common_opt(&ctx, opt, NULL, &status) && status >= 0)
-			return status;
+		err = hvctl_common_opt(&ctx, opt, NULL);
+		if (err < 0 || ctx.help)
+			return hvctl_exit_status(err);
 	}
 	if (optind >= argc)
-		return hvctl_usage(stderr, NULL);
+		return hvctl_exit_status(hvctl_usage(stderr, NULL));
 	for (i = 0; i < NCMDS; i++) {
 		if (cmds[i].run && strcmp(argv[optind], cmds[i].name) == 0) {
 			argc -= optind;
 			argv += optind;
 			optind = 0;
-			return cmds[i].run(&ctx, argc, argv);
+			return hvctl_exit_status(cmds[i].run(&ctx, argc, argv));
 		}
 	}
 	/* hostctl(8): hvctl [-qr] [-i FILE] [-o FILE] Pool/Key [value]. */
 	if (strchr(argv[optind], '/'))
-		return hvctl_hostctl(&ctx, argc - optind, argv + optind);
+		return hvctl_exit_status(hvctl_hostctl(&ctx, argc - optind, argv + optind));
 	hvctl_err("unknown command %s", argv[optind]);
-	return hvctl_usage(stderr, NULL);
+	return hvctl_exit_status(hvctl_usage(stderr, NULL));
 }

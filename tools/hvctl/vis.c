@@ -7,6 +7,8 @@
  * too. OpenBSD's KVP is ASCII only; Linux pools hold UTF-8, which is kept
  * readable as long as it is valid.
  */
+#include <errno.h>
+
 #include "vis.h"
 
 #include <hvuio/utf8.h>
@@ -40,13 +42,13 @@ int hvctl_vis_write(FILE *f, const char *str, size_t len)
 		}
 		if (esc) {
 			if (fputs(esc, f) < 0)
-				return -1;
+				return -EIO;
 			i++;
 			continue;
 		}
 		if (c >= 0x20 && c < 0x7f) {
 			if (putc(c, f) == EOF)
-				return -1;
+				return -EIO;
 			i++;
 			continue;
 		}
@@ -54,12 +56,12 @@ int hvctl_vis_write(FILE *f, const char *str, size_t len)
 		/* U+0080..U+009F (C1 controls) are 0xc2 0x80..0x9f. */
 		if (n == 0 || (n == 2 && c == 0xc2 && s[i + 1] < 0xa0)) {
 			if (put_octal(f, c) < 0)
-				return -1;
+				return -EIO;
 			i++;
 			continue;
 		}
 		if (fwrite(s + i, 1, n, f) != n)
-			return -1;
+			return -EIO;
 		i += n;
 	}
 	return 0;

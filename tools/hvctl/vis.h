@@ -15,7 +15,7 @@
  * \n \t \r \a \b \v \f and \0 in C style, every other control character
  * and every byte that is not part of a valid UTF-8 sequence as \ooo.
  * Valid UTF-8 above U+009F passes through (C1 controls are escaped).
- * Returns 0, or -1 if writing failed.
+ * Returns 0, or -EIO if writing failed.
  */
 int hvctl_vis_write(FILE *f, const char *s, size_t len);
 
