@@ -23,9 +23,6 @@
 
 #include "hvsim.h"
 
-#define EXIT_EXPECT 1   /* an expectation failed */
-#define EXIT_GUEST  2   /* the guest did not answer, or broke the protocol */
-#define EXIT_SETUP  3   /* hvsim itself could not go on */
 
 /* ---- output ---- */
 
@@ -141,12 +138,12 @@ static int send_request(struct sim *s, const struct sim_action *a, const uint8_t
 	if (err == -ETIMEDOUT) {
 		sim_err("line %u: the guest left the host-to-guest ring full for %d s (%s)",
 			a->line, s->dev.timeout_ms / 1000, what);
-		return EXIT_GUEST;
+		return -ETIMEDOUT;
 	}
 	if (err < 0) {
 		sim_err("line %u: cannot send %s: %s", a->line, what,
 			err == -ECONNRESET ? "the guest closed the device" : strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -168,42 +165,42 @@ static int recv_reply(struct sim *s, unsigned int line, uint16_t type,
 	if (err == -ETIMEDOUT) {
 		sim_err("line %u: the guest did not answer the %s request within %d ms",
 			line, what, s->dev.timeout_ms);
-		return EXIT_GUEST;
+		return -ETIMEDOUT;
 	}
 	if (err == -ECONNRESET) {
 		sim_err("line %u: the guest closed the device before answering the %s request",
 			line, what);
-		return EXIT_GUEST;
+		return -ECONNRESET;
 	}
 	if (err == -EBADMSG) {
 		sim_err("line %u: the guest broke the ring protocol (bad index or packet descriptor)",
 			line);
-		return EXIT_GUEST;
+		return -EBADMSG;
 	}
 	if (err < 0) {
 		sim_err("line %u: receiving the %s reply: %s", line, what, strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (pkt_type != HV_RING_PKT_DATA_INBAND) {
 		sim_err("line %u: the guest answered %s with a packet of type %u, not in-band data",
 			line, what, pkt_type);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (hv_ic_msg_parse(r->buf, r->len, &m) < 0) {
 		sim_err("line %u: the %s reply (%zu bytes) is not an IC message that fits its packet",
 			line, what, r->len);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	r->ic = m.hdr;
 	if (!(r->ic.icflags & HV_IC_FLAG_RESPONSE)) {
 		sim_err("line %u: the %s reply lacks the RESPONSE flag (icflags 0x%x)",
 			line, what, r->ic.icflags);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (r->ic.icmsgtype != type) {
 		sim_err("line %u: the guest answered the %s request with IC message type %u",
 			line, what, r->ic.icmsgtype);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	s->have_reply = true;
 	s->last_status = r->ic.status;
@@ -251,14 +248,14 @@ static int negotiate_reply(struct sim *s, unsigned int line, const struct reply 
 		break;
 	case -EOPNOTSUPP:
 		sim_err("line %u: the guest found no common version", line);
-		return EXIT_GUEST;
+		return -EPROTO;
 	case -EPROTO:
 		sim_err("line %u: the guest chose versions the host did not offer", line);
-		return EXIT_GUEST;
+		return -EPROTO;
 	default:
 		sim_err("line %u: the negotiate reply is malformed (%zu bytes, counts %u/%u)",
 			line, r->len, neg.icframe_vercnt, neg.icmsg_vercnt);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	s->fw_ver = fw;
 	s->msg_ver = mv;
@@ -291,25 +288,25 @@ static int ensure_open(struct sim *s, unsigned int line)
 
 	if (!s->root.devdir) {
 		sim_err("line %u: the device is rescinded: offer it first", line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if (!s->root.bound) {
 		sim_err("line %u: no guest can open the %s device: kernel %s binds no channel "
 			"without a monitor page to uio_hv_generic (hv_uio_probe: \"vmbus channel "
 			"requires hypercall\"; allowed from 6.10, commit %s)", line, s->type->name,
 			s->root.kernel.release, sim_kernel_commit(SIM_K_NONMONITORED));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (s->dev.conn_fd < 0) {
 		err = sim_dev_wait_guest(&s->dev, s->dev.timeout_ms);
 		if (err == -ETIMEDOUT) {
 			sim_err("line %u: no guest opened %s within %d ms", line,
 				s->root.node, s->dev.timeout_ms);
-			return EXIT_GUEST;
+			return -ETIMEDOUT;
 		}
 		if (err < 0) {
 			sim_err("line %u: waiting for a guest: %s", line, strerror(-err));
-			return EXIT_SETUP;
+			return -EIO;
 		}
 	}
 	return 0;
@@ -327,7 +324,7 @@ static int ensure_ready(struct sim *s, unsigned int line)
 		return 0;
 	r = malloc(sizeof(*r));
 	if (!r)
-		return EXIT_SETUP;
+		return -ENOMEM;
 	err = recv_reply(s, line, HV_IC_MSGTYPE_NEGOTIATE, "negotiate", r);
 	if (!err)
 		err = negotiate_reply(s, line, r);
@@ -358,7 +355,7 @@ static int run_send(struct sim *s, const struct sim_action *a)
 		return err;
 	msg = malloc(HV_IC_DATA_OFFSET + a->payload_len);
 	r = malloc(sizeof(*r));
-	err = EXIT_SETUP;
+	err = -ENOMEM;
 	if (!msg || !r)
 		goto out;
 	len = ic_frame(s, msg, a->ic_type, a->payload, a->payload_len);
@@ -412,7 +409,7 @@ int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 		return err;
 	msg = malloc(HV_IC_DATA_OFFSET + len);
 	r = malloc(sizeof(*r));
-	err = EXIT_SETUP;
+	err = -ENOMEM;
 	if (!msg || !r)
 		goto out;
 	len = ic_frame(s, msg, s->type->ic_type, body, len);
@@ -437,13 +434,13 @@ static int run_heartbeat(struct sim *s, const struct sim_action *a)
 
 	if (s->type->ic_type != HV_IC_MSGTYPE_HEARTBEAT) {
 		sim_err("line %u: heartbeat needs --device heartbeat", a->line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if ((err = ensure_ready(s, a->line)))
 		return err;
 	r = malloc(sizeof(*r));
 	if (!r)
-		return EXIT_SETUP;
+		return -ENOMEM;
 	for (uint64_t i = 0; i < a->n; i++) {
 		uint64_t sent = s->hb_seq, got;
 		char st[64];
@@ -459,7 +456,7 @@ static int run_heartbeat(struct sim *s, const struct sim_action *a)
 		/* Linux checks for the sequence number only; so do we. */
 		if (r->len < HV_IC_DATA_OFFSET + sizeof(uint64_t)) {
 			sim_err("line %u: the heartbeat reply has no sequence number", a->line);
-			err = EXIT_GUEST;
+			err = -EPROTO;
 			goto out;
 		}
 		memcpy(&got, r->buf + HV_IC_DATA_OFFSET, sizeof(got));
@@ -479,7 +476,7 @@ static int run_heartbeat(struct sim *s, const struct sim_action *a)
 		if (r->ic.status == HV_IC_S_OK && got != sent + 1) {
 			sim_err("line %u: the guest answered heartbeat %" PRIu64 " with %" PRIu64
 				", not %" PRIu64, a->line, sent, got, sent + 1);
-			err = EXIT_GUEST;
+			err = -EPROTO;
 			goto out;
 		}
 		s->hb_seq = got;
@@ -589,7 +586,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 	case HV_KVP_OP_DELETE:
 		if (encode_field(a, "key", a->args[0], HV_KVP_KEY_MAX_SIZE / 2,
 				 req->key, sizeof(req->key), &req->key_len) < 0)
-			return EXIT_SETUP;
+			return -EINVAL;
 		if (op != HV_KVP_OP_SET)
 			break;
 		{
@@ -609,7 +606,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 				x = strtoull(num, &end, 0);
 				if (errno || *end || !*num || (is32 && x > UINT32_MAX)) {
 					sim_err("line %u: bad integer value '%s'", a->line, val);
-					return EXIT_SETUP;
+					return -EINVAL;
 				}
 				/* The codec takes integers as the decimal text Linux makes of them. */
 				req->value_type = qword ? HV_KVP_REG_QWORD : is32 ? HV_KVP_REG_U32 : HV_KVP_REG_U64;
@@ -624,7 +621,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 				if (encode_field(a, "value", val, HV_KVP_VALUE_MAX_SIZE / 2,
 						 req->value, sizeof(req->value),
 						 &req->value_len) < 0)
-					return EXIT_SETUP;
+					return -EINVAL;
 			}
 		}
 		break;
@@ -635,7 +632,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 	case HV_KVP_OP_SET_IP_INFO:
 		if (encode_field(a, "adapter id", a->args[0], HV_KVP_MAX_ADAPTER_ID_SIZE,
 				 ip->adapter_id, sizeof(ip->adapter_id), NULL) < 0)
-			return EXIT_SETUP;
+			return -EINVAL;
 		if (op == HV_KVP_OP_SET_IP_INFO) {
 			const char *fam = a->args[1], *dhcp = a->args[2];
 
@@ -649,7 +646,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 				ip->addr_family = HV_KVP_ADDR_FAMILY_IPV4 | HV_KVP_ADDR_FAMILY_IPV6;
 			else {
 				sim_err("line %u: family is none, ipv4, ipv6 or both", a->line);
-				return EXIT_SETUP;
+				return -EINVAL;
 			}
 			if (!strcmp(dhcp, "dhcp") || !strcmp(dhcp, "1"))
 				ip->dhcp_enabled = HV_KVP_DHCP_ENABLED;
@@ -657,7 +654,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 				ip->dhcp_enabled = HV_KVP_DHCP_DISABLED;
 			else {
 				sim_err("line %u: DHCP is dhcp or static", a->line);
-				return EXIT_SETUP;
+				return -EINVAL;
 			}
 			/* "-" stands for an empty list. */
 			if (encode_field(a, "address list", strcmp(a->args[3], "-") ? a->args[3] : "",
@@ -668,7 +665,7 @@ static int kvp_request_fill(const struct sim_action *a, uint8_t op, int64_t inde
 					 HV_KVP_MAX_GATEWAY_SIZE, ip->gate_way, sizeof(ip->gate_way), NULL) < 0 ||
 			    encode_field(a, "DNS list", strcmp(a->args[6], "-") ? a->args[6] : "",
 					 HV_KVP_MAX_IP_ADDR_SIZE, ip->dns_addr, sizeof(ip->dns_addr), NULL) < 0)
-				return EXIT_SETUP;
+				return -EINVAL;
 		}
 		break;
 	}
@@ -691,7 +688,7 @@ static int kvp_exchange(struct sim *s, const struct sim_action *a, uint8_t op,
 				       &r->req_len);
 	if (err < 0) {
 		sim_err("line %u: cannot encode the KVP request: %s", a->line, strerror(-err));
-		return EXIT_SETUP;
+		return -EIO;
 	}
 	if ((err = send_request(s, a, r->req, r->req_len, "KVP")))
 		return err;
@@ -742,7 +739,7 @@ static int run_kvp(struct sim *s, const struct sim_action *a)
 
 	if (s->type->ic_type != HV_IC_MSGTYPE_KVPEXCHANGE) {
 		sim_err("line %u: KVP requests need --device kvp", a->line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if ((err = ensure_ready(s, a->line)))
 		return err;
@@ -756,7 +753,7 @@ static int run_kvp(struct sim *s, const struct sim_action *a)
 	}
 	r = malloc(sizeof(*r));
 	if (!r)
-		return EXIT_SETUP;
+		return -ENOMEM;
 	if (op == HV_KVP_OP_ENUMERATE) {
 		/* Without an index, walk as the host does: until the guest says no. */
 		for (uint64_t i = a->all ? 0 : a->n; ; i++) {
@@ -783,14 +780,14 @@ static int run_offer(struct sim *s, const struct sim_action *a)
 
 	if (s->root.devdir) {
 		sim_err("line %u: the device is already offered", a->line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	err = sim_root_offer(&s->root, idx);
 	if (!err && s->root.bound)
 		err = sim_dev_listen(&s->dev);
 	if (err < 0) {
 		sim_err("line %u: offering the device: %s", a->line, strerror(-err));
-		return EXIT_SETUP;
+		return -EIO;
 	}
 	sim_log(s, "offered %s as %s", s->type->instance, s->root.node);
 	return 0;
@@ -813,12 +810,12 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		if (err == -ETIMEDOUT) {
 			sim_err("line %u: the guest did not read the host-to-guest ring within %d ms",
 				a->line, s->dev.timeout_ms);
-			return EXIT_GUEST;
+			return -ETIMEDOUT;
 		}
 		if (err < 0) {
 			sim_err("line %u: the guest closed the device before reading the ring",
 				a->line);
-			return EXIT_GUEST;
+			return -ECONNRESET;
 		}
 		return 0;
 	case OP_SEND:
@@ -836,30 +833,30 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		err = sim_dev_idle(&s->dev, (int)a->n);
 		if (err < 0) {
 			sim_err("line %u: %s", a->line, strerror(-err));
-			return EXIT_SETUP;
+			return -EIO;
 		}
 		return 0;
 	case OP_EXPECT:
 		if (!s->have_reply) {
 			sim_err("line %u: expect: there is no reply to check", a->line);
-			return EXIT_EXPECT;
+			return -ENOMSG;
 		}
 		status_text(s->last_status, got, sizeof(got));
 		if (a->expect_any_error) {
 			if (s->last_status != HV_IC_S_OK)
 				return 0;
 			sim_err("line %u: expected an error, the guest answered %s", a->line, got);
-			return EXIT_EXPECT;
+			return -ENOMSG;
 		}
 		if (s->last_status == a->status)
 			return 0;
 		status_text(a->status, want, sizeof(want));
 		sim_err("line %u: expected status %s, the guest answered %s", a->line, want, got);
-		return EXIT_EXPECT;
+		return -ENOMSG;
 	case OP_RESCIND:
 		if (!s->root.devdir) {
 			sim_err("line %u: the device is already rescinded", a->line);
-			return EXIT_SETUP;
+			return -EINVAL;
 		}
 		sim_dev_rescind(&s->dev);
 		sim_log(s, "rescinded %s", s->type->instance);
@@ -871,7 +868,7 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 	case OP_FCOPY:
 		return sim_fcopy_run(s, a);
 	}
-	return EXIT_SETUP;
+	return -EINVAL;
 }
 
 int sim_init(struct sim *s)

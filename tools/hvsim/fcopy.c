@@ -30,8 +30,6 @@
 
 #include "hvsim.h"
 
-#define EXIT_GUEST 2
-#define EXIT_SETUP 3
 
 enum fc_kind {
 	FC_COPY,
@@ -232,7 +230,7 @@ static int one(struct sim *s, const struct sim_action *a, const struct fc_msg *m
 	    ic.ictransaction_id != 0) {
 		sim_err("line %u: the %s answer has flags 0x%x and IC transaction id %u, not 0x5 and 0",
 			a->line, what, ic.icflags, ic.ictransaction_id);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	/*
 	 * Every Linux version answers with the whole request, rewritten, as
@@ -241,7 +239,7 @@ static int one(struct sim *s, const struct sim_action *a, const struct fc_msg *m
 	if (rlen != ((HV_IC_DATA_OFFSET + m->len + 7) & ~(size_t)7)) {
 		sim_err("line %u: the guest answered the %s request of %zu bytes with %zu",
 			a->line, what, HV_IC_DATA_OFFSET + m->len, rlen);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -278,7 +276,7 @@ static int build_start(const struct sim_action *a, const char *dest, const char 
 			strerror(-err));
 	free(dir);
 	free(name);
-	return err ? EXIT_SETUP : 0;
+	return err ? -EINVAL : 0;
 }
 
 static double now_s(void)
@@ -322,13 +320,14 @@ static int run_copy(struct sim *s, const struct sim_action *a)
 	const char *stage = "start";
 	struct stat st;
 	double t0;
-	int fd = -1, err = EXIT_SETUP;
+	int fd = -1, err = -ENOMEM;
 
 	if (!m || !chunk)
 		goto out;
 	fd = open(src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		sim_err("line %u: copy: '%s' is not a readable regular file", a->line, src);
+		err = -EINVAL;
 		goto out;
 	}
 	if ((err = build_start(a, dest, src, (uint64_t)st.st_size, m)))
@@ -342,7 +341,7 @@ static int run_copy(struct sim *s, const struct sim_action *a)
 
 		if (n < 0) {
 			sim_err("line %u: copy: reading '%s': %s", a->line, src, strerror(errno));
-			err = EXIT_SETUP;
+			err = -EIO;
 			goto out;
 		}
 		if (n == 0)
@@ -382,7 +381,7 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 
 	if (s->type->ic_type != HV_IC_MSGTYPE_FCOPY) {
 		sim_err("line %u: %s needs --device fcopy", a->line, what);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if (a->variant == FC_COPY)
 		return run_copy(s, a);
@@ -395,20 +394,20 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 			err = sim_dev_idle(&s->dev, 10);
 			if (err < 0) {
 				sim_err("line %u: %s", a->line, strerror(-err));
-				return EXIT_SETUP;
+				return -EIO;
 			}
 			waited += 10;
 		}
 		if (s->dev.guest_closes == closes) {
 			sim_err("line %u: the guest kept the device open for %d ms", a->line,
 				s->dev.timeout_ms);
-			return EXIT_GUEST;
+			return -ETIMEDOUT;
 		}
 		return 0;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return EXIT_SETUP;
+		return -ENOMEM;
 	switch (a->variant) {
 	case FC_START:
 		err = build_start(a, a->args[0], "", a->n, m);
@@ -416,7 +415,7 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 	case FC_WRITE:
 		pattern(m->w.data, a->n, (size_t)a->n2);
 		err = hv_fcopy_msg_write_build(&m->w, sizeof(m->w), a->n, m->w.data,
-					       (uint32_t)a->n2, &m->len) ? EXIT_SETUP : 0;
+					       (uint32_t)a->n2, &m->len) ? -EINVAL : 0;
 		break;
 	case FC_COMPLETE:
 	case FC_CANCEL:
@@ -442,7 +441,7 @@ int sim_fcopy_run(struct sim *s, const struct sim_action *a)
 
 		err = hv_fcopy_msg_start_build(st, sizeof(m->w), HV_FCOPY_LAYOUT_CHANNEL,
 					       "x", a->variant == FC_H_SURROGATE ?
-					       a->args[0] : "/tmp/", 0, 1, &m->len) ? EXIT_SETUP : 0;
+					       a->args[0] : "/tmp/", 0, 1, &m->len) ? -EINVAL : 0;
 		if (a->variant == FC_H_SURROGATE) {
 			/* "x" then a low surrogate with no high one before it. */
 			uint8_t *f = (uint8_t *)st + offsetof(struct hv_fcopy_wire_start, file_name);

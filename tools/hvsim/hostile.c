@@ -27,8 +27,6 @@
 
 #include "hvsim.h"
 
-#define EXIT_GUEST 2
-#define EXIT_SETUP 3
 
 #define RING_WRITE_INDEX  0
 #define RING_PENDING_SEND 12
@@ -314,7 +312,7 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 	err = sim_dev_send(&s->dev, msg, len);
 	if (err < 0) {
 		sim_err("line %u: cannot send the hostile message: %s", a->line, strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	err = sim_dev_recv(&s->dev, reply, &rlen, NULL, &pkt_type, wait);
 	if (err == -ETIMEDOUT) {
@@ -327,7 +325,7 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 	if (err < 0) {
 		sim_err("line %u: waiting for the reply to the hostile message: %s", a->line,
 			err == -ECONNRESET ? "the guest closed the device" : strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	/*
 	 * The headers only: a reply echoes the request, and so a lie in its
@@ -339,7 +337,7 @@ static int exchange(struct sim *s, const struct sim_action *a, const uint8_t *ms
 	    !(ic.icflags & HV_IC_FLAG_RESPONSE)) {
 		sim_err("line %u: the reply to the hostile message is not an IC response of type %u",
 			a->line, type);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	s->have_reply = true;
 	s->last_status = ic.status;
@@ -376,7 +374,7 @@ static int run_ring_index(struct sim *s, const struct sim_action *a)
 		    hv_ring_write(s->dev.ch[0].tx, &info, &iov, 1) < 0) {
 			json_object_put(o);
 			sim_err("line %u: cannot write the packet", a->line);
-			return EXIT_SETUP;
+			return -EINVAL;
 		}
 		ring_hdr_store(s, true, RING_WRITE_INDEX, w + 8 < dsize ? w + 8 : w + 8 - dsize);
 		break;
@@ -403,7 +401,7 @@ static int run_desc(struct sim *s, const struct sim_action *a)
 
 	if (kvp_build(s, HV_KVP_OP_GET, "hostile", NULL, msg, sizeof(msg), &len) < 0) {
 		json_object_put(o);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	/* hvsim publishes every packet at once: the shared index is where this one goes. */
 	pos = ring_hdr_load(s, true, RING_WRITE_INDEX);
@@ -411,7 +409,7 @@ static int run_desc(struct sim *s, const struct sim_action *a)
 	if (hv_ring_write(s->dev.ch[0].tx, &info, &iov, 1) < 0) {
 		json_object_put(o);
 		sim_err("line %u: cannot write the packet", a->line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	/* pos is a multiple of 8: the first descriptor word never wraps. */
 	d = ring_data(s, true) + pos;
@@ -459,7 +457,7 @@ static int run_kvp_fault(struct sim *s, const struct sim_action *a)
 		      a->hostile == HOSTILE_TRUNCATED ? HV_KVP_OP_GET : HV_KVP_OP_SET,
 		      "hostile", a->hostile == HOSTILE_KVP_POOL ? NULL : "value",
 		      msg, sizeof(msg), &len) < 0)
-		return EXIT_SETUP;
+		return -EINVAL;
 	switch (a->hostile) {
 	case HOSTILE_TRUNCATED:
 		len = a->n;
@@ -496,7 +494,7 @@ static int run_kvp_fault(struct sim *s, const struct sim_action *a)
 	reply = malloc(SIM_MAX_MSG * 2);
 	if (!reply) {
 		json_object_put(o);
-		return EXIT_SETUP;
+		return -ENOMEM;
 	}
 	err = exchange(s, a, msg, len, HV_IC_MSGTYPE_KVPEXCHANGE, o, reply, NULL);
 	free(reply);
@@ -513,7 +511,7 @@ static int run_negotiate(struct sim *s, const struct sim_action *a)
 	struct json_object *o = report("negotiate", NULL);
 	uint8_t msg[1024], *reply = malloc(SIM_MAX_MSG * 2);
 	size_t len, rlen = 0;
-	int err = EXIT_SETUP;
+	int err = -ENOMEM;
 
 	if (!reply ||
 	    hv_ic_negotiate_request_build(msg, sizeof(msg), sim_devtype_offer(s->type), 0,
@@ -557,7 +555,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 	uint32_t pending = 0, full = 0, status = 0;
 	int64_t end;
 	size_t len;
-	int err = EXIT_SETUP;
+	int err = -ENOMEM;
 
 	if (!reply || kvp_build(s, HV_KVP_OP_GET, "hvsim-flood", NULL, msg, sizeof(msg), &len) < 0)
 		goto out;
@@ -566,7 +564,7 @@ static int run_flood(struct sim *s, const struct sim_action *a)
 		if (err < 0) {
 			sim_err("line %u: flood request %" PRIu64 ": %s", a->line, i,
 				err == -ETIMEDOUT ? "the guest left our ring full" : strerror(-err));
-			err = EXIT_GUEST;
+			err = -EPROTO;
 			goto out;
 		}
 	}
@@ -633,7 +631,7 @@ static int run_interrupts(struct sim *s, const struct sim_action *a)
 	json_object_object_add(o, "sent", json_object_new_int64((int64_t)sent));
 	s->have_reply = false;
 	emit(s, o);
-	return sent == a->n ? 0 : EXIT_GUEST;
+	return sent == a->n ? 0 : -EPROTO;
 }
 
 static int run_rescind_mid(struct sim *s, const struct sim_action *a)
@@ -645,7 +643,7 @@ static int run_rescind_mid(struct sim *s, const struct sim_action *a)
 
 	if (kvp_build(s, HV_KVP_OP_SET, "hvsim-rescind", "1", msg, sizeof(msg), &len) < 0) {
 		json_object_put(o);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	err = sim_dev_send(&s->dev, msg, len);
 	/* The request is in the ring (and signalled): now the device goes. */
@@ -653,7 +651,7 @@ static int run_rescind_mid(struct sim *s, const struct sim_action *a)
 	json_object_object_add(o, "request_sent", json_object_new_boolean(err == 0));
 	s->have_reply = false;
 	emit(s, o);
-	return err ? EXIT_GUEST : 0;
+	return err ? -EPROTO : 0;
 }
 
 int sim_hostile_run(struct sim *s, const struct sim_action *a)
@@ -664,7 +662,7 @@ int sim_hostile_run(struct sim *s, const struct sim_action *a)
 		return sim_fcopy_run(s, a);
 	if (s->type->ic_type != HV_IC_MSGTYPE_KVPEXCHANGE) {
 		sim_err("line %u: hostile actions need --device kvp", a->line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if ((err = sim_ready(s, a->line)))
 		return err;

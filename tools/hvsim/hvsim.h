@@ -323,8 +323,12 @@ struct sim {
 };
 
 /*
- * Run one action. Returns 0, or -1 after printing why the run failed
- * (an expectation, a timeout, a guest that broke the protocol).
+ * Run one action. Returns 0, or a negative errno after printing why the
+ * run failed; main() alone turns it into hvsim(8)'s exit status
+ * (sim_exit_status): -ENOMSG an expectation failed; -ETIMEDOUT,
+ * -ECONNRESET, -EBADMSG or -EPROTO the guest did not answer in time,
+ * closed the device or broke the protocol; any other errno a bad script
+ * or hvsim itself (-EINVAL, -ENOMEM, -EIO).
  */
 int sim_action_run(struct sim *s, const struct sim_action *a);
 /* Hook the host's negotiate to every guest connection. */

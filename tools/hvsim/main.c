@@ -10,8 +10,30 @@
 
 #include "hvsim.h"
 
-/* The guest kernel would have crashed (sim_kernel_crash). */
-#define EXIT_CRASH 4
+/* hvsim(8), EXIT STATUS. */
+enum {
+	SIM_EXIT_EXPECT = 1,  /* an expectation failed */
+	SIM_EXIT_GUEST = 2,   /* the guest did not answer, closed, or broke the protocol */
+	SIM_EXIT_SETUP = 3,   /* a usage error, a bad script, no sim root */
+	SIM_EXIT_CRASH = 4,   /* the guest kernel would have crashed (sim_kernel_crash) */
+};
+
+/* What sim_action_run returned, as the exit status. */
+static int sim_exit_status(int err)
+{
+	switch (err) {
+	case 0:
+		return 0;
+	case -ENOMSG:
+		return SIM_EXIT_EXPECT;
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+	case -EBADMSG:
+	case -EPROTO:
+		return SIM_EXIT_GUEST;
+	}
+	return SIM_EXIT_SETUP;
+}
 
 static const char usage_text[] =
 	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
@@ -116,7 +138,7 @@ int main(int argc, char **argv)
 		case 'k':
 			if (sim_kernel_parse(optarg, &kcheck) < 0) {
 				sim_err("--kernel: '%s' is not MAJOR.MINOR.PATCH[-suffix]", optarg);
-				return 3;
+				return SIM_EXIT_SETUP;
 			}
 			kernel = optarg;
 			break;
@@ -124,7 +146,7 @@ int main(int argc, char **argv)
 			if (sim_kernel_backport(&kcheck, optarg) < 0 || nbackports == SIM_K_COUNT) {
 				sim_err("--backport: '%s' is none of the commits of hvsim(8), "
 					"KERNEL PROFILES", optarg);
-				return 3;
+				return SIM_EXIT_SETUP;
 			}
 			backports[nbackports++] = optarg;
 			break;
@@ -136,7 +158,7 @@ int main(int argc, char **argv)
 			timeout = strtod(optarg, &end);
 			if (errno || *end || !isfinite(timeout) || timeout <= 0 || timeout > 86400) {
 				sim_err("--timeout: '%s' is not a number of seconds", optarg);
-				return 3;
+				return SIM_EXIT_SETUP;
 			}
 			break;
 		case 'h':
@@ -144,17 +166,17 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 3;
+			return SIM_EXIT_SETUP;
 		}
 	}
 	if (!root || optind != argc) {
 		usage(stderr);
-		return 3;
+		return SIM_EXIT_SETUP;
 	}
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return 3;
+		return SIM_EXIT_SETUP;
 	/* Second pass for the flags, now that s exists. */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
@@ -167,7 +189,7 @@ int main(int argc, char **argv)
 	if (!s->type) {
 		sim_err("--device: '%s' is not kvp, heartbeat or fcopy", device);
 		free(s);
-		return 3;
+		return SIM_EXIT_SETUP;
 	}
 	s->dev.sr = &s->root;
 	s->dev.listen_fd = -1;
@@ -182,14 +204,14 @@ int main(int argc, char **argv)
 		if (!f) {
 			sim_err("%s: %s", script, strerror(errno));
 			free(s);
-			return 3;
+			return SIM_EXIT_SETUP;
 		}
 	} else {
 		script = "<stdin>";
 		f = stdin;
 	}
 	if (load_script(f, script, hostile, &acts, &nacts) < 0) {
-		rc = 3;
+		rc = SIM_EXIT_SETUP;
 		goto out_file;
 	}
 
@@ -202,7 +224,7 @@ int main(int argc, char **argv)
 		err = sim_dev_listen(&s->dev);
 	if (err < 0) {
 		sim_err("creating the sim root at %s: %s", root, strerror(-err));
-		rc = 3;
+		rc = SIM_EXIT_SETUP;
 		goto out;
 	}
 	if (s->root.bound)
@@ -213,13 +235,14 @@ int main(int argc, char **argv)
 			"channels without a monitor page before 6.10 (%s)", s->root.kernel.release,
 			s->type->name, sim_kernel_commit(SIM_K_NONMONITORED));
 
-	for (size_t i = 0; i < nacts && !rc && !s->root.kernel.crashed; i++) {
-		rc = sim_action_run(s, &acts[i]);
+	for (size_t i = 0; i < nacts && !err && !s->root.kernel.crashed; i++) {
+		err = sim_action_run(s, &acts[i]);
 		fflush(stdout);
 	}
+	rc = sim_exit_status(err);
 	/* The guest kernel is dead: whatever the script did after, the session failed. */
 	if (s->root.kernel.crashed)
-		rc = EXIT_CRASH;
+		rc = SIM_EXIT_CRASH;
 	sim_log(s, "guest signals %llu, masks %llu, interrupts sent %llu, refused opens %llu",
 		(unsigned long long)s->dev.guest_signals,
 		(unsigned long long)s->dev.guest_masks,
