@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,10 +21,8 @@
 #include <hvuio/vmbus.h>
 
 #include "hvfcopyd.h"
+#include "daemons/common/devwait.h"
 #include "daemons/hvkvpd/log.h"
-
-/* How often a wait for the device looks again without an inotify event. */
-#define REOPEN_POLL_MS 1000
 
 const char *hvfcopyd_backend_name(enum hvfcopyd_backend b)
 {
@@ -156,7 +153,7 @@ int hvfcopyd_signal_take(struct hvfcopyd *d, bool *terminate)
 	return 1;
 }
 
-/* Where a returning device shows up. */
+/* Where a returning device shows up; -1 without inotify (the period remains). */
 static int watch_open(const struct hvfcopyd *d)
 {
 	char path[PATH_MAX];
@@ -165,28 +162,30 @@ static int watch_open(const struct hvfcopyd *d)
 	if (fd < 0)
 		return -1;
 	if (d->chosen == HVFCOPYD_BACKEND_KERNEL) {
-		char *slash;
-
-		snprintf(path, sizeof(path), "%s", d->kernel_device);
-		slash = strrchr(path, '/');
-		if (slash == path)
-			slash[1] = '\0';
-		else if (slash)
-			*slash = '\0';
-		else
-			snprintf(path, sizeof(path), ".");
+		devwait_watch_node(fd, d->kernel_device);
 	} else {
 		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", d->root);
+		devwait_watch_dir(fd, path);
 	}
-	/* A missing folder is fine: the periodic retry covers it. */
-	inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB);
 	return fd;
+}
+
+static int reopen_once(void *ctx)
+{
+	return hvfcopyd_backend_open(ctx);
+}
+
+static int signal_take(void *ctx, bool *terminate)
+{
+	return hvfcopyd_signal_take(ctx, terminate);
 }
 
 int hvfcopyd_backend_reopen(struct hvfcopyd *d)
 {
-	unsigned int attempts = 0;
-	int wfd, err = 0, last = 0;
+	struct devwait w = { .sigfd = d->sigfd, .open = reopen_once,
+			     .signal_take = signal_take, .ctx = d };
+	unsigned int attempts;
+	int err;
 
 	fc_copy_abort(d, d->chosen == HVFCOPYD_BACKEND_KERNEL ? "the kernel device failed" :
 		      "the host rescinded the device");
@@ -196,44 +195,13 @@ int hvfcopyd_backend_reopen(struct hvfcopyd *d)
 	else
 		log_notice("the fcopy channel closed (rescind): waiting for the device to be "
 			   "offered again");
-	wfd = watch_open(d);
-	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = d->sigfd, .events = POLLIN },
-			{ .fd = wfd, .events = POLLIN },
-		};
-		char buf[4096];
-		bool terminate;
-		int n;
-
-		err = hvfcopyd_backend_open(d);
-		if (err == 0) {
-			log_notice("%s: reopened after %u attempt%s",
-				   d->chosen == HVFCOPYD_BACKEND_KERNEL ? d->kernel_device :
-				   "fcopy channel", attempts + 1, attempts ? "s" : "");
-			break;
-		}
-		if (err != last)
-			log_debug("reopen: %s", strerror(-err));
-		last = err;
-		attempts++;
-		n = poll(pfd, wfd >= 0 ? 2 : 1, REOPEN_POLL_MS);
-		if (n < 0 && errno != EINTR) {
-			err = -errno;
-			break;
-		}
-		if (n > 0 && (pfd[0].revents & POLLIN)) {
-			hvfcopyd_signal_take(d, &terminate);
-			if (terminate) {
-				err = 1;
-				break;
-			}
-		}
-		if (wfd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
-			while (read(wfd, buf, sizeof(buf)) > 0)
-				;
-	}
-	if (wfd >= 0)
-		close(wfd);
+	w.wfd = watch_open(d);
+	err = devwait_reopen(&w, &attempts);
+	if (err == 0)
+		log_notice("%s: reopened after %u attempt%s",
+			   d->chosen == HVFCOPYD_BACKEND_KERNEL ? d->kernel_device :
+			   "fcopy channel", attempts + 1, attempts ? "s" : "");
+	if (w.wfd >= 0)
+		close(w.wfd);
 	return err;
 }

@@ -17,19 +17,14 @@
  *  - Linux's daemon reopens the device after a failed read or write (its
  *    reopen_fcopy_fd label): here that is -ENODEV to the caller, who does
  *    the same.
- * The device's read() blocks whatever O_NONBLOCK says, so it is read only
- * after poll() said so.
+ * Reading and writing the device is hv_ic_kdev_read and hv_ic_kdev_write.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
+
+#include <hvuio/ic.h>
 
 #include "hvfcopyd.h"
 #include "daemons/hvkvpd/log.h"
@@ -39,65 +34,19 @@
 /* How long the kernel may take to answer the registration (Linux: at once). */
 #define REGISTER_TIMEOUT_MS 5000
 
-static int kernel_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* One message, waiting up to timeout_us; -EAGAIN if none, -ENODEV if the device failed. */
 static int kernel_read(struct hvfcopyd *d, int64_t timeout_us, size_t *len)
 {
-	struct pollfd pfd = { .fd = d->kfd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = timeout_us / 1000000,
-			       .tv_nsec = (timeout_us % 1000000) * 1000 };
-	ssize_t n;
-	int r;
-
-	do
-		r = ppoll(&pfd, 1, &ts, NULL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -EAGAIN;
-	if (!(pfd.revents & POLLIN))
-		return -ENODEV;
-	do
-		n = read(d->kfd, d->buf, d->buf_size);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return -ENODEV;
-	*len = (size_t)n;
-	return 0;
+	return hv_ic_kdev_read(d->kfd, d->buf, d->buf_size, timeout_us, len);
 }
 
 static int kernel_write(struct hvfcopyd *d, uint32_t v)
 {
-	ssize_t n;
-
-	do
-		n = write(d->kfd, &v, sizeof(v));
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof(v) ? 0 : -ENODEV;
+	return hv_ic_kdev_write(d->kfd, &v, sizeof(v));
 }
 
 int fc_kernel_open(struct hvfcopyd *d)
 {
-	struct stat st;
 	uint32_t version;
 	size_t len;
 	int err;
@@ -108,17 +57,9 @@ int fc_kernel_open(struct hvfcopyd *d)
 		if (!d->buf)
 			return -ENOMEM;
 	}
-	if (stat(d->kernel_device, &st) < 0)
-		return -errno;
-	if (S_ISSOCK(st.st_mode)) {
-		d->kfd = kernel_connect(d->kernel_device);
-		if (d->kfd < 0)
-			return d->kfd;
-	} else {
-		d->kfd = open(d->kernel_device, O_RDWR | O_CLOEXEC);
-		if (d->kfd < 0)
-			return -errno;
-	}
+	err = hv_ic_kdev_open(d->kernel_device, &d->kfd);
+	if (err)
+		return err;
 	err = kernel_write(d, HV_FCOPY_KERNEL_VERSION) < 0 ? -EPROTO : 0;
 	if (!err) {
 		err = kernel_read(d, REGISTER_TIMEOUT_MS * 1000ll, &len);

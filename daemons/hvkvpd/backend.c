@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +17,8 @@
 #include <unistd.h>
 
 #include <hvuio/vmbus.h>
+
+#include "daemons/common/devwait.h"
 
 #include "hvkvpd.h"
 #include "log.h"
@@ -286,21 +287,6 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
 	return 1;
 }
 
-/* Watch `dir`, or the nearest folder above it that exists, for entries coming and going. */
-static void watch_add(int fd, const char *dir)
-{
-	char path[PATH_MAX];
-	char *slash;
-
-	snprintf(path, sizeof(path), "%s", dir);
-	while (inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE) < 0) {
-		slash = strrchr(path, '/');
-		if (!slash || slash == path)
-			return;
-		*slash = '\0';
-	}
-}
-
 /*
  * Where a device shows up: the kernel device's folder, the uio nodes in
  * dev/ and the sysfs device list, or with --backend auto all of them. A
@@ -316,24 +302,13 @@ int hvkvpd_backend_watch(const struct hvkvpd *d)
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (d->chosen == HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO) {
-		char *slash;
-
-		snprintf(path, sizeof(path), "%s", d->kernel_device);
-		slash = strrchr(path, '/');
-		if (slash == path)
-			slash[1] = '\0';
-		else if (slash)
-			*slash = '\0';
-		else
-			snprintf(path, sizeof(path), ".");
-		watch_add(fd, path);
-	}
+	if (d->chosen == HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO)
+		devwait_watch_node(fd, d->kernel_device);
 	if (d->chosen != HVKVPD_BACKEND_KERNEL || d->backend == HVKVPD_BACKEND_AUTO) {
 		snprintf(path, sizeof(path), "%s/sys/bus/vmbus/devices", strcmp(d->root, "/") ? d->root : "");
-		watch_add(fd, path);
+		devwait_watch_dir(fd, path);
 		snprintf(path, sizeof(path), "%s/dev", strcmp(d->root, "/") ? d->root : "");
-		watch_add(fd, path);
+		devwait_watch_dir(fd, path);
 	}
 	return fd;
 }
@@ -343,8 +318,9 @@ int hvkvpd_backend_watch(const struct hvkvpd *d)
  * is there and opens, the channel first (a sim root whose host is gone
  * keeps its device node, which then refuses us).
  */
-static int reopen_once(struct hvkvpd *d)
+static int reopen_once(void *ctx)
 {
+	struct hvkvpd *d = ctx;
 	enum hvkvpd_backend b;
 	struct stat st;
 	int err;
@@ -363,11 +339,18 @@ static int reopen_once(struct hvkvpd *d)
 	return err;
 }
 
+static int signal_take(void *ctx, bool *terminate)
+{
+	return hvkvpd_signal_take(ctx, terminate);
+}
+
 int hvkvpd_backend_reopen(struct hvkvpd *d)
 {
 	enum hvkvpd_backend from = d->chosen;
-	unsigned int attempts = 0;
-	int wfd, err = 0, last = 0;
+	struct devwait w = { .sigfd = d->sigfd, .open = reopen_once,
+			     .signal_take = signal_take, .ctx = d };
+	unsigned int attempts;
+	int err;
 
 	hv_kvp_transport_close(d->transport);
 	d->transport = NULL;
@@ -380,53 +363,15 @@ int hvkvpd_backend_reopen(struct hvkvpd *d)
 		log_notice("the host rescinded the KVP device: channel closed, waiting for it "
 			   "to be offered again");
 	d->ring_broken = false;
-	wfd = hvkvpd_backend_watch(d);
-	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = d->sigfd, .events = POLLIN },
-			{ .fd = wfd, .events = POLLIN },
-		};
-		char buf[4096];
-		bool terminate;
-		int n;
-
-		err = reopen_once(d);
-		if (err == 0 && d->chosen != from) {
-			move_log(d, from);
-			break;
-		}
-		if (err == 0) {
-			log_notice("%s: reopened after %u attempt%s",
-				   d->chosen == HVKVPD_BACKEND_KERNEL ? d->kernel_device : "KVP channel",
-				   attempts + 1, attempts ? "s" : "");
-			break;
-		}
-		if (err != last)
-			log_debug("reopen: %s", strerror(-err));
-		last = err;
-		attempts++;
-		n = poll(pfd, wfd >= 0 ? 2 : 1, REOPEN_POLL_MS);
-		if (n < 0 && errno != EINTR) {
-			err = -errno;
-			break;
-		}
-		if (n > 0 && (pfd[0].revents & POLLIN)) {
-			hvkvpd_signal_take(d, &terminate);
-			if (terminate) {
-				err = 1;
-				break;
-			}
-		}
-		if (wfd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
-			while (read(wfd, buf, sizeof(buf)) > 0)
-				;
-		/*
-		 * The device folder appears before its uio node and driver
-		 * link are complete; a failed open here is retried on the
-		 * next event or tick.
-		 */
-	}
-	if (wfd >= 0)
-		close(wfd);
+	w.wfd = hvkvpd_backend_watch(d);
+	err = devwait_reopen(&w, &attempts);
+	if (err == 0 && d->chosen != from)
+		move_log(d, from);
+	else if (err == 0)
+		log_notice("%s: reopened after %u attempt%s",
+			   d->chosen == HVKVPD_BACKEND_KERNEL ? d->kernel_device : "KVP channel",
+			   attempts + 1, attempts ? "s" : "");
+	if (w.wfd >= 0)
+		close(w.wfd);
 	return err;
 }

@@ -65,8 +65,6 @@ struct hvkvpd {
 const char *hvkvpd_backend_name(enum hvkvpd_backend b);
 
 /* backend.c */
-/* How often a wait for a device looks again without an inotify event. */
-#define REOPEN_POLL_MS 1000
 int hvkvpd_backend_choose(struct hvkvpd *d);
 /*
  * --backend auto, while serving: when the other backend's device appeared

@@ -15,6 +15,8 @@
 
 #include <hvuio/ic.h>
 
+#include "daemons/common/devwait.h"
+
 #include "clients.h"
 #include "hvkvpd.h"
 #include "log.h"
@@ -309,8 +311,8 @@ int hvkvpd_loop(struct hvkvpd *d)
 		if (d->pools_waiting)
 			timeout = LOCK_RETRY_MS;
 		/* A device that appeared but did not open yet: try it again in a while. */
-		if (d->follow_retry && (timeout < 0 || timeout > REOPEN_POLL_MS))
-			timeout = REOPEN_POLL_MS;
+		if (d->follow_retry && (timeout < 0 || timeout > DEVWAIT_POLL_MS))
+			timeout = DEVWAIT_POLL_MS;
 		lingering = loop_now_us() < d->linger_until_us;
 		if (d->busy_poll || lingering)
 			timeout = 0;
@@ -330,7 +332,7 @@ int hvkvpd_loop(struct hvkvpd *d)
 			}
 		}
 		if ((wi >= 0 && (pfd[wi].revents & POLLIN)) ||
-		    (d->follow_retry && loop_now_ms() - last_look_ms >= REOPEN_POLL_MS)) {
+		    (d->follow_retry && loop_now_ms() - last_look_ms >= DEVWAIT_POLL_MS)) {
 			last_look_ms = loop_now_ms();
 			err = handover(d, &wfd);
 			if (err != 0)

@@ -234,6 +234,23 @@ int hv_ic_guest_versions_get(uint16_t icmsgtype, const struct hv_ic_versions **r
  */
 int hv_ic_host_versions_get(uint16_t icmsgtype, const struct hv_ic_versions **ret);
 
+/*
+ * A service through Linux's hv_utils instead of a channel: its device
+ * (/dev/vmbus/hv_kvp, /dev/vmbus/hv_fcopy), where each read() is one
+ * message and each write() one answer. hv_ic_kdev_open opens path
+ * O_RDWR, or connects to a SOCK_SEQPACKET socket there (one playing the
+ * kernel's side): 0 with *fd, or -errno (-ENAMETOOLONG, -EINVAL).
+ * hv_ic_kdev_read waits up to timeout_us (0: only a message already
+ * there) and reads one into buf: 0 with *len, -EAGAIN when none came,
+ * -ENODEV when the device failed or went away, -EINVAL, or -errno of
+ * poll. hv_ic_kdev_write writes buf as one answer: 0, -ENODEV when the
+ * device did not take all of it, -EINVAL. Linux's daemons close the
+ * device and open it again after -ENODEV.
+ */
+int hv_ic_kdev_open(const char *path, int *fd);
+int hv_ic_kdev_read(int fd, void *buf, size_t size, int64_t timeout_us, size_t *len);
+int hv_ic_kdev_write(int fd, const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,7 +17,8 @@
  *    the caller, who does the same. A short read is such a read: it is
  *    not answered;
  *  - the device's read() blocks whatever O_NONBLOCK says (hvt_op_read
- *    waits for a message), so it is read only after poll() said so.
+ *    waits for a message), so it is read only after poll() said so
+ *    (hv_ic_kdev_read).
  *
  * A whole message that the codec refuses is answered as Linux's daemon
  * answers the operation's failure: HV_IC_S_CONT for GET, SET, DELETE and
@@ -32,14 +33,9 @@
  * the message is a fixed-size union of every body).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "hvuio/ic.h"
@@ -57,61 +53,15 @@
 /* How long the kernel may take to answer REGISTER1 (Linux answers at once). */
 #define KVP_KERNEL_REGISTER_TIMEOUT_MS 5000
 
-static int kernel_connect(const char *path, int *ret)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	*ret = fd;
-	return 0;
-}
-
 /* Read one message, waiting up to timeout_ms (0: only if one is there). */
 static int kernel_read(struct hv_kvp_transport *t, int timeout_ms, size_t *len)
 {
-	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
-	ssize_t n;
-	int r;
-
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -EAGAIN;
-	/* The kernel's poll says EPOLLERR | EPOLLHUP once the device is gone. */
-	if (!(pfd.revents & POLLIN))
-		return -ENODEV;
-	do
-		n = read(t->fd, t->buf, t->buf_size);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return -ENODEV;
-	*len = (size_t)n;
-	return 0;
+	return hv_ic_kdev_read(t->fd, t->buf, t->buf_size, (int64_t)timeout_ms * 1000, len);
 }
 
 static int kernel_write(struct hv_kvp_transport *t)
 {
-	ssize_t n;
-
-	do
-		n = write(t->fd, t->buf, KVP_KMSG_LEN);
-	while (n < 0 && errno == EINTR);
-	return n == KVP_KMSG_LEN ? 0 : -ENODEV;
+	return hv_ic_kdev_write(t->fd, t->buf, KVP_KMSG_LEN);
 }
 
 /* Linux's kernel sends "3.1"; a longer one is cut at a character. */
@@ -154,7 +104,6 @@ static int kernel_register(struct hv_kvp_transport *t)
 HV_EXPORT int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_transport **ret)
 {
 	struct hv_kvp_transport *t = NULL;
-	struct stat st;
 	int err;
 
 	if (!path || !ret)
@@ -164,21 +113,9 @@ HV_EXPORT int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_trans
 	if (err)
 		return err;
 	t->status.kind = "kernel";
-	if (stat(path, &st) < 0) {
-		err = -errno;
+	err = hv_ic_kdev_open(path, &t->fd);
+	if (err)
 		goto out;
-	}
-	if (S_ISSOCK(st.st_mode)) {
-		err = kernel_connect(path, &t->fd);
-		if (err)
-			goto out;
-	} else {
-		t->fd = open(path, O_RDWR | O_CLOEXEC);
-		if (t->fd < 0) {
-			err = -errno;
-			goto out;
-		}
-	}
 	err = kernel_register(t);
 	if (err)
 		goto out;
