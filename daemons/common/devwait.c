@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Waiting for a device to come back (devwait.h). sysfs itself sends no
+ * Finding a device and waiting for it to come back (devwait.h). sysfs itself sends no
  * inotify events for the kernel's changes; devtmpfs does, for the nodes,
  * and the sim root's folders do for everything: the period covers the
  * rest.
@@ -11,10 +11,45 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <hvuio/vmbus.h>
 
 #include "daemons/common/devwait.h"
 #include "daemons/hvkvpd/log.h"
+
+int devwait_find(const char *root, const char *class_guid, bool *sim, char *driver,
+		 size_t size)
+{
+	struct hv_vmbus_list *list = NULL;
+	const struct hv_vmbus_device *dev = NULL;
+	char node[PATH_MAX];
+	struct stat st;
+	int err;
+
+	*sim = false;
+	driver[0] = '\0';
+	err = hv_vmbus_list_new(root, &list);
+	if (err == -ENOENT)
+		return 0;
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < list->count && !dev; i++)
+		if (strcmp(list->devices[i].class_id, class_guid) == 0)
+			dev = &list->devices[i];
+	err = 0;
+	if (dev) {
+		snprintf(driver, size, "%s", dev->driver);
+		err = strcmp(dev->driver, "uio_hv_generic") == 0 && dev->uio_index >= 0;
+		/* The sim device's node is a socket where the real one is a character device. */
+		if (err && snprintf(node, sizeof(node), "%s/dev/uio%d", root, dev->uio_index) <
+			   (int)sizeof(node))
+			*sim = stat(node, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	hv_vmbus_list_free(list);
+	return err;
+}
 
 void devwait_watch_dir(int fd, const char *dir)
 {

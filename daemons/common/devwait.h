@@ -1,15 +1,25 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Waiting for a device to come back, for both daemons: after a rescind
- * (the host takes the channel away) or a kernel device that failed, the
- * daemon tries to open it again on every inotify event where it would
- * show up, and at least once a period, until it opens or the daemon is
- * told to stop.
+ * Finding a service's device and waiting for it to come back, for both
+ * daemons: after a rescind (the host takes the channel away) or a kernel
+ * device that failed, the daemon tries to open it again on every inotify
+ * event where it would show up, and at least once a period, until it
+ * opens or the daemon is told to stop.
  */
 #ifndef DAEMONS_DEVWAIT_H
 #define DAEMONS_DEVWAIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The first device of class class_guid under root: 1 when it is bound to
+ * uio_hv_generic (*sim: its node is a sim device's socket, hvsim(8)), 0
+ * when there is none or it is bound elsewhere (driver names the driver,
+ * "" if none), or a negative errno of reading the device list.
+ */
+int devwait_find(const char *root, const char *class_guid, bool *sim, char *driver,
+		 size_t size);
 
 /* Tried at least this often while waiting, events or not. */
 #define DEVWAIT_POLL_MS 1000

@@ -38,37 +38,6 @@ const char *hvfcopyd_backend_name(enum hvfcopyd_backend b)
 	}
 }
 
-/*
- * 1 when the fcopy device is bound to uio_hv_generic (*sim: its node is a
- * sim device's socket, hvsim(8)), 0 if not (driver named), or -errno.
- */
-static int device_find(const char *root, bool *sim, char *driver, size_t size)
-{
-	struct hv_vmbus_list *list = NULL;
-	const struct hv_vmbus_device *dev;
-	char node[PATH_MAX];
-	struct stat st;
-	int err;
-
-	driver[0] = '\0';
-	*sim = false;
-	err = hv_vmbus_list_new(root, &list);
-	if (err == -ENOENT)
-		return 0;
-	if (err < 0)
-		return err;
-	dev = hv_vmbus_list_find(list, HV_FCOPY_GUID);
-	err = 0;
-	if (dev) {
-		snprintf(driver, size, "%s", dev->driver);
-		err = strcmp(dev->driver, "uio_hv_generic") == 0 && dev->uio_index >= 0;
-		snprintf(node, sizeof(node), "%s/dev/uio%d", root, dev->uio_index);
-		*sim = err && stat(node, &st) == 0 && S_ISSOCK(st.st_mode);
-	}
-	hv_vmbus_list_free(list);
-	return err;
-}
-
 int hvfcopyd_backend_choose(struct hvfcopyd *d)
 {
 	char driver[64];
@@ -81,7 +50,7 @@ int hvfcopyd_backend_choose(struct hvfcopyd *d)
 		d->chosen = d->backend;
 		return 0;
 	}
-	err = device_find(d->root, &sim, driver, sizeof(driver));
+	err = devwait_find(d->root, HV_FCOPY_GUID, &sim, driver, sizeof(driver));
 	if (err < 0) {
 		log_err("cannot read %s/sys/bus/vmbus/devices: %s", d->root, strerror(-err));
 		return err;

@@ -39,58 +39,6 @@ const char *hvkvpd_backend_name(enum hvkvpd_backend b)
 }
 
 /*
- * The sim device's node is a socket where the real one is a character
- * device (hvsim(8), SIM ROOT).
- */
-static bool node_is_socket(const char *root, int uio_index)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(path, sizeof(path), "%s/dev/uio%d", root, uio_index) >= (int)sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-/*
- * The KVP device under the root: 1 when it is bound to uio_hv_generic
- * (*sim tells whether its node is a sim socket), 0 when it is absent or
- * bound elsewhere (*driver names the driver, "" if none), or an errno.
- */
-static int kvp_device_find(const char *root, bool *sim, char *driver, size_t size)
-{
-	struct hv_vmbus_list *list = NULL;
-	const struct hv_vmbus_device *found = NULL;
-	size_t i;
-	int err;
-
-	*sim = false;
-	driver[0] = '\0';
-	err = hv_vmbus_list_new(root, &list);
-	if (err == -ENOENT)
-		return 0;
-	if (err < 0)
-		return err;
-	for (i = 0; i < list->count; i++) {
-		if (strcmp(list->devices[i].class_id, HV_VMBUS_KVP_GUID) == 0) {
-			found = &list->devices[i];
-			break;
-		}
-	}
-	err = 0;
-	if (!found)
-		goto out;
-	snprintf(driver, size, "%s", found->driver);
-	if (strcmp(found->driver, "uio_hv_generic") == 0 && found->uio_index >= 0) {
-		*sim = node_is_socket(root, found->uio_index);
-		err = 1;
-	}
-out:
-	hv_vmbus_list_free(list);
-	return err;
-}
-
-/*
  * With --backend auto, the backend whose device is there now: the channel
  * when the KVP device is bound to uio_hv_generic (or is a sim device),
  * else the kernel's device. -ENODEV when neither is.
@@ -101,7 +49,7 @@ static int auto_available(const struct hvkvpd *d, enum hvkvpd_backend *b)
 	struct stat st;
 	bool sim;
 
-	if (kvp_device_find(d->root, &sim, driver, sizeof(driver)) == 1) {
+	if (devwait_find(d->root, HV_VMBUS_KVP_GUID, &sim, driver, sizeof(driver)) == 1) {
 		*b = sim ? HVKVPD_BACKEND_SIM : HVKVPD_BACKEND_UIO;
 		return 0;
 	}
@@ -120,7 +68,7 @@ static bool other_present(const struct hvkvpd *d)
 	bool sim;
 
 	if (d->chosen == HVKVPD_BACKEND_KERNEL)
-		return kvp_device_find(d->root, &sim, driver, sizeof(driver)) == 1;
+		return devwait_find(d->root, HV_VMBUS_KVP_GUID, &sim, driver, sizeof(driver)) == 1;
 	return stat(d->kernel_device, &st) == 0;
 }
 
@@ -188,7 +136,7 @@ int hvkvpd_backend_choose(struct hvkvpd *d)
 		d->chosen = HVKVPD_BACKEND_KERNEL;
 		return 0;
 	}
-	err = kvp_device_find(d->root, &sim, driver, sizeof(driver));
+	err = devwait_find(d->root, HV_VMBUS_KVP_GUID, &sim, driver, sizeof(driver));
 	if (err < 0) {
 		log_err("cannot read %s/sys/bus/vmbus/devices: %s", d->root, strerror(-err));
 		return err;

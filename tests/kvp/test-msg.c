@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <hvuio/ic.h>
+#include <hvuio/kvp_info.h>
 #include <hvuio/kvp_msg.h>
 
 #include "kvp-bytes.h"
@@ -1407,6 +1408,54 @@ START_TEST(both_layouts_agree)
 }
 END_TEST
 
+/* ---- names ---- */
+
+START_TEST(names_pools)
+{
+	static const char *const want[] = {
+		"External", "Guest", "Auto", "Guest/Parameters", "Internal",
+	};
+	char num[2] = "0";
+
+	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++) {
+		ck_assert_str_eq(hv_kvp_pool_name(i), want[i]);
+		ck_assert_int_eq(hv_kvp_pool_from_name(want[i]), (int)i);
+		num[0] = (char)('0' + i);
+		ck_assert_int_eq(hv_kvp_pool_from_name(num), (int)i);
+	}
+	ck_assert_ptr_null(hv_kvp_pool_name(HV_KVP_POOL_COUNT));
+	ck_assert_ptr_null(hv_kvp_pool_name(255));
+	ck_assert_int_eq(hv_kvp_pool_from_name("guest/PARAMETERS"), HV_KVP_POOL_AUTO_EXTERNAL);
+	ck_assert_int_eq(hv_kvp_pool_from_name("5"), -ENOENT);
+	ck_assert_int_eq(hv_kvp_pool_from_name("00"), -ENOENT);
+	ck_assert_int_eq(hv_kvp_pool_from_name(""), -ENOENT);
+	ck_assert_int_eq(hv_kvp_pool_from_name("Guest/"), -ENOENT);
+	ck_assert_int_eq(hv_kvp_pool_from_name(NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(names_auto)
+{
+	/* Linux's include/uapi/linux/hyperv.h, in the host's index order. */
+	static const char *const want[] = {
+		"FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
+		"NetworkAddressIPv6", "OSBuildNumber", "OSName", "OSMajorVersion",
+		"OSMinorVersion", "OSVersion", "ProcessorArchitecture",
+	};
+
+	ck_assert_uint_eq(sizeof(want) / sizeof(want[0]), HV_KVP_AUTO_COUNT);
+	for (uint32_t i = 0; i < HV_KVP_AUTO_COUNT; i++) {
+		ck_assert_str_eq(hv_kvp_info_auto_key(i), want[i]);
+		ck_assert_int_eq(hv_kvp_info_auto_index(want[i]), (int)i);
+	}
+	ck_assert_ptr_null(hv_kvp_info_auto_key(HV_KVP_AUTO_COUNT));
+	/* The host compares keys byte for byte. */
+	ck_assert_int_eq(hv_kvp_info_auto_index("osname"), -ENOENT);
+	ck_assert_int_eq(hv_kvp_info_auto_index("OSName "), -ENOENT);
+	ck_assert_int_eq(hv_kvp_info_auto_index(NULL), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kvp-codec");
@@ -1447,6 +1496,11 @@ int main(void)
 	tcase_add_test(tc, k_truncated);
 	tcase_add_test(tc, k_mutated);
 	tcase_add_test(tc, both_layouts_agree);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("names");
+	tcase_add_test(tc, names_pools);
+	tcase_add_test(tc, names_auto);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
