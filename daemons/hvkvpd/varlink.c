@@ -7,6 +7,9 @@
  * object with a method, or is too long) close the connection, as the
  * reference implementations and systemd's sd-varlink do: after them the
  * stream cannot be trusted. Everything else gets a named error.
+ *
+ * This file: the server, its connections and their framing; a call once
+ * read, its replies and org.varlink.service are in varlink_call.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,102 +21,11 @@
 #include <unistd.h>
 
 #include "varlink.h"
+#include "varlink_private.h"
 
-#define VL_SERVICE "org.varlink.service"
-#define VL_EXTRA_MAX 4
 #define VL_JSON_DEPTH 16
 
-/* org.varlink.service as the varlink specification defines it. */
-static const char service_description[] =
-	"# The Varlink Service Interface is provided by every varlink service. It\n"
-	"# describes the service and the interfaces it implements.\n"
-	"interface org.varlink.service\n"
-	"\n"
-	"# Get a list of all the interfaces a service provides and information\n"
-	"# about the implementation.\n"
-	"method GetInfo() -> (\n"
-	"  vendor: string,\n"
-	"  product: string,\n"
-	"  version: string,\n"
-	"  url: string,\n"
-	"  interfaces: []string\n"
-	")\n"
-	"\n"
-	"# Get the description of an interface that is implemented by this service.\n"
-	"method GetInterfaceDescription(interface: string) -> (description: string)\n"
-	"\n"
-	"# The requested interface was not found.\n"
-	"error InterfaceNotFound (interface: string)\n"
-	"\n"
-	"# The requested method was not found\n"
-	"error MethodNotFound (method: string)\n"
-	"\n"
-	"# The interface defines the requested method, but the service does not\n"
-	"# implement it.\n"
-	"error MethodNotImplemented (method: string)\n"
-	"\n"
-	"# One of the passed parameters is invalid.\n"
-	"error InvalidParameter (parameter: string)\n"
-	"\n"
-	"# Client is denied access\n"
-	"error PermissionDenied ()\n"
-	"\n"
-	"# Method is expected to be called with 'more' set to true, but wasn't\n"
-	"error ExpectedMore ()\n";
-
-enum vl_kind { VL_LISTEN, VL_CONN, VL_EXTRA };
-
-struct vl_watch {
-	enum vl_kind kind;
-	int fd;
-	vl_fd_fn *fn;
-	void *ctx;
-};
-
-struct vl_conn;
-
-struct vl_call {
-	struct vl_conn *conn;
-	bool active, more, oneway;
-	vl_pump_fn *pump;
-	vl_cancel_fn *cancel;
-	void *state;
-};
-
-struct vl_conn {
-	struct vl_watch w;          /* first: epoll hands back its address */
-	struct vl_server *srv;
-	struct vl_peer peer;
-	char *in;                   /* grows to VL_MSG_MAX */
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_head, out_len, out_cap;
-	uint32_t events;            /* registered with epoll */
-	int busy;                   /* inside conn_update: no re-entry */
-	bool dead;
-	struct vl_call call;
-	struct vl_conn *prev, *next;
-};
-
-struct vl_server {
-	int epfd;
-	struct vl_watch listen;
-	struct vl_watch extra[VL_EXTRA_MAX];
-	unsigned int nextra;
-	struct vl_conn *conns;      /* open */
-	struct vl_conn *dead;       /* closed, freed after the dispatch round */
-	unsigned int nconns;
-	int spare;                  /* a descriptor kept for refusing at the fd limit */
-	bool paused;                /* listening socket out of epoll: no descriptor left */
-	const struct vl_interface *iface;
-	struct vl_server_info info;
-	void *ctx;
-	json_tokener *tok;
-};
-
-static void conn_update(struct vl_conn *c);
 static void listen_resume(struct vl_server *srv);
-static bool name_clean(const char *name, char *buf, size_t size);
 
 /*
  * At the descriptor limit accept() fails and the listening socket stays
@@ -231,7 +143,7 @@ static void conn_flush(struct vl_conn *c)
  * Queue one reply: `obj` is taken over. Returns 0, or -EPIPE when the
  * connection is gone or now over its limit (it is then closed).
  */
-static int conn_send(struct vl_conn *c, json_object *obj, bool cancel)
+int vl_conn_send(struct vl_conn *c, json_object *obj, bool cancel)
 {
 	const char *s;
 	size_t n;
@@ -250,272 +162,6 @@ static int conn_send(struct vl_conn *c, json_object *obj, bool cancel)
 		return -EPIPE;
 	}
 	return 0;
-}
-
-static json_object *params_or_empty(json_object *params)
-{
-	return params ? params : json_object_new_object();
-}
-
-static void call_end(struct vl_call *call)
-{
-	call->active = false;
-	call->pump = NULL;
-	call->cancel = NULL;
-	call->state = NULL;
-}
-
-/* The last reply of a call: its parameters, or an error and its parameters. */
-static void call_finish(struct vl_call *call, const char *error, json_object *params)
-{
-	struct vl_conn *c = call->conn;
-	json_object *o;
-
-	if (!call->active) {
-		json_object_put(params);
-		return;
-	}
-	call_end(call);
-	if (call->oneway) {
-		json_object_put(params);
-	} else {
-		o = json_object_new_object();
-		if (error)
-			json_object_object_add(o, "error", json_object_new_string(error));
-		json_object_object_add(o, "parameters", params_or_empty(params));
-		conn_send(c, o, false);
-	}
-	conn_update(c);
-}
-
-void vl_reply(struct vl_call *call, json_object *params)
-{
-	call_finish(call, NULL, params);
-}
-
-int vl_reply_more(struct vl_call *call, json_object *params)
-{
-	struct vl_conn *c = call->conn;
-	json_object *o;
-	int err;
-
-	if (!call->active || c->dead) {
-		json_object_put(params);
-		return -EPIPE;
-	}
-	if (call->oneway || !call->more) {
-		json_object_put(params);
-		return 0;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "parameters", params_or_empty(params));
-	json_object_object_add(o, "continues", json_object_new_boolean(1));
-	err = conn_send(c, o, false);
-	if (!err)
-		conn_update(c);
-	return err;
-}
-
-void vl_error(struct vl_call *call, const char *error, json_object *params)
-{
-	call_finish(call, error, params);
-}
-
-void vl_error_invalid_parameter(struct vl_call *call, const char *name)
-{
-	json_object *p = json_object_new_object();
-	char clean[256];
-	size_t i;
-
-	/*
-	 * The name is the client's, any bytes at all: field names are ASCII
-	 * in the varlink grammar, so anything else is echoed as '?' and the
-	 * reply stays valid UTF-8.
-	 */
-	for (i = 0; name[i] && i < sizeof(clean) - 1; i++)
-		clean[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
-	clean[i] = 0;
-	json_object_object_add(p, "parameter", json_object_new_string(clean));
-	vl_error(call, VL_SERVICE ".InvalidParameter", p);
-}
-
-void vl_call_hold(struct vl_call *call, vl_pump_fn *pump, vl_cancel_fn *cancel, void *state)
-{
-	call->pump = pump;
-	call->cancel = cancel;
-	call->state = state;
-}
-
-const struct vl_peer *vl_call_peer(const struct vl_call *call)
-{
-	return &call->conn->peer;
-}
-
-bool vl_call_more(const struct vl_call *call)
-{
-	return call->more;
-}
-
-size_t vl_call_queued(const struct vl_call *call)
-{
-	return call->conn->out_len;
-}
-
-int vl_params_check(struct vl_call *call, json_object *params, const struct vl_param *spec)
-{
-	json_object_object_foreach(params, name, val) {
-		const struct vl_param *p;
-
-		for (p = spec; p->name; p++)
-			if (strcmp(p->name, name) == 0)
-				break;
-		if (!p->name)
-			goto bad;
-		if (json_object_is_type(val, json_type_string))
-			continue;
-		if (p->type == VL_STRING_OR_NULL && val == NULL)
-			continue;
-bad:
-		vl_error_invalid_parameter(call, name);
-		return -EINVAL;
-	}
-	for (const struct vl_param *p = spec; p->name; p++) {
-		json_object *v;
-
-		if (p->required && (!json_object_object_get_ex(params, p->name, &v) || !v)) {
-			vl_error_invalid_parameter(call, p->name);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* org.varlink.service */
-
-static void service_get_info(struct vl_server *srv, struct vl_call *call)
-{
-	json_object *p = json_object_new_object();
-	json_object *ifs = json_object_new_array();
-
-	json_object_object_add(p, "vendor", json_object_new_string(srv->info.vendor));
-	json_object_object_add(p, "product", json_object_new_string(srv->info.product));
-	json_object_object_add(p, "version", json_object_new_string(srv->info.version));
-	json_object_object_add(p, "url", json_object_new_string(srv->info.url));
-	json_object_array_add(ifs, json_object_new_string(VL_SERVICE));
-	json_object_array_add(ifs, json_object_new_string(srv->iface->name));
-	json_object_object_add(p, "interfaces", ifs);
-	vl_reply(call, p);
-}
-
-static void interface_not_found(struct vl_call *call, const char *name)
-{
-	json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "interface", json_object_new_string(name));
-	vl_error(call, VL_SERVICE ".InterfaceNotFound", p);
-}
-
-static void service_get_description(struct vl_server *srv, struct vl_call *call,
-				    json_object *params)
-{
-	static const struct vl_param spec[] = {
-		{ "interface", VL_STRING, true },
-		{ NULL, VL_STRING, false },
-	};
-	json_object *v, *p;
-	const char *name, *text;
-
-	if (vl_params_check(call, params, spec))
-		return;
-	json_object_object_get_ex(params, "interface", &v);
-	name = json_object_get_string(v);
-	if (strcmp(name, VL_SERVICE) == 0) {
-		text = service_description;
-	} else if (strcmp(name, srv->iface->name) == 0) {
-		text = srv->iface->description;
-	} else {
-		char clean[256];
-
-		name_clean(name, clean, sizeof(clean));
-		return interface_not_found(call, clean);
-	}
-	p = json_object_new_object();
-	json_object_object_add(p, "description", json_object_new_string(text));
-	vl_reply(call, p);
-}
-
-static void method_not_found(struct vl_call *call, const char *method)
-{
-	json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "method", json_object_new_string(method));
-	vl_error(call, VL_SERVICE ".MethodNotFound", p);
-}
-
-/*
- * Interface and method names are ASCII letters, digits, '.' and '-' in
- * the varlink grammar: anything else (bytes that are not UTF-8 included)
- * is echoed as '?', so that every reply stays valid UTF-8. Returns
- * whether the name was clean.
- */
-static bool name_clean(const char *name, char *buf, size_t size)
-{
-	bool clean = true;
-	size_t i;
-
-	for (i = 0; name[i] && i < size - 1; i++) {
-		char ch = name[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
-
-		buf[i] = ok ? ch : '?';
-		clean &= ok;
-	}
-	buf[i] = 0;
-	return clean && !name[i];
-}
-
-static void call_dispatch(struct vl_conn *c, const char *method, json_object *params)
-{
-	struct vl_server *srv = c->srv;
-	const char *dot = strrchr(method, '.');
-	size_t ilen = dot ? (size_t)(dot - method) : 0;
-
-	char clean[256];
-
-	if (!name_clean(method, clean, sizeof(clean)))
-		return method_not_found(&c->call, clean);
-	if (!dot || !dot[1])
-		return interface_not_found(&c->call, method);
-	if (ilen == strlen(VL_SERVICE) && memcmp(method, VL_SERVICE, ilen) == 0) {
-		if (strcmp(dot + 1, "GetInfo") == 0) {
-			if (json_object_object_length(params) != 0) {
-				json_object_object_foreach(params, name, val) {
-					(void)val;
-					return vl_error_invalid_parameter(&c->call, name);
-				}
-			}
-			return service_get_info(srv, &c->call);
-		}
-		if (strcmp(dot + 1, "GetInterfaceDescription") == 0)
-			return service_get_description(srv, &c->call, params);
-		return method_not_found(&c->call, method);
-	}
-	if (ilen == strlen(srv->iface->name) && memcmp(method, srv->iface->name, ilen) == 0) {
-		for (const struct vl_method *m = srv->iface->methods; m->name; m++)
-			if (strcmp(m->name, dot + 1) == 0)
-				return m->fn(srv->ctx, &c->call, params);
-		return method_not_found(&c->call, method);
-	}
-	{
-		char name[256];
-
-		if (ilen >= sizeof(name))
-			ilen = sizeof(name) - 1;
-		memcpy(name, method, ilen);
-		name[ilen] = 0;
-		interface_not_found(&c->call, name);
-	}
 }
 
 /* One message of n bytes (its NUL not counted). false: close the connection. */
@@ -562,12 +208,9 @@ static bool conn_message(struct vl_conn *c, const char *msg, size_t n)
 		params = json_object_new_object();
 		json_object_object_add(obj, "parameters", params);
 	}
-	/* A method name with a NUL in it is not one we serve. */
-	if (strlen(method) != (size_t)json_object_get_string_len(json_object_object_get(obj, "method"))) {
-		method_not_found(&c->call, "");
-		goto out;
-	}
-	call_dispatch(c, method, params);
+	vl_call_dispatch(c, method,
+			 (size_t)json_object_get_string_len(json_object_object_get(obj, "method")),
+			 params);
 	if (c->call.active && !c->call.pump && !c->call.cancel) {
 		/* A method that neither answered nor held the call: never leave the client hanging. */
 		vl_error(&c->call, VL_SERVICE ".MethodNotImplemented", NULL);
@@ -627,7 +270,7 @@ static void conn_events_set(struct vl_conn *c)
 }
 
 /* Flush, feed a stream, serve waiting messages, until nothing moves. */
-static void conn_update(struct vl_conn *c)
+void vl_conn_update(struct vl_conn *c)
 {
 	if (c->busy || c->dead)
 		return;
@@ -825,7 +468,7 @@ int vl_server_dispatch(struct vl_server *srv, int timeout_ms)
 			if (!c->dead && (ev[i].events & EPOLLRDHUP) && !(ev[i].events & EPOLLIN))
 				conn_kill(c, true);
 			if (!c->dead)
-				conn_update(c);
+				vl_conn_update(c);
 			break;
 		}
 	}
