@@ -29,7 +29,9 @@
 /* Host changes waiting for the client thread; beyond this, Watches are ended. */
 #define QUEUE_LEN 256
 
+/* A change for Watch, and who made it. */
 enum origin { ORIGIN_HOST, ORIGIN_LOCAL, ORIGIN_FILE };
+
 struct change {
 	uint8_t pool;
 	uint8_t origin;

@@ -2,9 +2,10 @@
 /*
  * hvkvpd's client socket: the input is what clients send, byte for byte,
  * over a socketpair whose other end the daemon's own connection code
- * serves (hvkvpd_clients_new/adopt/dispatch: the methods of clients.c on
- * varlink.c, without the socket file or the thread), in front of a store
- * in memory. Every method, the framing and the limits are reached.
+ * serves (hvkvpd_clients_new/adopt/dispatch: the methods of methods.c
+ * and notices.c on varlink.c, without the socket file or the thread), in
+ * front of a store in memory. Every method, the framing and the limits
+ * are reached.
  *
  * Input: one flag byte, then the stream.
  *   bits 0-1  who the peer is: root, a writer by primary group, a writer
