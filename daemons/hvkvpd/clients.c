@@ -232,14 +232,10 @@ void hvkvpd_clients_stop(struct hvkvpd_clients *cl)
 	if (!cl)
 		return;
 	if (cl->running) {
-		uint64_t one = 1;
-
 		pthread_mutex_lock(&cl->lock);
 		cl->stop = true;
 		pthread_mutex_unlock(&cl->lock);
-		if (write(cl->evfd, &one, sizeof(one)) < 0) {
-			/* Saturated: the thread wakes anyway. */
-		}
+		clients_wake(cl);
 		pthread_join(cl->thread, NULL);
 	}
 	if (cl->store)

@@ -94,6 +94,8 @@ void clients_local_change(struct hvkvpd_clients *cl, int pool, const char *key,
 /* A new Watch, held by its call until the client goes or the watch ends. */
 int clients_watch_add(struct hvkvpd_clients *cl, struct vl_call *call, int pool,
 		      const char *key, unsigned int readable);
+/* Wake the client thread (its eventfd), from any thread. */
+void clients_wake(struct hvkvpd_clients *cl);
 /* Free the watches that ended. */
 void clients_watches_sweep(struct hvkvpd_clients *cl);
 /* The queue's eventfd is readable: publish what waits (ctx: cl). */

@@ -182,7 +182,7 @@ void clients_queue_drain(void *ctx)
 	free(ch);
 }
 
-static void thread_wake(struct hvkvpd_clients *cl)
+void clients_wake(struct hvkvpd_clients *cl)
 {
 	uint64_t one = 1;
 
@@ -238,7 +238,7 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 	}
 	pthread_mutex_unlock(&cl->lock);
 	if (wake)
-		thread_wake(cl);
+		clients_wake(cl);
 }
 
 /* From the store, with its lock held, in whichever thread refreshed. */
@@ -250,5 +250,5 @@ void clients_file_change(void *ctx, unsigned int pool, const char *key, const ch
 	queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
 			  value ? strlen(value) : 0);
 	pthread_mutex_unlock(&cl->lock);
-	thread_wake(cl);
+	clients_wake(cl);
 }
