@@ -31,7 +31,7 @@ FILE *hvctl_out_open(const struct hvctl *ctx)
 	return f;
 }
 
-/* Close what out_open gave: err, or -EIO if it was 0 and writing failed. */
+/* As keys.h says: err, or -EIO if it was 0 and writing failed. */
 int hvctl_out_close(const struct hvctl *ctx, FILE *f, int err)
 {
 	int bad = fflush(f) != 0 || ferror(f);
