@@ -99,7 +99,11 @@ static const char *const allowed[] = {
 #endif
 };
 
-/* Read-only requests: isatty() from stdio, interface names from libnl's callers. */
+/*
+ * Read-only requests: isatty() from stdio, interface lookups by name or
+ * index in glibc (if_nametoindex(3) for a resolver's scoped address).
+ * Addresses and routes come over the netlink socket allowed below.
+ */
 static const unsigned long ioctls_allowed[] = {
 	TCGETS, FIONREAD, SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFHWADDR, SIOCGIFFLAGS,
 };
