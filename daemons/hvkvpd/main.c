@@ -413,9 +413,9 @@ int main(int argc, char **argv)
 	 * start job waiting for it would hold up the boot.
 	 */
 	/*
-	 * Start-up freed what it used once (the pool files read whole,
-	 * libseccomp's rule database and program): hand those pages back, or
-	 * the heap keeps them resident for the daemon's whole life.
+	 * Start-up freed what it used once (the pool files, read whole):
+	 * hand those pages back, or the heap keeps them resident for the
+	 * daemon's whole life.
 	 */
 	malloc_trim(0);
 	err = hvkvpd_notify("READY=1\nSTATUS=serving clients, waiting for the host's device");

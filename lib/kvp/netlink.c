@@ -60,6 +60,7 @@ struct dump_kind {
 	uint16_t reply;          /* RTM_NEW... */
 	size_t hdr;              /* the family header after struct nlmsghdr */
 	msg_fn *fn;
+	size_t elem;             /* the size of a record */
 };
 
 int kvp_nl_open(struct kvp_nl **ret)
@@ -271,6 +272,7 @@ static int dump(struct kvp_nl *nl, const struct dump_kind *k, unsigned char fami
 		bool done = false, intr = false;
 
 		out->n = 0;
+		out->elem = k->elem;
 		err = request_send(nl, k, family);
 		if (err < 0)
 			return err;
@@ -370,24 +372,18 @@ static int link_msg(const struct nlmsghdr *h, struct recs *out, int arg)
 }
 
 static const struct dump_kind links_dump = {
-	RTM_GETLINK, RTM_NEWLINK, sizeof(struct ifinfomsg), link_msg,
+	RTM_GETLINK, RTM_NEWLINK, sizeof(struct ifinfomsg), link_msg, sizeof(struct link),
 };
 
-static int links_get(struct kvp_nl *nl, struct recs *links)
-{
-	links->elem = sizeof(struct link);
-	return dump(nl, &links_dump, AF_UNSPEC, 0, links);
-}
-
-static bool link_is_loopback(const struct recs *links, int ifindex)
+static const struct link *link_find(const struct recs *links, int ifindex)
 {
 	const struct link *l = links->v;
 	size_t i;
 
 	for (i = 0; i < links->n; i++)
 		if (l[i].ifindex == ifindex)
-			return l[i].flags & IFF_LOOPBACK;
-	return false;
+			return &l[i];
+	return NULL;
 }
 
 /* ---- Addresses ---- */
@@ -440,14 +436,8 @@ static int addr_msg(const struct nlmsghdr *h, struct recs *out, int arg)
 }
 
 static const struct dump_kind addrs_dump = {
-	RTM_GETADDR, RTM_NEWADDR, sizeof(struct ifaddrmsg), addr_msg,
+	RTM_GETADDR, RTM_NEWADDR, sizeof(struct ifaddrmsg), addr_msg, sizeof(struct kvp_addr),
 };
-
-static int addrs_dump_get(struct kvp_nl *nl, struct recs *addrs)
-{
-	addrs->elem = sizeof(struct kvp_addr);
-	return dump(nl, &addrs_dump, AF_UNSPEC, 0, addrs);
-}
 
 static int addr_cmp(const void *pa, const void *pb)
 {
@@ -471,11 +461,11 @@ int kvp_addrs_get(struct kvp_nl *nl, int ifindex, struct kvp_addr **ret, size_t 
 	int err;
 
 	if (ifindex == 0) {
-		err = links_get(nl, &links);
+		err = dump(nl, &links_dump, AF_UNSPEC, 0, &links);
 		if (err < 0)
 			goto out;
 	}
-	err = addrs_dump_get(nl, &addrs);
+	err = dump(nl, &addrs_dump, AF_UNSPEC, 0, &addrs);
 	if (err < 0)
 		goto out;
 	/*
@@ -485,10 +475,12 @@ int kvp_addrs_get(struct kvp_nl *nl, int ifindex, struct kvp_addr **ret, size_t 
 	 */
 	v = addrs.v;
 	for (i = 0; i < addrs.n; i++) {
+		const struct link *l = ifindex ? NULL : link_find(&links, v[i].ifindex);
+
 		if (v[i].family != AF_INET && v[i].family != AF_INET6)
 			continue;
 		if (ifindex ? v[i].ifindex != ifindex :
-		    v[i].ifindex <= 0 || link_is_loopback(&links, v[i].ifindex))
+		    v[i].ifindex <= 0 || (l && (l->flags & IFF_LOOPBACK)))
 			continue;
 		v[n++] = v[i];
 	}
@@ -510,17 +502,6 @@ void kvp_addr_text(const struct kvp_addr *a, char *buf, size_t size)
 }
 
 /* ---- Interface by MAC ---- */
-
-static const struct link *link_find(const struct recs *links, int ifindex)
-{
-	const struct link *l = links->v;
-	size_t i;
-
-	for (i = 0; i < links->n; i++)
-		if (l[i].ifindex == ifindex)
-			return &l[i];
-	return NULL;
-}
 
 static bool link_mac_is(const struct link *l, const uint8_t mac[6])
 {
@@ -552,10 +533,10 @@ int kvp_link_by_mac(struct kvp_nl *nl, const uint8_t mac[6])
 	int err, best = -ENODEV, best_score = -1;
 	size_t i;
 
-	err = links_get(nl, &links);
+	err = dump(nl, &links_dump, AF_UNSPEC, 0, &links);
 	if (err < 0)
 		goto out;
-	err = addrs_dump_get(nl, &addrs);
+	err = dump(nl, &addrs_dump, AF_UNSPEC, 0, &addrs);
 	if (err < 0)
 		goto out;
 	l = links.v;
@@ -660,7 +641,7 @@ static int route_msg(const struct nlmsghdr *h, struct recs *out, int family)
 }
 
 static const struct dump_kind routes_dump = {
-	RTM_GETROUTE, RTM_NEWROUTE, sizeof(struct rtmsg), route_msg,
+	RTM_GETROUTE, RTM_NEWROUTE, sizeof(struct rtmsg), route_msg, sizeof(struct gateway),
 };
 
 /* Whether `text` is already an item of the list. */
@@ -687,7 +668,7 @@ static bool list_has(const struct kvp_list *l, const char *text)
 int kvp_gateways_get(struct kvp_nl *nl, int ifindex, struct kvp_list *l)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
-	struct recs gws = { .elem = sizeof(struct gateway) };
+	struct recs gws = { 0 };
 	char text[INET6_ADDRSTRLEN];
 	size_t f, i;
 	int err = 0;
