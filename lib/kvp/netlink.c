@@ -259,6 +259,62 @@ static int msg_errno(const struct nlmsghdr *h, int *err)
 }
 
 /*
+ * The messages of one datagram of a dump. *done once NLMSG_DONE is read;
+ * *intr once any message is marked interrupted, after which the rest is
+ * read but not recorded. 0 or a negative errno (see dump).
+ */
+static int datagram_parse(struct kvp_nl *nl, const struct dump_kind *k, int arg,
+			  struct recs *out, size_t left, bool *done, bool *intr)
+{
+	const unsigned char *p = nl->buf;
+	int err, e;
+
+	while (left > 0 && !*done) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+		size_t step;
+
+		if (left < sizeof(*h) || h->nlmsg_len < sizeof(*h) || h->nlmsg_len > left)
+			return -EBADMSG;
+		if (h->nlmsg_seq != nl->seq || h->nlmsg_pid != nl->portid)
+			return -EPROTO;
+		if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+			*intr = true;
+		switch (h->nlmsg_type) {
+		case NLMSG_NOOP:
+			break;
+		case NLMSG_DONE:
+			/* The dump's own error, if any (a message too big to fit). */
+			if (msg_errno(h, &e) == 0 && e < 0)
+				return e < -4095 ? -EPROTO : e;
+			*done = true;
+			break;
+		case NLMSG_ERROR:
+			/* No ACK was asked for: an error is all it can be. */
+			err = msg_errno(h, &e);
+			if (err < 0)
+				return err;
+			return e < 0 && e >= -4095 ? e : -EPROTO;
+		default:
+			if (h->nlmsg_type != k->reply)
+				return -EPROTO;
+			if (h->nlmsg_len < NLMSG_LENGTH(k->hdr))
+				return -EBADMSG;
+			if (!*intr) {
+				err = k->fn(h, out, arg);
+				if (err < 0)
+					return err;
+			}
+		}
+		step = NLMSG_ALIGN(h->nlmsg_len);
+		if (step > left)
+			step = left;
+		p += step;
+		left -= step;
+	}
+	return 0;
+}
+
+/*
  * One dump of `k` for `family` into `out` (emptied first). 0, a negative
  * errno from the kernel, -EBADMSG or -EPROTO for a reply that is not
  * well formed or not ours, -EAGAIN when every try was interrupted.
@@ -274,63 +330,14 @@ static int dump(struct kvp_nl *nl, const struct dump_kind *k, unsigned char fami
 		out->n = 0;
 		out->elem = k->elem;
 		err = request_send(nl, k, family);
-		if (err < 0)
-			return err;
-		while (!done) {
+		while (err == 0 && !done) {
 			ssize_t got = datagram_recv(nl);
-			const unsigned char *p = nl->buf;
-			size_t left;
 
-			if (got < 0)
-				return (int)got;
-			left = (size_t)got;
-			while (left > 0 && !done) {
-				const struct nlmsghdr *h = (const struct nlmsghdr *)p;
-				size_t step;
-				int e = 0;
-
-				if (left < sizeof(*h) || h->nlmsg_len < sizeof(*h) ||
-				    h->nlmsg_len > left)
-					return -EBADMSG;
-				if (h->nlmsg_seq != nl->seq || h->nlmsg_pid != nl->portid)
-					return -EPROTO;
-				if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-					intr = true;
-				switch (h->nlmsg_type) {
-				case NLMSG_NOOP:
-					break;
-				case NLMSG_DONE:
-					/* The dump's own error, if any (a message too big to fit). */
-					if (msg_errno(h, &e) == 0 && e < 0)
-						return e < -4095 ? -EPROTO : e;
-					done = true;
-					break;
-				case NLMSG_ERROR:
-					/* No ACK was asked for: an error is all it can be. */
-					err = msg_errno(h, &e);
-					if (err < 0)
-						return err;
-					return e < 0 && e >= -4095 ? e : -EPROTO;
-				default:
-					if (h->nlmsg_type != k->reply)
-						return -EPROTO;
-					if (h->nlmsg_len < NLMSG_LENGTH(k->hdr))
-						return -EBADMSG;
-					if (!intr) {
-						err = k->fn(h, out, arg);
-						if (err < 0)
-							return err;
-					}
-				}
-				step = NLMSG_ALIGN(h->nlmsg_len);
-				if (step > left)
-					step = left;
-				p += step;
-				left -= step;
-			}
+			err = got < 0 ? (int)got : datagram_parse(nl, k, arg, out, (size_t)got,
+								  &done, &intr);
 		}
-		if (!intr)
-			return 0;
+		if (err < 0 || !intr)
+			return err;
 	}
 	return -EAGAIN;
 }
