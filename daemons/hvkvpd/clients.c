@@ -118,6 +118,11 @@ struct hvkvpd_clients {
 	struct change *queue;
 	unsigned int qhead, qlen;
 	bool overflow, stop;
+	/*
+	 * A Watch is in place: only then are changes queued and the thread
+	 * woken for them. A host request costs no wake-up of this thread.
+	 */
+	bool watching;
 	char backend[16];
 	char device[256];
 	bool negotiated;
@@ -435,6 +440,14 @@ static json_object *change_json(const struct change *ch)
 	return p;
 }
 
+/* After a Watch came or went: tell the main thread whether changes are wanted. */
+static void watching_update(struct hvkvpd_clients *cl)
+{
+	pthread_mutex_lock(&cl->lock);
+	cl->watching = cl->watches != NULL;
+	pthread_mutex_unlock(&cl->lock);
+}
+
 static void watches_sweep(struct hvkvpd_clients *cl)
 {
 	struct watch **pp = &cl->watches;
@@ -450,6 +463,7 @@ static void watches_sweep(struct hvkvpd_clients *cl)
 			pp = &w->next;
 		}
 	}
+	watching_update(cl);
 }
 
 static void changes_publish(struct hvkvpd_clients *cl, const struct change *ch)
@@ -758,6 +772,7 @@ static void kvp_watch(void *ctx, struct vl_call *call, json_object *params)
 	w->readable = peer_readable(cl, vl_call_peer(call));
 	w->next = cl->watches;
 	cl->watches = w;
+	watching_update(cl);
 	vl_call_hold(call, NULL, watch_cancel, w);
 	/* The first reply, without a change, says the watch is in place. */
 	if (vl_reply_more(call, NULL) < 0)
@@ -909,15 +924,20 @@ static void thread_wake(struct hvkvpd_clients *cl)
 	}
 }
 
-/* Queue a change for Watch; a full queue loses it and ends every Watch. */
-static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum origin origin,
+/*
+ * Queue a change for Watch; a full queue loses it and ends every Watch.
+ * True when the thread has something to do.
+ */
+static bool queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum origin origin,
 			      const char *key, size_t klen, const char *value, size_t vlen)
 {
 	struct change *ch;
 
+	if (!cl->watching)
+		return false;
 	if (cl->qlen == QUEUE_LEN) {
 		cl->overflow = true;
-		return;
+		return true;
 	}
 	ch = &cl->queue[(cl->qhead + cl->qlen) % QUEUE_LEN];
 	klen = strnlen(key, klen < HV_KVP_KEY_MAX_SIZE ? klen : HV_KVP_KEY_MAX_SIZE);
@@ -931,6 +951,7 @@ static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum orig
 	memcpy(ch->value, value ? value : "", vlen);
 	ch->value[vlen] = 0;
 	cl->qlen++;
+	return true;
 }
 
 void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_event *ev)
@@ -948,11 +969,10 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 	} else if (!ev->error && r) {
 		cl->host_requests++;
 		if (ev->status == HV_IC_S_OK && r->pool < HV_KVP_POOL_COUNT &&
-		    (r->operation == HV_KVP_OP_SET || r->operation == HV_KVP_OP_DELETE)) {
-			queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
-					  r->operation == HV_KVP_OP_SET ? r->value : NULL, r->value_len);
-			wake = true;
-		}
+		    (r->operation == HV_KVP_OP_SET || r->operation == HV_KVP_OP_DELETE))
+			wake = queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
+						 r->operation == HV_KVP_OP_SET ? r->value : NULL,
+						 r->value_len);
 	}
 	pthread_mutex_unlock(&cl->lock);
 	if (wake)
@@ -964,11 +984,14 @@ static void file_change(void *ctx, unsigned int pool, const char *key, const cha
 {
 	struct hvkvpd_clients *cl = ctx;
 
+	bool wake;
+
 	pthread_mutex_lock(&cl->lock);
-	queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
-			  value ? strlen(value) : 0);
+	wake = queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
+				 value ? strlen(value) : 0);
 	pthread_mutex_unlock(&cl->lock);
-	thread_wake(cl);
+	if (wake)
+		thread_wake(cl);
 }
 
 void hvkvpd_clients_backend(struct hvkvpd_clients *cl, const char *backend, const char *device)

@@ -82,6 +82,7 @@ static const char *const allowed[] = {
 	"restart_syscall", "clock_gettime", "clock_getres", "clock_nanosleep",
 	"nanosleep", "gettimeofday", "getrandom", "getuid", "geteuid", "getgid",
 	"getegid", "prlimit64", "getrlimit", "setrlimit",
+	"getrusage",  /* the loop's preemptions (loop.c, lingering) */
 	/* Waiting. */
 	"poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
 	"epoll_create1", "eventfd2", "inotify_init1", "inotify_add_watch",

@@ -127,6 +127,7 @@ struct hv_kvp_store {
 	int dirfd;
 	int ifd;                           /* inotify on dir */
 	int efd;                           /* set when a change waits for a lock */
+	bool efd_set;                      /* efd holds a count: writers' mutex */
 	int pfd;                           /* epoll of both, for hv_kvp_pool_fd */
 	uint64_t hkey[2];
 	struct kvp_pool pools[HV_KVP_POOL_COUNT];

@@ -301,12 +301,14 @@ void kvp_files_wake(struct hv_kvp_store *st, bool on)
 {
 	uint64_t v = 1;
 
-	if (st->efd < 0)
+	/* Only what was written is read: every host request comes this way. */
+	if (st->efd < 0 || on == st->efd_set)
 		return;
 	if (on)
 		(void)!write(st->efd, &v, sizeof(v));
 	else
 		(void)!read(st->efd, &v, sizeof(v));
+	st->efd_set = on;
 }
 
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
