@@ -113,6 +113,19 @@ out:
 	return err;
 }
 
+/* An op's -ENODEV: the node said the device is gone; nothing touches it again. */
+static int dev_node_err(struct hv_dev *dev, int err)
+{
+	if (err == -ENODEV)
+		atomic_store(&dev->gone, true);
+	return err;
+}
+
+static int dev_node_write(struct hv_dev *dev, uint32_t value)
+{
+	return dev_node_err(dev, dev->ops->write(dev, value));
+}
+
 static void sub_irq_initial(struct hv_dev *dev)
 {
 	const struct hv_vmbus_kernel *k = &dev->kernel;
@@ -196,7 +209,7 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 		return;
 	atomic_store(pm, 2);
 	atomic_store(sm, 2);
-	err = dev->ops->write(dev, 0);
+	err = dev_node_write(dev, 0);
 	end = dev_now_ms() + SUB_PROBE_MS;
 	while (!err && atomic_load(pm) == 2 && dev_now_ms() < end)
 		sched_yield();
@@ -324,12 +337,6 @@ HV_EXPORT void hv_dev_sub_irq_get(const struct hv_dev *dev, bool *on, const char
 		*why = dev->sub_irq_why;
 }
 
-int hv_dev_gone(struct hv_dev *dev)
-{
-	atomic_store(&dev->gone, true);
-	return -ENODEV;
-}
-
 HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 {
 	bool any = false;
@@ -349,7 +356,7 @@ HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 			atomic_store_explicit(&dev->events, v, memory_order_relaxed);
 	}
 	if (err != -EAGAIN)
-		return err;
+		return dev_node_err(dev, err);
 	if (count)
 		*count = atomic_load_explicit(&dev->events, memory_order_relaxed);
 	return any ? 0 : -EAGAIN;
@@ -385,5 +392,5 @@ int hv_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id)
 			(uint32_t)monitor_id % 32);
 		return 0;
 	}
-	return dev->ops->write(dev, 1);
+	return dev_node_write(dev, 1);
 }

@@ -20,7 +20,8 @@ struct hv_dev_map {
 /*
  * The two kinds of device node: /dev/uioN of uio_hv_generic (dev_uio.c)
  * and the sim socket (dev_sim.c). Only these open, map, read and write
- * the node; everything else is shared.
+ * the node; everything else is shared (dev.c), and dev.c alone records
+ * that the device is gone when an op says -ENODEV.
  */
 struct hv_dev_ops {
 	/* Open the node at path and map every map of dev->maps. */
@@ -80,8 +81,5 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 
 /* Is ring_size possible for a ring of this device? */
 bool hv_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size);
-
-/* The node said the device is gone: remember it. Returns -ENODEV. */
-int hv_dev_gone(struct hv_dev *dev);
 
 #endif

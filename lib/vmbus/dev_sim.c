@@ -167,12 +167,12 @@ static int sim_read_event(struct hv_dev *dev, uint32_t *value)
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return -EAGAIN;
 		if (errno == ECONNRESET)
-			return hv_dev_gone(dev);
+			return -ENODEV;
 		return -errno;
 	}
 	/* 0 bytes: the host closed the socket, which is the rescind. */
 	if (n == 0)
-		return hv_dev_gone(dev);
+		return -ENODEV;
 	/* Another size is still an interrupt (look at the rings), without a count. */
 	if (n != sizeof(v))
 		return 1;
@@ -199,7 +199,7 @@ static int sim_write(struct hv_dev *dev, uint32_t value)
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
-		return hv_dev_gone(dev);
+		return -ENODEV;
 	return -errno;
 }
 

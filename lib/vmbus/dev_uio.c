@@ -67,7 +67,7 @@ static int uio_read_event(struct hv_dev *dev, uint32_t *value)
 		return -EIO;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return -EAGAIN;
-	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return hv_dev_uio_errno_gone(errno) ? -ENODEV : -errno;
 }
 
 static int uio_write(struct hv_dev *dev, uint32_t value)
@@ -81,7 +81,7 @@ static int uio_write(struct hv_dev *dev, uint32_t value)
 		return 0;
 	if (n >= 0)
 		return -EIO;
-	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return hv_dev_uio_errno_gone(errno) ? -ENODEV : -errno;
 }
 
 const struct hv_dev_ops hv_dev_uio_ops = {
