@@ -111,7 +111,7 @@ static int sim_map(struct hv_dev *dev)
 	if (err)
 		return err;
 	for (i = 0; i < dev->nmaps; i++) {
-		struct hv_dev_map *m = &dev->maps[i];
+		struct vmbus_dev_map *m = &dev->maps[i];
 		struct stat st;
 		void *p;
 
@@ -203,7 +203,7 @@ static int sim_write(struct hv_dev *dev, uint32_t value)
 	return -errno;
 }
 
-const struct hv_dev_ops hv_dev_sim_ops = {
+const struct vmbus_dev_ops vmbus_dev_sim_ops = {
 	.open = sim_open,
 	.read_event = sim_read_event,
 	.write = sim_write,

@@ -81,10 +81,10 @@ static int release_read(const char *root, char *rel, size_t size)
 	struct utsname u;
 	int n;
 
-	n = hv_sysfs_path(path, sizeof(path), "%s/proc/sys/kernel/osrelease", root);
+	n = vmbus_sysfs_path(path, sizeof(path), "%s/proc/sys/kernel/osrelease", root);
 	if (n)
 		return n;
-	n = hv_sysfs_read_str(path, rel, size);
+	n = vmbus_sysfs_read_str(path, rel, size);
 	if (n != -ENOENT)
 		return n < 0 ? n : 0;
 	/* A recorded tree need not carry one: it describes this machine. */
