@@ -15,6 +15,7 @@
 
 #include "hvuio/kvp_pool.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "pool_private.h"
 #include "store_index.h"
 #include "store_sync.h"
@@ -542,10 +543,12 @@ HV_EXPORT int hv_kvp_pool_watch_set(struct hv_kvp_store *st, hv_kvp_pool_change_
 
 HV_EXPORT int hv_kvp_pool_stats_get(struct hv_kvp_store *st, struct hv_kvp_pool_stats *stats)
 {
+	int err;
+
 	if (!st || !stats)
 		return -EINVAL;
 	kvp_store_lock(st);
-	*stats = st->stats;
+	err = opts_out(stats, &st->stats, sizeof(st->stats));
 	kvp_store_unlock(st);
-	return 0;
+	return err;
 }

@@ -10,6 +10,7 @@
 
 #include "hvuio/kvp_service.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "transport.h"
 
 int kvp_transport_alloc(const struct kvp_transport_ops *ops, size_t buf_size,
@@ -93,6 +94,5 @@ HV_EXPORT int hv_kvp_transport_status_get(const struct hv_kvp_transport *t,
 {
 	if (!t || !status)
 		return -EINVAL;
-	*status = t->status;
-	return 0;
+	return opts_out(status, &t->status, sizeof(t->status));
 }

@@ -195,7 +195,7 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 	 * the bind fail with the kernel's bare ENOTSUPP.
 	 */
 	if (strcmp(driver, UIO_DRIVER) == 0 && dev.monitor_id < 0) {
-		struct hv_vmbus_kernel k;
+		struct hv_vmbus_kernel k = { .sz = sizeof(k) };
 
 		err = hv_vmbus_kernel_get(root, &k);
 		if (err < 0)

@@ -262,6 +262,7 @@ HV_EXPORT int hv_dev_open(const char *root, const char *instance, struct hv_dev 
 	if (err)
 		goto out;
 	/* A release that cannot be read or parsed leaves every fix unknown. */
+	dev->kernel.sz = sizeof(dev->kernel);
 	if (hv_vmbus_kernel_get(root, &dev->kernel) < 0) {
 		dev->kernel.distribution = true;
 		dev->kernel.subchannel_events = dev->kernel.subchannel_signal = -1;

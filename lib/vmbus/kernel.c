@@ -22,6 +22,7 @@
 
 #include "hvuio/vmbus.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "sysfs.h"
 
 #define KVER(a, b) ((a) * 1000u + (b))
@@ -109,14 +110,12 @@ static int release_number(const char **s, unsigned int *ret)
 	return 0;
 }
 
-HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
+/* The whole of *k, as this library knows it; the caller gets what its sz holds. */
+static int kernel_fill(const char *root, struct hv_vmbus_kernel *k)
 {
 	const char *s;
 	int err;
 
-	if (!root || !k)
-		return -EINVAL;
-	memset(k, 0, sizeof(*k));
 	err = release_read(root, k->release, sizeof(k->release));
 	if (err)
 		goto out;
@@ -144,6 +143,18 @@ HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
 	return 0;
 out:
 	k->major = k->minor = k->patch = 0;
+	return err;
+}
+
+HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
+{
+	struct hv_vmbus_kernel full = { .sz = sizeof(full) };
+	int err;
+
+	if (!root || !k || k->sz < sizeof(k->sz))
+		return -EINVAL;
+	err = kernel_fill(root, &full);
+	opts_out(k, &full, sizeof(full));
 	return err;
 }
 
@@ -176,6 +187,9 @@ HV_EXPORT int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const ch
 	size_t i, used;
 	int n;
 
+	/* Every member up to header_reset was there in 0.2, the first release. */
+	if (!k || !opts_valid(k, OPTS_END(struct hv_vmbus_kernel, header_reset), sizeof(*k)))
+		return -EINVAL;
 	n = snprintf(buf, len, "kernel %s%s", k->release[0] ? k->release : "(unknown)",
 		     k->distribution ? " (a distribution's: backports unknown)" : "");
 	for (i = 0; n >= 0 && i < HV_ARRAY_SIZE(sentences); i++) {

@@ -827,7 +827,11 @@ START_TEST(files_inotify_append)
 {
 	char *d = tmp_dir("/tmp");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats s;
+	struct hv_kvp_pool_stats s = { .sz = sizeof(s) };
+	struct {
+		struct hv_kvp_pool_stats s;
+		uint64_t later;     /* a counter a newer release might add */
+	} big;
 	struct pollfd pfd;
 	pid_t pid;
 	int status;
@@ -853,6 +857,20 @@ START_TEST(files_inotify_append)
 	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &s), 0);
 	ck_assert_uint_eq(s.records_ingested, 2);
 	ck_assert_uint_eq(s.reloads, 0);
+	/* An older caller's smaller struct gets what fits, nothing past it. */
+	memset(&big, 0xa5, sizeof(big));
+	big.s.sz = offsetof(struct hv_kvp_pool_stats, records_ingested);
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), 0);
+	ck_assert_uint_eq(big.s.reloads, 0);
+	ck_assert_uint_eq(big.s.records_ingested, 0xa5a5a5a5a5a5a5a5u);
+	/* A newer caller's larger one: what this library does not know reads 0. */
+	big.s.sz = sizeof(big);
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), 0);
+	ck_assert_uint_eq(big.s.records_ingested, 2);
+	ck_assert_uint_eq(big.s.sz, sizeof(big));
+	ck_assert_uint_eq(big.later, 0);
+	big.s.sz = 0;
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), -EINVAL);
 	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
 	hv_kvp_pool_close(st);
 	rm_rf(d);
@@ -930,7 +948,7 @@ static void rewrite_reload(unsigned int flags)
 {
 	char *d = tmp_dir("/tmp");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats s;
+	struct hv_kvp_pool_stats s = { .sz = sizeof(s) };
 	struct lx_record x[2];
 	char tmp[600];
 	size_t n;
@@ -1328,7 +1346,7 @@ static void cost_at(size_t nrec, double *per_set, double *per_new, double *per_d
 {
 	char *d = tmp_dir("/dev/shm");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats a, b;
+	struct hv_kvp_pool_stats a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	struct hv_kvp_pool_record rec;
 	struct lx_record *recs = calloc(nrec, sizeof(*recs));
 	char key[32];

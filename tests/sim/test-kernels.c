@@ -458,12 +458,32 @@ END_TEST
 /* The release the library reads, as each profile writes it. */
 START_TEST(release_read)
 {
-	struct hv_vmbus_kernel k;
+	struct hv_vmbus_kernel k = { .sz = sizeof(k) };
+	struct {
+		struct hv_vmbus_kernel k;
+		uint64_t later;     /* a fix a newer release might add */
+	} big;
+	char text[2048];
 	struct env e;
 
 	env_init(&e, (unsigned int)_i, &nonmon_type);
 	ck_assert_int_eq(hv_vmbus_kernel_get(e.root, &k), 0);
 	ck_assert_str_eq(k.release, profiles[_i].release);
+	/* A newer caller's larger struct: known members filled, the rest 0, and read back. */
+	memset(&big, 0xa5, sizeof(big));
+	big.k.sz = sizeof(big);
+	ck_assert_int_eq(hv_vmbus_kernel_get(e.root, &big.k), 0);
+	ck_assert_str_eq(big.k.release, k.release);
+	ck_assert_uint_eq(big.k.major, k.major);
+	ck_assert_int_eq(big.k.subchannel_events, k.subchannel_events);
+	ck_assert_int_eq(big.k.header_reset, k.header_reset);
+	ck_assert_int_eq(big.later, 0);
+	ck_assert_int_gt(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), 0);
+	big.later = 1;
+	ck_assert_int_eq(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), -EINVAL);
+	/* One older than the first release: refused. */
+	big.k.sz = offsetof(struct hv_vmbus_kernel, header_reset);
+	ck_assert_int_eq(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), -EINVAL);
 	if (profiles[_i].distribution) {
 		ck_assert(k.distribution);
 		ck_assert_int_eq(k.subchannel_events, -1);
