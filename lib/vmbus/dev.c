@@ -100,7 +100,7 @@ static int dev_describe(struct hv_dev *dev, const char *root, const char *instan
 	memcpy(dev->instance, d->instance, sizeof(dev->instance));
 	*uio_index = d->uio_index;
 	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s", root,
-		       d->instance);
+			       d->instance);
 	if (err)
 		goto out;
 	err = -ENOMEM;
