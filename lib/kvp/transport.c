@@ -22,12 +22,12 @@ int kvp_transport_alloc(const struct kvp_transport_ops *ops, size_t buf_size,
 	if (!t)
 		return -ENOMEM;
 	/* hv_chan_recv reads descriptors through typed pointers: 8-byte aligned. */
-	t->buf = aligned_alloc(8, HV_ALIGN8(buf_size));
+	t->buf = aligned_alloc(8, ALIGN8(buf_size));
 	if (!t->buf) {
 		free(t);
 		return -ENOMEM;
 	}
-	memset(t->buf, 0, HV_ALIGN8(buf_size));
+	memset(t->buf, 0, ALIGN8(buf_size));
 	t->buf_size = buf_size;
 	t->ops = ops;
 	t->fd = -1;

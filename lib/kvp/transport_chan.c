@@ -133,7 +133,7 @@ static void chan_tell(hv_kvp_observer_fn *observer, void *ctx, const struct hv_k
  */
 static uint32_t chan_reply_room(size_t len)
 {
-	return (uint32_t)(HV_RING_DESC_SIZE + HV_ALIGN8(len) + HV_RING_TRAILER_SIZE + 8);
+	return (uint32_t)(HV_RING_DESC_SIZE + ALIGN8(len) + HV_RING_TRAILER_SIZE + 8);
 }
 
 /*

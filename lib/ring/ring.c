@@ -223,7 +223,7 @@ ring_layout(const struct hv_ring *ring, const struct hv_ring_pkt_info *info,
 	if (hlen < HV_RING_DESC_SIZE || (hlen & 7u) ||
 	    hlen - HV_RING_DESC_SIZE > body)
 		return -EINVAL;
-	len = HV_ALIGN8(HV_RING_DESC_SIZE + body);
+	len = ALIGN8(HV_RING_DESC_SIZE + body);
 	/* len8 is 16 bits wide, and the ring must keep 8 bytes free. */
 	if (len > (size_t)UINT16_MAX * 8 || len + HV_RING_TRAILER_SIZE >= ring->dsize)
 		return -EMSGSIZE;

@@ -41,7 +41,7 @@ HV_EXPORT const char *hv_vmbus_class_name(const char *class_guid)
 
 	if (!class_guid || vmbus_guid_parse(class_guid, true, guid) < 0)
 		return "Unknown";
-	for (i = 0; i < HV_ARRAY_SIZE(hv_classes); i++)
+	for (i = 0; i < ARRAY_SIZE(hv_classes); i++)
 		if (strcmp(hv_classes[i].guid, guid) == 0)
 			return hv_classes[i].name;
 	return "Unknown";

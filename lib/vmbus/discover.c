@@ -156,7 +156,7 @@ static int read_channel(struct hv_vmbus_channel *ch, const char *dir, uint32_t r
 	if (err)
 		return err;
 	ch->cpu = (int32_t)v;
-	for (i = 0; i < HV_ARRAY_SIZE(counters); i++) {
+	for (i = 0; i < ARRAY_SIZE(counters); i++) {
 		err = read_opt(dir, counters[i].name, 0, INT64_MAX, &v);
 		if (err)
 			return err;

@@ -69,7 +69,7 @@ static int8_t fix_has(const struct kernel_fix *f, const struct hv_vmbus_kernel *
 
 	if (line >= f->mainline)
 		return 1;
-	for (i = 0; i < HV_ARRAY_SIZE(f->stable) && f->stable[i].line; i++)
+	for (i = 0; i < ARRAY_SIZE(f->stable) && f->stable[i].line; i++)
 		if (f->stable[i].line == line && k->patch >= f->stable[i].patch)
 			return 1;
 	/* A distribution's "6.1.0-28" says nothing of what it took since. */
@@ -192,7 +192,7 @@ HV_EXPORT int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const ch
 		return -EINVAL;
 	n = snprintf(buf, len, "kernel %s%s", k->release[0] ? k->release : "(unknown)",
 		     k->distribution ? " (a distribution's: backports unknown)" : "");
-	for (i = 0; n >= 0 && i < HV_ARRAY_SIZE(sentences); i++) {
+	for (i = 0; n >= 0 && i < ARRAY_SIZE(sentences); i++) {
 		int8_t v = *(const int8_t *)((const char *)k + sentences[i].off);
 		int m;
 
