@@ -1340,6 +1340,89 @@ START_TEST(crash_torn_append_finished)
 }
 END_TEST
 
+/*
+ * An append cut at its page boundary (record 1 spans bytes 2560..5119, the
+ * boundary at 4096), then another program's append while we are dead:
+ * O_APPEND puts it right after our 1536 bytes, where no reader finds it.
+ * The next open writes ours whole and theirs after it.
+ */
+static void buried_hook(const char *where)
+{
+	struct lx_record r;
+	int fd;
+
+	if (strcmp(where, "append"))
+		return;
+	lx_make(&r, "torn", 4, torn_value, false);
+	fd = open(pool_path(crash_dir, 1), O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, &r, 4096 - REC, REC) != 4096 - REC)
+		_exit(6);
+	raise(SIGKILL);
+}
+
+START_TEST(crash_torn_append_buried)
+{
+	char *d = tmp_dir("/tmp"), value[1501];
+	struct hv_kvp_store *st;
+	struct lx_record *r;
+	int status;
+	pid_t pid;
+
+	memset(value, 'z', sizeof(value) - 1);
+	value[sizeof(value) - 1] = 0;
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "k0", "v0"), 0);
+	hv_kvp_pool_close(st);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (crash_open(d, &st))
+			_exit(3);
+		crash_dir = d;
+		torn_value = value;
+		kvp_crash_hook = buried_hook;
+		hv_kvp_pool_set(st, 1, "torn", value);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	ci_append(d, 1, "CLOUD_INIT|while-dead", "external");
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 4096 + REC);
+	/* The open that repairs it killed half-way: the next one writes it again. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		crash_at = "rebuild";
+		crash_skip = 0;
+		kvp_crash_hook = crash_hook;
+		crash_open(d, &st);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	expect_value(st, 1, "k0", "v0");
+	expect_value(st, 1, "torn", value);
+	expect_value(st, 1, "CLOUD_INIT|while-dead", "external");
+	hv_kvp_pool_close(st);
+	/* As Linux's daemon reads it: three whole records, in that order. */
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	ck_assert_uint_eq(lx_read(d, 1, &r), 3);
+	ck_assert_str_eq(r[1].key, "torn");
+	ck_assert_str_eq(r[1].value, value);
+	ck_assert_str_eq(r[2].key, "CLOUD_INIT|while-dead");
+	free(r);
+	/* A second open has nothing left to do. */
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	expect_value(st, 1, "CLOUD_INIT|while-dead", "external");
+	hv_kvp_pool_close(st);
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
 /* ---- cost does not grow with the pool ---- */
 
 static void cost_at(size_t nrec, double *per_set, double *per_new, double *per_del)
@@ -1476,6 +1559,7 @@ int main(void)
 	tcase_add_test(tc, crash_injected);
 	tcase_add_test(tc, crash_random_kill);
 	tcase_add_test(tc, crash_torn_append_finished);
+	tcase_add_test(tc, crash_torn_append_buried);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cost");
