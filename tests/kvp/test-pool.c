@@ -1283,7 +1283,10 @@ static void torn_check(const char *dir, const char *value)
  * readers skip as a partial record; the next open finishes it.
  */
 static const char *torn_value;
+static size_t torn_len;
+static off_t torn_at;
 
+/* The first torn_len bytes of the record land at torn_at, then the kill. */
 static void torn_hook(const char *where)
 {
 	struct lx_record r;
@@ -1293,35 +1296,43 @@ static void torn_hook(const char *where)
 		return;
 	lx_make(&r, "torn", 4, torn_value, false);
 	fd = open(pool_path(crash_dir, 1), O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || pwrite(fd, &r, 1000, 10 * REC) != 1000)
+	if (fd < 0 || pwrite(fd, &r, torn_len, torn_at) != (ssize_t)torn_len)
 		_exit(6);
 	raise(SIGKILL);
 }
 
-START_TEST(crash_torn_append_finished)
+/* A child sets "torn" to `value` in pool 1, record `slot`, and dies after `len` bytes of it. */
+static void torn_kill(const char *dir, const char *value, uint64_t slot, size_t len)
 {
-	char *d = tmp_dir("/tmp"), value[1501];
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	memset(value, 'y', sizeof(value) - 1);
-	value[sizeof(value) - 1] = 0;
-	torn_setup(d);
-	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct hv_kvp_store *st;
 
-		if (crash_open(d, &st))
+		if (crash_open(dir, &st))
 			_exit(3);
-		crash_dir = d;
+		crash_dir = dir;
 		torn_value = value;
+		torn_len = len;
+		torn_at = (off_t)(slot * REC);
 		kvp_crash_hook = torn_hook;
 		hv_kvp_pool_set(st, 1, "torn", value);
 		_exit(5);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+}
+
+START_TEST(crash_torn_append_finished)
+{
+	char *d = tmp_dir("/tmp"), value[1501];
+
+	memset(value, 'y', sizeof(value) - 1);
+	value[sizeof(value) - 1] = 0;
+	torn_setup(d);
+	torn_kill(d, value, 10, 1000);
 	/* What other programs see meanwhile: whole records, then ours cut short. */
 	ck_assert_int_eq(file_size(pool_path(d, 1)), 10 * REC + 1000);
 	{
@@ -1346,20 +1357,6 @@ END_TEST
  * O_APPEND puts it right after our 1536 bytes, where no reader finds it.
  * The next open writes ours whole and theirs after it.
  */
-static void buried_hook(const char *where)
-{
-	struct lx_record r;
-	int fd;
-
-	if (strcmp(where, "append"))
-		return;
-	lx_make(&r, "torn", 4, torn_value, false);
-	fd = open(pool_path(crash_dir, 1), O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || pwrite(fd, &r, 4096 - REC, REC) != 4096 - REC)
-		_exit(6);
-	raise(SIGKILL);
-}
-
 START_TEST(crash_torn_append_buried)
 {
 	char *d = tmp_dir("/tmp"), value[1501];
@@ -1373,19 +1370,7 @@ START_TEST(crash_torn_append_buried)
 	ck_assert_int_eq(crash_open(d, &st), 0);
 	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "k0", "v0"), 0);
 	hv_kvp_pool_close(st);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		if (crash_open(d, &st))
-			_exit(3);
-		crash_dir = d;
-		torn_value = value;
-		kvp_crash_hook = buried_hook;
-		hv_kvp_pool_set(st, 1, "torn", value);
-		_exit(5);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	torn_kill(d, value, 1, 4096 - REC);
 	ci_append(d, 1, "CLOUD_INIT|while-dead", "external");
 	ck_assert_int_eq(file_size(pool_path(d, 1)), 4096 + REC);
 	/* The open that repairs it killed half-way: the next one writes it again. */
