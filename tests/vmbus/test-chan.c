@@ -11,18 +11,17 @@
  * host can also lie: the hostile cases send handshakes, sysfs and packets
  * that must be refused without a crash or a leaked descriptor.
  *
- * Host and guest take turns through `stage`; nothing waits on a sleep.
+ * Host and guest take turns through `stage` (tests/sim/sim-env.h);
+ * nothing waits on a sleep.
  */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +32,7 @@
 #include <hvuio/chan.h>
 #include <hvuio/ring.h>
 
-#include "hvsim.h"
+#include "sim-env.h"
 #include "lib/vmbus/hvuio_private.h"
 
 #define INSTANCE "6f1b1e2a-8c3d-4e5f-9a0b-1c2d3e4f5a6b"
@@ -56,138 +55,36 @@ static struct sim_devtype devtype(size_t pages, int32_t monitor_id)
 	return t;
 }
 
-struct env;
-typedef void (*play_fn)(struct env *e);
-
-struct env {
-	char root[64];
-	struct sim_devtype type;
-	struct sim_root sr;
-	struct sim_dev d;
-	pthread_t thread;
-	bool started;
-	play_fn play;
-	atomic_int stage;        /* host and guest take turns through it */
-	atomic_int host_err;     /* line of the first failed host check */
-	atomic_uint arg;         /* a number one side gives the other */
-	struct sim_chan *sub;
-};
-
-#define HOST_CHECK(e, cond) do {					\
-	if (!(cond) && !atomic_load(&(e)->host_err))			\
-		atomic_store(&(e)->host_err, __LINE__);			\
-} while (0)
-
-/* The host serves the device while it waits for the guest's next step. */
-static void host_until(struct env *e, int stage)
+static void env_init_kernel(struct sim_env *e, struct sim_devtype type, const char *kernel)
 {
-	while (atomic_load(&e->stage) < stage && !atomic_load(&e->host_err))
-		if (sim_dev_idle(&e->d, 1) < 0)
-			break;
+	sim_env_init(e, &type, kernel, NULL);
 }
 
-/* The guest waits for the host's next step. */
-static void guest_until(struct env *e, int stage)
-{
-	while (atomic_load(&e->stage) < stage && !atomic_load(&e->host_err))
-		sched_yield();
-	ck_assert_msg(atomic_load(&e->host_err) == 0, "host check failed at line %d",
-		      atomic_load(&e->host_err));
-}
-
-/* Take in every write() the guest has made so far. */
-static void host_take_writes(struct env *e)
-{
-	sim_dev_idle(&e->d, 1);
-}
-
-static void *host_main(void *arg)
-{
-	struct env *e = arg;
-
-	if (e->d.handshake != SIM_HS_GOOD) {
-		/* Serve the lying handshake, then until the guest has given up. */
-		host_until(e, 1);
-		while (e->d.conn_fd >= 0 && sim_dev_idle(&e->d, 1) == 0)
-			;
-		return NULL;
-	}
-	if (sim_dev_wait_guest(&e->d, 10000) != 0) {
-		HOST_CHECK(e, 0);
-		return NULL;
-	}
-	if (e->play)
-		e->play(e);
-	return NULL;
-}
-
-static void env_init_kernel(struct env *e, struct sim_devtype type, const char *kernel)
-{
-	memset(e, 0, sizeof(*e));
-	strcpy(e->root, "/tmp/hvuio-chan-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(e->root));
-	e->type = type;
-	e->d.sr = &e->sr;
-	e->d.listen_fd = e->d.conn_fd = -1;
-	e->d.timeout_ms = 10000;
-	ck_assert_int_eq(sim_root_create(e->root, &e->type, kernel, &e->sr), 0);
-	ck_assert_int_eq(sim_root_offer(&e->sr, 0), 0);
-	if (e->sr.bound)
-		ck_assert_int_eq(sim_dev_listen(&e->d), 0);
-}
-
-static void env_init(struct env *e, struct sim_devtype type)
+static void env_init(struct sim_env *e, struct sim_devtype type)
 {
 	env_init_kernel(e, type, KERNEL_ALL_FIXES);
 }
 
-static void env_start(struct env *e, play_fn play)
+/* Take in every write() the guest has made so far. */
+static void host_take_writes(struct sim_env *e)
 {
-	e->play = play;
-	ck_assert_int_eq(pthread_create(&e->thread, NULL, host_main, e), 0);
-	e->started = true;
-}
-
-static void env_join(struct env *e)
-{
-	if (e->started)
-		pthread_join(e->thread, NULL);
-	e->started = false;
-	ck_assert_msg(atomic_load(&e->host_err) == 0, "host check failed at line %d",
-		      atomic_load(&e->host_err));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void env_fini(struct env *e)
-{
-	env_join(e);
-	sim_dev_disconnect(&e->d);
-	sim_dev_unlisten(&e->d);
-	sim_root_destroy(&e->sr);
-	nftw(e->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sim_dev_idle(&e->d, 1);
 }
 
 /* The host's view of the guest's receive mask: the host-to-guest ring's header. */
-static _Atomic uint32_t *guest_rx_word(struct env *e, uint32_t off)
+static _Atomic uint32_t *guest_rx_word(struct sim_env *e, uint32_t off)
 {
 	return (_Atomic uint32_t *)((uint8_t *)e->sr.rings + e->sr.map_size[0] / 2 + off);
 }
 
 /* Bytes of data per ring direction the sim gave the primary channel. */
-static uint32_t primary_data_size(const struct env *e)
+static uint32_t primary_data_size(const struct sim_env *e)
 {
 	return (uint32_t)(e->sr.map_size[0] / 2 - (size_t)sysconf(_SC_PAGESIZE));
 }
 
 /* Host to guest, with the transaction id and type the case chooses. */
-static int host_put(struct env *e, uint16_t type, uint32_t header_len, const void *hdr,
+static int host_put(struct sim_env *e, uint16_t type, uint32_t header_len, const void *hdr,
 		    size_t hdr_len, const void *payload, size_t len, uint64_t trans_id)
 {
 	struct hv_ring_pkt_info info = { .type = type, .header_len = header_len,
@@ -198,7 +95,7 @@ static int host_put(struct env *e, uint16_t type, uint32_t header_len, const voi
 			 sim_dev_chan_sendv(&e->d, &e->d.ch[0], &info, iov + 1, 1);
 }
 
-static int host_send(struct env *e, const void *data, size_t len, uint64_t id)
+static int host_send(struct sim_env *e, const void *data, size_t len, uint64_t id)
 {
 	return host_put(e, HV_RING_PKT_DATA_INBAND, HV_RING_DESC_SIZE, NULL, 0, data, len, id);
 }
@@ -218,17 +115,17 @@ static int count_fds(void)
 }
 
 /* Open the device and its primary channel. */
-static void guest_open(struct env *e, struct hv_dev **dev, struct hv_chan **chan)
+static void guest_open(struct sim_env *e, struct hv_dev **dev, struct hv_chan **chan)
 {
 	ck_assert_int_eq(hv_dev_open(e->root, INSTANCE, dev), 0);
 	ck_assert_int_eq(hv_chan_open(*dev, chan), 0);
 }
 
 /* sysfs says what the case wants: write the file as a kernel never would. */
-static void sysfs_put(const struct env *e, const char *rel, const char *fmt, ...)
+static void sysfs_put(const struct sim_env *e, const char *rel, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void sysfs_put(const struct env *e, const char *rel, const char *fmt, ...)
+static void sysfs_put(const struct sim_env *e, const char *rel, const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	va_list ap;
@@ -248,15 +145,15 @@ static void sysfs_put(const struct env *e, const char *rel, const char *fmt, ...
 
 START_TEST(open_handshake)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan, *again;
 	uint32_t count;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	guest_open(&e, &dev, &chan);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert(hv_dev_is_sim(dev));
 	ck_assert_str_eq(hv_dev_instance(dev), INSTANCE);
 	ck_assert_int_ge(hv_dev_fd(dev), 0);
@@ -274,19 +171,19 @@ START_TEST(open_handshake)
 	ck_assert_int_eq(hv_chan_open(dev, &chan), 0);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 START_TEST(open_errors)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 
 	env_init(&e, devtype(4, -1));
 	ck_assert_int_eq(hv_dev_open(e.root, "00000000-0000-0000-0000-000000000001", &dev),
 			 -ENOENT);
-	env_fini(&e);
+	sim_env_fini(&e);
 	/*
 	 * Not bound to uio_hv_generic, so no uio directory: before 6.10 the
 	 * kernel leaves a device without a monitor page with hv_utils.
@@ -294,24 +191,24 @@ START_TEST(open_errors)
 	env_init_kernel(&e, devtype(4, -1), "6.9.12");
 	ck_assert(!e.sr.bound);
 	ck_assert_int_eq(hv_dev_open(e.root, INSTANCE, &dev), -ENXIO);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 START_TEST(open_by_class)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	ck_assert_int_eq(hv_dev_open(e.root, CLASS, &dev), 0);
 	ck_assert_str_eq(hv_dev_instance(dev), INSTANCE);
 	ck_assert_int_eq(hv_chan_open(dev, &chan), 0);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
@@ -324,20 +221,20 @@ static const enum sim_handshake hostile[] = {
 
 START_TEST(hostile_handshake)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev = NULL;
 	int before;
 
 	env_init(&e, devtype(4, -1));
 	e.d.handshake = hostile[_i];
 	before = count_fds();
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	ck_assert_int_eq(hv_dev_open(e.root, INSTANCE, &dev), -EBADMSG);
 	atomic_store(&e.stage, 1);
 	/* The host has seen the guest close: every descriptor of both is back. */
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert_int_eq(count_fds(), before);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
@@ -351,7 +248,7 @@ START_TEST(hostile_ring_size)
 		0,               /* empty */
 		0x10000000000ull * 2,  /* rings the indices cannot address */
 	};
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	unsigned int i;
 	int before;
@@ -366,14 +263,14 @@ START_TEST(hostile_ring_size)
 	sysfs_put(&e, "uio/uio0/maps/map0/size", "0x%016llx\n", 0x3000ull);
 	ck_assert_int_eq(hv_dev_open(e.root, INSTANCE, &dev), -EBADMSG);
 	ck_assert_int_eq(count_fds(), before);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* ---- data both ways ---- */
 
 /* Echo arg packets: each payload back, transaction id plus 1000. */
-static void play_echo(struct env *e)
+static void play_echo(struct sim_env *e)
 {
 	uint64_t buf[64], tid;
 	unsigned int n = atomic_load(&e->arg), i;
@@ -417,7 +314,7 @@ static void echo_round(struct hv_chan *chan, int i, bool batch)
 
 START_TEST(send_recv_interrupts)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	uint32_t count;
@@ -425,11 +322,11 @@ START_TEST(send_recv_interrupts)
 
 	env_init(&e, devtype(4, -1));
 	atomic_store(&e.arg, 20);
-	env_start(&e, play_echo);
+	sim_env_start(&e, play_echo);
 	guest_open(&e, &dev, &chan);
 	for (i = 0; i < 20; i++)
 		echo_round(chan, i, i % 2);
-	env_join(&e);
+	sim_env_join(&e);
 	/*
 	 * Every reply found an empty ring the guest had unmasked (6.18 no
 	 * longer masks it at open or on an interrupt): one interrupt each.
@@ -441,17 +338,17 @@ START_TEST(send_recv_interrupts)
 	ck_assert_int_eq(hv_chan_wait(chan, 10), -ETIMEDOUT);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* arg packets as fast as the ring takes them, the guest polling. */
-static void play_stream(struct env *e)
+static void play_stream(struct sim_env *e)
 {
 	unsigned int n = atomic_load(&e->arg), i;
 	uint64_t v;
 
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	HOST_CHECK(e, atomic_load(guest_rx_word(e, HDR_INTERRUPT_MASK)) == 1);
 	/* A full ring makes the host wait for the guest's signal (pending_send_sz). */
 	for (i = 0; i < n; i++) {
@@ -464,7 +361,7 @@ static void play_stream(struct env *e)
 /* Monitored: the guest's signals are monitor bits, and no write() unmasks it. */
 START_TEST(busy_poll)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[16];
@@ -473,7 +370,7 @@ START_TEST(busy_poll)
 
 	env_init(&e, devtype(4, 9));
 	atomic_store(&e.arg, 2000);
-	env_start(&e, play_stream);
+	sim_env_start(&e, play_stream);
 	guest_open(&e, &dev, &chan);
 	/* Unmask once, as a waiter would, then switch: the mask must go up. */
 	ck_assert_int_eq(hv_chan_wait(chan, 0), -ETIMEDOUT);
@@ -491,7 +388,7 @@ START_TEST(busy_poll)
 		}
 		ck_assert_int_eq(hv_chan_recv_done(chan), 0);
 	}
-	env_join(&e);
+	sim_env_join(&e);
 	/* The mask was up the whole time: the host never interrupted. */
 	ck_assert_uint_eq(e.d.ch[0].interrupts, 0);
 	ck_assert_uint_eq(e.d.guest_signals, 0);
@@ -499,11 +396,11 @@ START_TEST(busy_poll)
 	ck_assert_int_eq(hv_dev_ack(dev, NULL), -EAGAIN);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
-static void play_bye(struct env *e)
+static void play_bye(struct sim_env *e)
 {
 	/*
 	 * Not serving the socket meanwhile: the host takes the guest's
@@ -521,25 +418,25 @@ static void play_bye(struct env *e)
 /* Without a monitor page: the write() of a signal unmasks; waiting masks again. */
 START_TEST(busy_poll_signal)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_bye);
+	sim_env_start(&e, play_bye);
 	guest_open(&e, &dev, &chan);
 	hv_chan_set_busy_poll(chan, true);
 	ck_assert_uint_eq(atomic_load(guest_rx_word(&e, HDR_INTERRUPT_MASK)), 1);
 	ck_assert_int_eq(hv_chan_send(chan, "bye", 3, 0, 0), 0);
 	atomic_store(&e.stage, 1);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert_uint_eq(e.d.guest_signals, 1);
 	ck_assert_uint_eq(atomic_load(guest_rx_word(&e, HDR_INTERRUPT_MASK)), 0);
 	ck_assert_int_eq(hv_chan_wait(chan, 20), -ETIMEDOUT);
 	ck_assert_uint_eq(atomic_load(guest_rx_word(&e, HDR_INTERRUPT_MASK)), 1);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
@@ -555,7 +452,7 @@ static int send_early(struct sim_dev *d, void *arg)
  */
 START_TEST(drain_before_first_wait)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkt;
@@ -563,9 +460,9 @@ START_TEST(drain_before_first_wait)
 
 	env_init_kernel(&e, devtype(4, -1), "6.16.0");
 	e.d.on_connect = send_early;
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	guest_open(&e, &dev, &chan);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert_uint_eq(e.d.ch[0].interrupts, 0);
 	/* Nothing will ever interrupt: only the re-check finds it. */
 	ck_assert_int_eq(hv_chan_wait(chan, 2000), 0);
@@ -575,7 +472,7 @@ START_TEST(drain_before_first_wait)
 	ck_assert_int_eq(hv_chan_wait(chan, 10), -ETIMEDOUT);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
@@ -584,32 +481,32 @@ END_TEST
 /* A lost wakeup shows as a 5-second timeout on either side; on both kernels' mask rules. */
 START_TEST(pingpong_no_lost_wakeup)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	int i;
 
 	env_init_kernel(&e, devtype(4, -1), _i ? "6.16.0" : KERNEL_ALL_FIXES);
 	atomic_store(&e.arg, PINGPONG);
-	env_start(&e, play_echo);
+	sim_env_start(&e, play_echo);
 	guest_open(&e, &dev, &chan);
 	for (i = 0; i < PINGPONG; i++)
 		echo_round(chan, i, i & 1);
-	env_join(&e);
+	sim_env_join(&e);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* ---- the host's and the guest's interrupt decisions ---- */
 
-static void play_burst(struct env *e)
+static void play_burst(struct sim_env *e)
 {
 	uint64_t v, buf[8], tid;
 	int i;
 
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	/* Three packets at once: only the first finds the ring empty. */
 	for (i = 0; i < 3; i++) {
 		v = (uint64_t)i;
@@ -617,7 +514,7 @@ static void play_burst(struct env *e)
 	}
 	atomic_store(&e->stage, 2);
 	/* The guest sends three while we do not read: one signal only. */
-	host_until(e, 3);
+	sim_env_host_until(e, 3);
 	host_take_writes(e);
 	HOST_CHECK(e, e->d.guest_signals == 1);
 	for (i = 0; i < 3; i++) {
@@ -629,14 +526,14 @@ static void play_burst(struct env *e)
 	/* Empty again but masked on our side: the guest must not signal. */
 	hv_ring_intr_mask(e->d.ch[0].rx);
 	atomic_store(&e->stage, 4);
-	host_until(e, 5);
+	sim_env_host_until(e, 5);
 	host_take_writes(e);
 	HOST_CHECK(e, e->d.guest_signals == 1);
 }
 
 START_TEST(interrupt_decisions)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[8];
@@ -645,12 +542,12 @@ START_TEST(interrupt_decisions)
 	int i;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_burst);
+	sim_env_start(&e, play_burst);
 	guest_open(&e, &dev, &chan);
 	/* Unmask before the host writes, or no interrupt would be due. */
 	ck_assert_int_eq(hv_chan_wait(chan, 0), -ETIMEDOUT);
 	atomic_store(&e.stage, 1);
-	guest_until(&e, 2);
+	sim_env_guest_until(&e, 2);
 	ck_assert_int_eq(hv_chan_wait(chan, 5000), 0);
 	ck_assert_int_eq(hv_chan_recv_batch(chan, pkts, 8, &n), 0);
 	ck_assert_uint_eq(n, 3);
@@ -658,22 +555,22 @@ START_TEST(interrupt_decisions)
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(hv_chan_send(chan, "x", 1, (uint64_t)i, 0), 0);
 	atomic_store(&e.stage, 3);
-	guest_until(&e, 4);
+	sim_env_guest_until(&e, 4);
 	ck_assert_int_eq(hv_chan_send(chan, "y", 1, 9, 0), 0);
 	atomic_store(&e.stage, 5);
-	env_join(&e);
+	sim_env_join(&e);
 	/* Three packets into a ring the guest had unmasked: one interrupt. */
 	ck_assert_uint_eq(e.d.ch[0].interrupts, 1);
 	ck_assert_int_ne(hv_dev_ack(dev, &count), -ENODEV);
 	ck_assert_uint_eq(count, 1);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* The host fills our RX ring and waits for room: we must tell it. */
-static void play_fill(struct env *e)
+static void play_fill(struct sim_env *e)
 {
 	struct hv_ring *tx = e->d.ch[0].tx;
 	struct hv_ring_pkt_info info = { .type = HV_RING_PKT_DATA_INBAND,
@@ -702,14 +599,14 @@ static void play_fill(struct env *e)
 		if (sim_dev_idle(&e->d, 1) < 0)
 			HOST_CHECK(e, 0);
 	HOST_CHECK(e, hv_ring_write_avail(tx) > hv_ring_data_size(tx) - 1024);
-	host_until(e, 2);
+	sim_env_host_until(e, 2);
 	host_take_writes(e);
 	HOST_CHECK(e, e->d.guest_signals == 1);
 }
 
 START_TEST(pending_send_size_rx)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[4];
@@ -718,10 +615,10 @@ START_TEST(pending_send_size_rx)
 	int err;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_fill);
+	sim_env_start(&e, play_fill);
 	guest_open(&e, &dev, &chan);
 	hv_chan_set_busy_poll(chan, true);
-	guest_until(&e, 1);
+	sim_env_guest_until(&e, 1);
 	/* A few at a time; the host is signalled once, when room crosses. */
 	for (;;) {
 		err = hv_chan_recv_batch(chan, pkts, 4, &n);
@@ -737,21 +634,21 @@ START_TEST(pending_send_size_rx)
 		}
 	}
 	atomic_store(&e.stage, 2);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert_uint_eq(total, atomic_load(&e.arg));
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* Our TX ring full: pending_send_sz makes the host interrupt us. */
-static void play_drain_later(struct env *e)
+static void play_drain_later(struct sim_env *e)
 {
 	uint64_t buf[128];
 	unsigned int got;
 
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	for (got = 0; got < atomic_load(&e->arg); got++) {
 		size_t len = sizeof(buf);
 
@@ -764,7 +661,7 @@ static void play_drain_later(struct env *e)
 
 START_TEST(pending_send_size_tx)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	uint8_t blob[256] = { 0 };
@@ -772,7 +669,7 @@ START_TEST(pending_send_size_tx)
 	unsigned int sent = 0;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_drain_later);
+	sim_env_start(&e, play_drain_later);
 	guest_open(&e, &dev, &chan);
 	while (hv_chan_send(chan, blob, sizeof(blob), sent, 0) == 0)
 		sent++;
@@ -786,23 +683,23 @@ START_TEST(pending_send_size_tx)
 	pfd.events = POLLIN;
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 	ck_assert_int_eq(hv_dev_ack(dev, NULL), 0);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert_uint_eq(e.d.ch[0].interrupts, 1);
 	ck_assert_int_eq(hv_chan_send(chan, blob, sizeof(blob), sent, 0), 0);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* ---- monitored channels signal through the monitor page ---- */
 
-static void play_monitor(struct env *e)
+static void play_monitor(struct sim_env *e)
 {
 	uint64_t buf[8];
 	size_t len = sizeof(buf);
 
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	/* Found by the host's scan of bit 37 (group 1, bit 5), not by a write(). */
 	HOST_CHECK(e, sim_dev_recv(&e->d, buf, &len, NULL, NULL, 5000) == 0 &&
 		      !memcmp(buf, "m", 1));
@@ -813,25 +710,25 @@ static void play_monitor(struct env *e)
 
 START_TEST(monitored_signal)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
 	env_init(&e, devtype(4, 37));
-	env_start(&e, play_monitor);
+	sim_env_start(&e, play_monitor);
 	guest_open(&e, &dev, &chan);
 	ck_assert_int_eq(hv_chan_send(chan, "m", 1, 1, 0), 0);
 	atomic_store(&e.stage, 1);
-	env_join(&e);
+	sim_env_join(&e);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* ---- subchannels ---- */
 
-static void play_sub(struct env *e)
+static void play_sub(struct sim_env *e)
 {
 	uint64_t buf[8], tid;
 	size_t len = sizeof(buf);
@@ -839,7 +736,7 @@ static void play_sub(struct env *e)
 					 .header_len = HV_RING_DESC_SIZE, .trans_id = 5 };
 	struct iovec iov = { "sub", 3 };
 
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	e->sub = sim_dev_sub_offer(&e->d, SUB_RELID);
 	HOST_CHECK(e, e->sub != NULL);
 	atomic_store(&e->stage, 2);
@@ -851,12 +748,12 @@ static void play_sub(struct env *e)
 	/* The interrupt-page bit was the sub-channel's, never the primary's. */
 	HOST_CHECK(e, e->sub->bits >= 1 && e->d.ch[0].bits == 0);
 	HOST_CHECK(e, sim_dev_chan_sendv(&e->d, e->sub, &info, &iov, 1) == 0);
-	host_until(e, 3);
+	sim_env_host_until(e, 3);
 }
 
 START_TEST(subchannel)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *sub;
 	struct hv_chan_pkt pkt;
@@ -865,11 +762,11 @@ START_TEST(subchannel)
 	int fd;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_sub);
+	sim_env_start(&e, play_sub);
 	ck_assert_int_eq(hv_dev_open(e.root, INSTANCE, &dev), 0);
 	ck_assert_int_eq(hv_chan_open_sub(dev, SUB_RELID, &sub), -ENOENT);
 	atomic_store(&e.stage, 1);
-	guest_until(&e, 2);
+	sim_env_guest_until(&e, 2);
 	ck_assert_int_eq(hv_chan_open_sub(dev, SUB_RELID + 1, &sub), -ENOENT);
 	ck_assert_int_eq(hv_chan_open_sub(dev, SUB_RELID, &sub), 0);
 	ck_assert_uint_eq(hv_chan_relid(sub), SUB_RELID);
@@ -883,7 +780,7 @@ START_TEST(subchannel)
 	ck_assert_mem_eq(pkt.payload, "sub", 3);
 	hv_chan_close(sub);
 	atomic_store(&e.stage, 3);
-	env_join(&e);
+	sim_env_join(&e);
 
 	/* A ring file whose halves are not whole pages, then one of no data. */
 	snprintf(path, sizeof(path), "%s/channels/%u/ring", e.sr.devdir, SUB_RELID);
@@ -896,21 +793,21 @@ START_TEST(subchannel)
 	ck_assert_int_eq(truncate(path, 2 * 4096), 0);
 	ck_assert_int_eq(hv_chan_open_sub(dev, SUB_RELID, &sub), -EBADMSG);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* ---- rescind ---- */
 
-static void play_rescind(struct env *e)
+static void play_rescind(struct sim_env *e)
 {
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	sim_dev_rescind(&e->d);
 }
 
 START_TEST(rescind)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[2];
@@ -918,12 +815,12 @@ START_TEST(rescind)
 	unsigned int n;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_rescind);
+	sim_env_start(&e, play_rescind);
 	guest_open(&e, &dev, &chan);
 	hv_chan_set_busy_poll(chan, _i == 1);
 	atomic_store(&e.stage, 1);
 	ck_assert_int_eq(hv_chan_wait(chan, 5000), -ENODEV);
-	env_join(&e);
+	sim_env_join(&e);
 	ck_assert(!e.sr.kernel.crashed);
 	ck_assert_int_eq(hv_chan_wait(chan, 0), -ENODEV);
 	ck_assert_int_eq(hv_chan_send(chan, "z", 1, 0, 0), -ENODEV);
@@ -934,28 +831,28 @@ START_TEST(rescind)
 	ck_assert_int_eq(hv_dev_ack(dev, NULL), -ENODEV);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* A signal to a host that is gone is a rescind too. */
 START_TEST(rescind_on_signal)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
 	env_init(&e, devtype(4, -1));
-	env_start(&e, play_rescind);
+	sim_env_start(&e, play_rescind);
 	guest_open(&e, &dev, &chan);
 	atomic_store(&e.stage, 1);
-	env_join(&e);
+	sim_env_join(&e);
 	/* The host's receive mask is clear (zeroed at open): this send signals. */
 	ck_assert_int_eq(hv_chan_send(chan, "z", 1, 0, 0), -ENODEV);
 	ck_assert_int_eq(hv_chan_send(chan, "z", 1, 0, 0), -ENODEV);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
@@ -969,7 +866,7 @@ struct xfer_hdr {
 };
 
 /* A packet of the host's, put by the device code with the host thread gone. */
-static void put(struct env *e, uint16_t type, uint32_t header_len, const void *hdr,
+static void put(struct sim_env *e, uint16_t type, uint32_t header_len, const void *hdr,
 		size_t hdr_len, const void *payload, size_t len)
 {
 	ck_assert_int_eq(host_put(e, type, header_len, hdr, hdr_len, payload, len, type), 0);
@@ -977,7 +874,7 @@ static void put(struct env *e, uint16_t type, uint32_t header_len, const void *h
 
 START_TEST(typed_packets)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[8];
@@ -992,9 +889,9 @@ START_TEST(typed_packets)
 	uint32_t gpa_count[] = { 0, 0xffffffffu, 8, 0, 1, 0 };
 
 	env_init(&e, devtype(8, -1));
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	guest_open(&e, &dev, &chan);
-	env_join(&e);
+	sim_env_join(&e);
 
 	/* Honest transfer-page and GPA packets are described. */
 	put(&e, HV_RING_PKT_DATA_USING_XFER_PAGES, 16 + 24, &x, 24, "pl", 2);
@@ -1056,14 +953,14 @@ START_TEST(typed_packets)
 	ck_assert_mem_eq(pkts[0].payload, "gp", 2);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
 /* A packet that wraps lives in the bounce buffer: the batch stops there. */
 START_TEST(batch_stops_after_bounce)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 	struct hv_chan_pkt pkts[8];
@@ -1071,9 +968,9 @@ START_TEST(batch_stops_after_bounce)
 	unsigned int n, i, dsize;
 
 	env_init(&e, devtype(2, -1));
-	env_start(&e, NULL);
+	sim_env_start(&e, NULL);
 	guest_open(&e, &dev, &chan);
-	env_join(&e);
+	sim_env_join(&e);
 	dsize = hv_ring_data_size(hv_chan_rx_ring(chan));
 	ck_assert_uint_eq(dsize % 1024, 0);
 	/* Move the indices near the end: each packet takes 1024 bytes. */
@@ -1099,7 +996,7 @@ START_TEST(batch_stops_after_bounce)
 	ck_assert_uint_eq(hv_ring_read_avail(hv_chan_rx_ring(chan)), 0);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e);
+	sim_env_fini(&e);
 }
 END_TEST
 
