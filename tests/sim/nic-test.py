@@ -176,8 +176,24 @@ def case_not_a_nic(tmp):
         fail("hvpoll on a heartbeat device: %d %s" % (g.returncode, g.stderr))
 
 
+def case_feed_first(tmp):
+    # Frames only once the guest gave its receive buffer; a bad size fails
+    # the script before the device is offered.
+    hrc, _, herr, g, _ = run(tmp, "feed 10 10\n", [])
+    if hrc != 2 or "has not connected its receive buffer" not in herr:
+        fail("feed before nvs: hvsim %d: %s" % (hrc, herr))
+    if g.returncode == 0:
+        fail("hvpoll went on without its host: " + g.stdout)
+    for size in ("0", "1685"):
+        p = subprocess.run([HVSIM, "--root", os.path.join(tmp, "r2"), "--device", "nic"],
+                           input="feed 1 %s\n" % size, capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 3 or "SIZE from 1 to 1684" not in p.stderr:
+            fail("feed 1 %s: hvsim %d: %s" % (size, p.returncode, p.stderr))
+
+
 CASES = {"feed": case_feed, "rescind": case_rescind, "primary-only": case_primary_only,
-         "not-a-nic": case_not_a_nic}
+         "not-a-nic": case_not_a_nic, "feed-first": case_feed_first}
 with tempfile.TemporaryDirectory(prefix="hvuio-nic-") as tmpdir:
     CASES[CASE](tmpdir)
 print("ok: " + CASE)

@@ -276,7 +276,8 @@ static int on_connect(struct sim_dev *d, void *arg)
 	size_t len;
 	int err;
 
-	/* The NIC's guest speaks first (NVSP's INIT). */
+	/* The NIC's guest speaks first (NVSP's INIT), on a channel that knows no buffer yet. */
+	s->nvs_rxbuf = false;
 	if (s->type->ic_type == 0)
 		return 0;
 	err = hv_ic_negotiate_request_build(msg, sizeof(msg), sim_devtype_offer(s->type),

@@ -347,6 +347,7 @@ struct sim {
 	uint32_t last_status;
 	struct hv_ic_version fw_ver, msg_ver;   /* negotiated */
 	uint64_t hb_seq;
+	bool nvs_rxbuf;            /* nic: this guest connected its receive buffer */
 };
 
 /*
@@ -377,6 +378,8 @@ void sim_status_text(uint32_t status, char *buf, size_t len);
 int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);
 /* fcopy.c: run an OP_FCOPY or HOSTILE_FCOPY action. */
 int sim_fcopy_run(struct sim *s, const struct sim_action *a);
+/* The largest frame feed delivers: one 1728-byte receive slot less the RNDIS header. */
+#define SIM_NIC_MAX_FRAME 1684
 /* nic.c: serve the guest's NVSP setup (OP_NVS); feed n frames of n2 bytes per channel (OP_FEED). */
 int sim_nic_nvs(struct sim *s, const struct sim_action *a);
 int sim_nic_feed(struct sim *s, const struct sim_action *a);

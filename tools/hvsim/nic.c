@@ -30,8 +30,8 @@
 #define NIC_SUB_RELID0 32u
 /* Slots a channel may have in flight: the guest must give them back to go on. */
 #define NIC_SLOTS_PER_CHAN 64u
-/* Bytes of RNDIS header before a frame: what a slot has left for the frame. */
-#define NIC_MAX_FRAME (NVSP_RECV_SLOT_SIZE - sizeof(struct rndis_packet_msg))
+_Static_assert(SIM_NIC_MAX_FRAME == NVSP_RECV_SLOT_SIZE - sizeof(struct rndis_packet_msg),
+	       "a frame and its RNDIS header fill a slot");
 
 static int64_t nic_now_ms(void)
 {
@@ -151,6 +151,8 @@ static int nic_serve(struct sim *s, unsigned int line, uint32_t want, bool *done
 
 			err = nic_respond(s, tid, &r, sizeof(r));
 		}
+		if (rx)
+			s->nvs_rxbuf = ok;
 		if (!err && !ok) {
 			sim_err("line %u: the guest named GPADL %u for the %s buffer, which is %u",
 				line, gpadl, rx ? "receive" : "send", want_gpadl);
@@ -308,10 +310,11 @@ int sim_nic_feed(struct sim *s, const struct sim_action *a)
 
 	if ((err = nic_check(s, a->line)))
 		return err;
-	if (a->n2 > NIC_MAX_FRAME || a->n2 == 0) {
-		sim_err("line %u: feed: a frame of 1 to %zu bytes fits a slot", a->line,
-			(size_t)NIC_MAX_FRAME);
-		return EXIT_SETUP;
+	/* Hyper-V delivers nothing before the guest gave it a receive buffer. */
+	if (!s->nvs_rxbuf) {
+		sim_err("line %u: feed: the guest has not connected its receive buffer (nvs)",
+			a->line);
+		return EXIT_GUEST;
 	}
 	memset(chans, 0, sizeof(chans));
 	for (i = 0; i < SIM_MAX_CHANS; i++) {

@@ -371,8 +371,9 @@ int sim_script_parse(const char *line, unsigned int lineno, struct sim_action *a
 	} else if (!strcmp(cmd, "feed")) {
 		a->op = OP_FEED;
 		if (n != 3 || parse_u64(w[1], UINT32_MAX, &a->n) < 0 || !a->n ||
-		    parse_u64(w[2], UINT16_MAX, &a->n2) < 0)
-			FAIL("usage: feed COUNT SIZE, COUNT from 1");
+		    parse_u64(w[2], SIM_NIC_MAX_FRAME, &a->n2) < 0 || !a->n2)
+			FAIL("usage: feed COUNT SIZE, COUNT from 1, SIZE from 1 to %d",
+			     SIM_NIC_MAX_FRAME);
 	} else if (!strcmp(cmd, "copy") || !strcmp(cmd, "fcopy") ||
 		   (!strcmp(cmd, "hostile") && n > 1 && !strncmp(w[1], "fcopy-", 6))) {
 		if ((ret = sim_fcopy_parse(w, n, a, err, errlen)) < 0)
