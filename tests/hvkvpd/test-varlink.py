@@ -954,6 +954,17 @@ def systemd_run(tmp, abstract):
         sim.wait()
 
 
+def listening(path):
+    """Whether a socket bound to path listens (__SO_ACCEPTCON in /proc/net/unix)."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 8 and cols[7] == path and int(cols[3], 16) & 0x10000:
+                return True
+    return False
+
+
 def case_socket_activate(tmp):
     """systemd's own socket activation helper, systemd-socket-activate(1),
     passes the listening socket (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) and
@@ -972,7 +983,8 @@ def case_socket_activate(tmp):
                                 "--socket", unused, "-n"],
                                stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: os.path.exists(path), 10, "systemd-socket-activate did not listen")
+            # bind() makes the path before listen(): wait for the listening state.
+            wait_for(lambda: listening(path), 10, "systemd-socket-activate did not listen")
             check_passed_socket(path, unused, act, log)
         finally:
             if act.poll() is None:

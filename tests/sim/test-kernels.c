@@ -237,7 +237,7 @@ static void run_sub(unsigned int p, const struct sim_devtype *type, enum mode mo
 	/* The decision names the kernel and, where it matters, the commit. */
 	ck_assert_ptr_nonnull(strstr(why, kernel));
 	if (mode != MODE_FORCE_IRQ) {
-		ck_assert(on == !sub_oops);
+		ck_assert_msg(on == !sub_oops, "kernel %s: %s", kernel, why);
 		if (sub_oops)
 			ck_assert_ptr_nonnull(strstr(why, "d062463edf17"));
 	}

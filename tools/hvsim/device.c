@@ -471,6 +471,11 @@ static bool dev_monitored(const struct sim_dev *d)
  * 547fa4ffd799, for every such sub-channel too with the full
  * d062463edf17. Each signal is a hypercall, on which the host also
  * looks at the interrupt-page bits of channels without a monitor page.
+ *
+ * The kernel's write() has changed every mask when it returns; here the
+ * guest watches them change one by one. The primary goes last so that a
+ * guest that sees its mask change (the sub-channel probe of lib/vmbus)
+ * sees the whole write, as after the kernel's write() returns.
  */
 static void dev_guest_write(struct sim_dev *d, int32_t v)
 {
@@ -478,7 +483,7 @@ static void dev_guest_write(struct sim_dev *d, int32_t v)
 	bool hypercall = false;
 	int i;
 
-	for (i = 0; i < SIM_MAX_CHANS; i++) {
+	for (i = SIM_MAX_CHANS - 1; i >= 0; i--) {
 		struct sim_chan *c = &d->ch[i];
 
 		if (!c->relid || (i > 0 && !k->has[SIM_K_WRITE_ALL]))
