@@ -8,6 +8,8 @@ usage: nic-test.py CASE HVSIM HVPOLL [KERNEL]"""
 
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -192,8 +194,46 @@ def case_feed_first(tmp):
             fail("feed 1 %s: hvsim %d: %s" % (size, p.returncode, p.stderr))
 
 
+def case_reoffer(tmp):
+    # A re-offer is a new probe: new buffers, new GPADL handles, never the
+    # old ones (Linux counts them up for the whole boot, and the open of the
+    # channel took one for its rings).
+    host, root, _, err = start_host(tmp, "open\nrescind\noffer\nwait 60000\n")
+    first = sysfs_maps(root)
+    # This program opens the device as a guest would: the map message comes.
+    guest = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    guest.connect(os.path.join(root, "dev", "uio0"))
+    guest.settimeout(20)
+    msg, anc, _, _ = guest.recvmsg(16, socket.CMSG_SPACE(5 * 4))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            for fd in struct.unpack("%di" % (len(data) // 4), data):
+                os.close(fd)
+    if struct.unpack("<I", msg) != (5,):
+        fail("map message %r" % msg)
+    # The rescind closes it.
+    if guest.recv(16) != b"":
+        fail("the host did not close the device at the rescind")
+    guest.close()
+    base = os.path.join(root, "sys/bus/vmbus/devices", NIC_INSTANCE, "uio", "uio1")
+    end = time.monotonic() + 20
+    # addr is the last file of map 4 the host writes, each whole.
+    while not os.path.exists(os.path.join(base, "maps", "map4", "addr")):
+        if host.poll() is not None or time.monotonic() > end:
+            fail("no re-offer: " + read(err))
+        time.sleep(0.01)
+    second = sysfs_maps(root)
+    host.terminate()
+    finish(host)
+    h1 = [int(n.split(":")[1]) for n, _ in first[3:]]
+    h2 = [int(n.split(":")[1]) for n, _ in second[3:]]
+    if h1 != [0xE1E10, 0xE1E11] or h2 != [0xE1E13, 0xE1E14]:
+        fail("GPADL handles %s, then %s" % (h1, h2))
+
+
 CASES = {"feed": case_feed, "rescind": case_rescind, "primary-only": case_primary_only,
-         "not-a-nic": case_not_a_nic, "feed-first": case_feed_first}
+         "not-a-nic": case_not_a_nic, "feed-first": case_feed_first,
+         "reoffer": case_reoffer}
 with tempfile.TemporaryDirectory(prefix="hvuio-nic-") as tmpdir:
     CASES[CASE](tmpdir)
 print("ok: " + CASE)
