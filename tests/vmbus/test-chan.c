@@ -1000,6 +1000,11 @@ START_TEST(batch_stops_after_bounce)
 }
 END_TEST
 
+/* Cases as registered, to check that each one reported. */
+static unsigned int registered;
+#define ADD(tc, t) (tcase_add_test(tc, t), registered++)
+#define ADD_LOOP(tc, t, n) (tcase_add_loop_test(tc, t, 0, (int)(n)), registered += (n))
+
 int main(void)
 {
 	Suite *s = suite_create("chan");
@@ -1008,37 +1013,44 @@ int main(void)
 	int failed;
 
 	tc = tcase_create("open");
-	tcase_add_test(tc, open_handshake);
-	tcase_add_test(tc, open_errors);
-	tcase_add_test(tc, open_by_class);
-	tcase_add_loop_test(tc, hostile_handshake, 0, sizeof(hostile) / sizeof(hostile[0]));
-	tcase_add_test(tc, hostile_ring_size);
+	ADD(tc, open_handshake);
+	ADD(tc, open_errors);
+	ADD(tc, open_by_class);
+	ADD_LOOP(tc, hostile_handshake, sizeof(hostile) / sizeof(hostile[0]));
+	ADD(tc, hostile_ring_size);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("data");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, send_recv_interrupts);
-	tcase_add_test(tc, busy_poll);
-	tcase_add_test(tc, busy_poll_signal);
-	tcase_add_test(tc, drain_before_first_wait);
-	tcase_add_loop_test(tc, pingpong_no_lost_wakeup, 0, 2);
-	tcase_add_test(tc, interrupt_decisions);
-	tcase_add_test(tc, pending_send_size_rx);
-	tcase_add_test(tc, pending_send_size_tx);
-	tcase_add_test(tc, monitored_signal);
-	tcase_add_test(tc, typed_packets);
-	tcase_add_test(tc, batch_stops_after_bounce);
+	ADD(tc, send_recv_interrupts);
+	ADD(tc, busy_poll);
+	ADD(tc, busy_poll_signal);
+	ADD(tc, drain_before_first_wait);
+	ADD_LOOP(tc, pingpong_no_lost_wakeup, 2);
+	ADD(tc, interrupt_decisions);
+	ADD(tc, pending_send_size_rx);
+	ADD(tc, pending_send_size_tx);
+	ADD(tc, monitored_signal);
+	ADD(tc, typed_packets);
+	ADD(tc, batch_stops_after_bounce);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifetime");
-	tcase_add_test(tc, subchannel);
-	tcase_add_loop_test(tc, rescind, 0, 2);
-	tcase_add_test(tc, rescind_on_signal);
+	ADD(tc, subchannel);
+	ADD_LOOP(tc, rescind, 2);
+	ADD(tc, rescind_on_signal);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
+	/* Every case reported, unless the environment chose some (CK_RUN_CASE). */
+	if (!getenv("CK_RUN_CASE") && !getenv("CK_RUN_SUITE") &&
+	    srunner_ntests_run(sr) != (int)registered) {
+		fprintf(stderr, "test-chan: %d results for %u cases\n", srunner_ntests_run(sr),
+			registered);
+		failed = 1;
+	}
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -345,14 +345,22 @@ static void *rx_thread(void *arg)
 	return NULL;
 }
 
-/* The host has read everything we sent: our completions are all in. */
-static int tx_drain(struct hv_chan *chan, int timeout_ms)
+/*
+ * The host has read everything we sent: our completions are all in. The
+ * host moves its read index without a word to us, so look every
+ * millisecond; the device's events say whether it is still there.
+ */
+static int tx_drain(struct hv_dev *dev, struct hv_chan *chan, int timeout_ms)
 {
 	const struct timespec pause = { 0, 1000 * 1000 };
 	struct hv_ring *tx = hv_chan_tx_ring(chan);
 	int64_t end = now_ms() + timeout_ms;
+	int err;
 
 	while (hv_ring_write_avail(tx) != hv_ring_data_size(tx)) {
+		err = hv_dev_ack(dev, NULL);
+		if (err && err != -EAGAIN)
+			return err;
 		if (now_ms() >= end)
 			return -ETIMEDOUT;
 		nanosleep(&pause, NULL);
@@ -500,7 +508,7 @@ int main(int argc, char **argv)
 
 	/* 4. Our completions read by the host, then the totals. */
 	for (i = 0; i < nq; i++) {
-		if (!q[i].err && (err = tx_drain(q[i].chan, (int)timeout * 1000))) {
+		if (!q[i].err && (err = tx_drain(dev, q[i].chan, (int)timeout * 1000))) {
 			q[i].err = err;
 			q[i].what = "drain";
 		}
