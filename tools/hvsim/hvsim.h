@@ -7,7 +7,8 @@
  *            guest's signals and our interrupts;
  * script.c   turns script lines into actions;
  * actions.c  runs the actions: IC framing, KVP requests through the
- *            library's codec, printing.
+ *            library's codec, printing;
+ * nic.c      the synthetic NIC's NVSP setup and received frames.
  */
 #ifndef HVSIM_H
 #define HVSIM_H
