@@ -14,13 +14,17 @@ time as the kernel sends them: the Guest/Parameters keys a Hyper-V host
 sends at boot, 20 External keys, one walk of the Auto pool. Then both are
 left idle for --idle seconds (default 5).
 
-Measured per daemon (bench/README.md, "footprint"): Rss, Pss and private
-(Private_Clean + Private_Dirty) from /proc/PID/smaps_rollup after the idle
-period, and the wake-ups while idle: context switches of all its threads
-(/proc/PID/task/*/status, voluntary + nonvoluntary) at the start and at the
-end of the idle period, which starts one second after the last reply.
-Libraries other processes map too (other than libc) are listed with a
-warning: on a VM where the daemon runs alone their pages are its own.
+Measured per daemon, over the daemon and the processes it started (hvkvpd's
+privileged helper) together (bench/README.md, "footprint"): Rss, Pss and
+private (Private_Clean + Private_Dirty) from /proc/PID/smaps_rollup after
+the idle period, and the wake-ups while idle: context switches of all
+their threads (/proc/PID/task/*/status, voluntary + nonvoluntary) at the
+start and at the end of the idle period, which starts one second after the
+last reply.
+Libraries other processes map too (other than libc) are listed: on a VM
+where the daemon runs alone their pages are its own, so "Pss, libraries
+alone" counts them whole (their Rss), and the goal is judged on it.
+hvkvpd's mappings are printed with their Rss, Pss and private memory.
 Needs root (namespaces, the bind mount).
 """
 
@@ -80,6 +84,21 @@ def load(kind, ks):
     return n
 
 
+def tree(pid):
+    """The daemon and the processes it started (hvkvpd's privileged
+    helper): the service's memory is theirs together, as Pss adds up."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for t in glob.glob("/proc/%d/task/*/children" % pids[i]):
+            try:
+                with open(t) as f:
+                    pids += [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                pass
+        i += 1
+    return pids
+
+
 def switches(pid):
     total = 0
     for st in glob.glob("/proc/%d/task/*/status" % pid):
@@ -104,6 +123,32 @@ def memory(pid):
             "private_kb": m["Private_Clean"] + m["Private_Dirty"]}
 
 
+def mappings(pid, out):
+    """Add Rss, Pss and private KB of each mapping of /proc/PID/smaps into
+    out, by its file name or [heap], [stack], [anon] ..."""
+    name = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                out.setdefault(name, {"rss_kb": 0, "pss_kb": 0, "private_kb": 0})
+            elif len(parts) == 3 and parts[2] == "kB" and name:
+                key = {"Rss:": "rss_kb", "Pss:": "pss_kb", "Private_Clean:": "private_kb",
+                       "Private_Dirty:": "private_kb"}.get(parts[0])
+                if key:
+                    out[name][key] += int(parts[1])
+    return out
+
+
+def pss_alone(maps, shared):
+    """Pss with the libraries other processes map counted whole (their Rss),
+    as on a VM where the daemon alone maps them: an upper bound, since
+    pages other processes brought in may be mapped here too (fault-around),
+    and a page both the daemon and its helper map counts twice."""
+    return sum(m["rss_kb"] if f in shared else m["pss_kb"] for f, m in maps.items())
+
+
 def mapped_files(pid):
     files = set()
     try:
@@ -117,12 +162,12 @@ def mapped_files(pid):
     return files
 
 
-def sharers(pid, exclude):
+def sharers(pids, exclude):
     """The daemon's libraries (libc and the loader aside, which every
     process maps) that other processes map too, with how many: their pages
     then count only in part in its Pss and not at all in its private
     memory, which on a VM where it runs alone they would."""
-    mine = {f for f in mapped_files(pid) if "/lib" in f and
+    mine = {f for pid in pids for f in mapped_files(pid) if "/lib" in f and
             not any(x in os.path.basename(f) for x in ("libc.so", "ld-linux"))}
     count = {}
     for d in os.listdir("/proc"):
@@ -155,39 +200,64 @@ def main():
         # what the last request started (its last sleep is not a wake-up);
         # the measurement is the wait after it.
         time.sleep(1)
-        before = {k: switches(d[0].pid) for k, d in daemons.items()}
+        pids = {k: tree(d[0].pid) for k, d in daemons.items()}
+        before = {k: sum(switches(q) for q in pids[k]) for k in daemons}
         time.sleep(a.idle)
+        everyone = {q for k in pids for q in tree(pids[k][0])}
         for k, (p, ks) in daemons.items():
-            res[k]["idle_wakeups"] = switches(p.pid) - before[k]
+            if tree(p.pid) != pids[k]:
+                fail("%s started or ended a process while idle" % k)
+            res[k]["processes"] = len(pids[k])
+            res[k]["idle_wakeups"] = sum(switches(q) for q in pids[k]) - before[k]
             res[k]["idle_seconds"] = a.idle
-            res[k].update(memory(p.pid))
-            res[k]["threads"] = len(glob.glob("/proc/%d/task/*" % p.pid))
-            res[k]["libraries_shared"] = sharers(p.pid, {d[0].pid for d in daemons.values()})
+            res[k]["main"] = memory(p.pid)
+            for key in ("rss_kb", "pss_kb", "private_kb"):
+                res[k][key] = sum(memory(q)[key] for q in pids[k])
+            res[k]["threads"] = sum(len(glob.glob("/proc/%d/task/*" % q)) for q in pids[k])
+            res[k]["libraries_shared"] = sharers(pids[k], everyone)
+            res[k]["mappings"] = {}
+            for q in pids[k]:
+                mappings(q, res[k]["mappings"])
+            res[k]["pss_alone_kb"] = pss_alone(res[k]["mappings"], res[k]["libraries_shared"])
         for k, (p, ks) in daemons.items():
             stop(p, signal.SIGTERM if k == "hvkvpd" else signal.SIGKILL)
             ks.close()
     lin, hv = res["linux"], res["hvkvpd"]
     print("%-26s %12s %12s %8s" % ("", "hv_kvp_daemon", "hvkvpd", "ratio"))
     for key, label in (("rss_kb", "resident (Rss)"), ("pss_kb", "proportional (Pss)"),
-                       ("private_kb", "private")):
+                       ("pss_alone_kb", "Pss, libraries alone"), ("private_kb", "private")):
         print("%-26s %9.2f MB %9.2f MB %8.2f" % (label, lin[key] / 1024, hv[key] / 1024,
                                                 hv[key] / lin[key]))
     print("%-26s %12d %12d" % ("wake-ups in %.0f s idle" % a.idle,
                                lin["idle_wakeups"], hv["idle_wakeups"]))
+    print("%-26s %9.2f MB %9.2f MB %8.2f" % ("Pss of the main process", lin["main"]["pss_kb"] / 1024,
+                                              hv["main"]["pss_kb"] / 1024,
+                                              hv["main"]["pss_kb"] / lin["main"]["pss_kb"]))
+    print("%-26s %12d %12d" % ("processes", lin["processes"], hv["processes"]))
     print("%-26s %12d %12d" % ("threads", lin["threads"], hv["threads"]))
     print("%-26s %12d %12d" % ("Auto keys walked", lin["auto_keys"], hv["auto_keys"]))
     res["pss_ratio"] = hv["pss_kb"] / lin["pss_kb"]
+    res["pss_alone_ratio"] = hv["pss_alone_kb"] / lin["pss_alone_kb"]
+    print("hvkvpd's mappings, all its processes (KB)")
+    print("  %-26s %8s %8s %8s" % ("", "Rss", "Pss", "private"))
+    for f, m in sorted(hv["mappings"].items(), key=lambda i: -i[1]["rss_kb"]):
+        if m["rss_kb"]:
+            print("  %-26s %8d %8d %8d%s" % (os.path.basename(f)[:26], m["rss_kb"], m["pss_kb"],
+                                           m["private_kb"],
+                                           "  (mapped elsewhere too)"
+                                           if f in hv["libraries_shared"] else ""))
     for k in ("linux", "hvkvpd"):
         for f, n in sorted(res[k]["libraries_shared"].items()):
-            print("warning: %s's %s is mapped by %d other process(es): its Pss and private "
-                  "memory read low" % (k, os.path.basename(f), n))
+            print("note: %s's %s is mapped by %d other process(es): its Pss and private "
+                  "memory read low; \"Pss, libraries alone\" counts it whole"
+                  % (k, os.path.basename(f), n))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)
-    ok = res["pss_ratio"] <= 2.5 and hv["idle_wakeups"] == 0
-    print("goal (Pss at most 2.5 times, 0 idle wake-ups): %s%s" %
-          ("met" if ok else "NOT met",
-           ", not conclusive (shared libraries above)" if hv["libraries_shared"] else ""))
+    # Judged on the upper bound, which no other process can lower.
+    ok = res["pss_alone_ratio"] <= 2.5 and hv["idle_wakeups"] == 0
+    print("goal (Pss, libraries alone, at most 2.5 times; 0 idle wake-ups): %s (%.2f times)" %
+          ("met" if ok else "NOT met", res["pss_alone_ratio"]))
     return 0 if ok else 1
 
 

@@ -104,6 +104,12 @@ int hvkvpd_sandbox_enter(const struct hvkvpd *d);
  * a SET_IP_INFO program needs (none without one). 0 or -errno (logged).
  */
 int hvkvpd_sandbox_helper(bool program);
+/*
+ * The seccomp filter alone, for the calling thread and those it starts
+ * later (no_new_privs must be set): hvkvpd_sandbox_enter's last step, and
+ * what tests/reliability/test-filter.c checks. 0 or a negative errno.
+ */
+int hvkvpd_sandbox_filter_load(void);
 
 /* privsep.c */
 /* Fork the helper (before the sandbox) and resolve the host name once. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -411,6 +412,12 @@ int main(int argc, char **argv)
 	 * host's device shows up: that may take long, or never happen, and a
 	 * start job waiting for it would hold up the boot.
 	 */
+	/*
+	 * Start-up freed what it used once (the pool files, read whole):
+	 * hand those pages back, or the heap keeps them resident for the
+	 * daemon's whole life.
+	 */
+	malloc_trim(0);
 	err = hvkvpd_notify("READY=1\nSTATUS=serving clients, waiting for the host's device");
 	if (err < 0)
 		log_warn("NOTIFY_SOCKET: %s", strerror(-err));

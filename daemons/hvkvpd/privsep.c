@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -103,6 +104,12 @@ static void helper_serve(int fd, struct hv_kvp_info *info)
 		}
 		if (ps_send(fd, &rep, sizeof(rep)) < 0)
 			break;
+		/*
+		 * The heap came from the daemon at fork: what a request freed
+		 * (the resolver's, the program's environment) would otherwise
+		 * stay resident as the helper's own copy until it exits.
+		 */
+		malloc_trim(0);
 	}
 	free(req);
 }

@@ -157,7 +157,7 @@ static int fqdn_get(struct hv_kvp_info *info, char *value, size_t size)
 
 static int addresses_get(int family, char *value, size_t size)
 {
-	struct nl_sock *sk = NULL;
+	struct kvp_nl *nl = NULL;
 	struct kvp_addr *v = NULL;
 	struct kvp_list list;
 	char text[INET6_ADDRSTRLEN];
@@ -165,10 +165,10 @@ static int addresses_get(int family, char *value, size_t size)
 	int err;
 
 	kvp_list_init(&list, value, size, HV_KVP_AUTO_VALUE_UNITS);
-	err = kvp_nl_open(&sk);
+	err = kvp_nl_open(&nl);
 	if (err < 0)
 		return err;
-	err = kvp_addrs_get(sk, 0, &v, &n);
+	err = kvp_addrs_get(nl, 0, &v, &n);
 	if (err < 0)
 		goto out;
 	/* Cut at a whole address: a host with hundreds has a prefix of them. */
@@ -181,7 +181,7 @@ static int addresses_get(int family, char *value, size_t size)
 	}
 out:
 	free(v);
-	kvp_nl_close(sk);
+	kvp_nl_close(nl);
 	return err;
 }
 

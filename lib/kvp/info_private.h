@@ -11,7 +11,7 @@
 
 #include "hvuio/kvp_info.h"
 
-struct nl_sock;
+struct kvp_nl;
 
 struct hv_kvp_info {
 	char root[PATH_MAX];     /* no trailing '/'; "" is "/" */
@@ -81,23 +81,26 @@ struct kvp_addr {
 	unsigned char bytes[16];
 };
 
-int kvp_nl_err(int nlerr);
-int kvp_nl_open(struct nl_sock **ret);
-void kvp_nl_close(struct nl_sock *sk);
+/*
+ * A route netlink socket of the calling thread's network namespace. The
+ * calls below return 0 (or an index) or a negative errno: the kernel's,
+ * -EBADMSG or -EPROTO for a reply that is not well formed or not ours,
+ * -EAGAIN when the tables kept changing during a dump.
+ */
+int kvp_nl_open(struct kvp_nl **ret);
+void kvp_nl_close(struct kvp_nl *nl);
 /*
  * Addresses of interface `ifindex`, or with ifindex 0 of every interface
  * that is not a loopback, sorted (see netlink.c). *ret is malloc()ed.
  */
-int kvp_addrs_get(struct nl_sock *sk, int ifindex, struct kvp_addr **ret, size_t *ret_n);
+int kvp_addrs_get(struct kvp_nl *nl, int ifindex, struct kvp_addr **ret, size_t *ret_n);
 /* Text of an address: inet_ntop into buf (INET6_ADDRSTRLEN bytes). */
 void kvp_addr_text(const struct kvp_addr *a, char *buf, size_t size);
 
 /* The interface whose hardware address is mac[6]: its index, or -ENODEV. */
-int kvp_link_by_mac(struct nl_sock *sk, const uint8_t mac[6]);
-/* Index, hardware address (mac may be NULL) of interface `name`; -ENODEV. */
-int kvp_link_by_name(struct nl_sock *sk, const char *name, uint8_t mac[6]);
+int kvp_link_by_mac(struct kvp_nl *nl, const uint8_t mac[6]);
 /* Gateways of default routes leaving by `ifindex`, IPv4 first, into the list. */
-int kvp_gateways_get(struct nl_sock *sk, int ifindex, struct kvp_list *l);
+int kvp_gateways_get(struct kvp_nl *nl, int ifindex, struct kvp_list *l);
 
 /* SET_IP_INFO hook (hook.c): run argv with envp, wait up to timeout_ms. */
 int kvp_hook_run(const char *path, char *const argv[], char *const envp[],

@@ -278,7 +278,7 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 {
 	struct kvp_list addrs, masks, gws, dns, saved_addrs;
 	char text[INET6_ADDRSTRLEN], mask[INET6_ADDRSTRLEN];
-	struct nl_sock *sk = NULL;
+	struct kvp_nl *nl = NULL;
 	struct kvp_addr *v = NULL;
 	uint8_t mac[6];
 	size_t n = 0, i;
@@ -293,15 +293,15 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 	err = mac_parse(ip->adapter_id, mac);
 	if (err < 0)
 		return err;
-	err = kvp_nl_open(&sk);
+	err = kvp_nl_open(&nl);
 	if (err < 0)
 		return err;
-	ifindex = kvp_link_by_mac(sk, mac);
+	ifindex = kvp_link_by_mac(nl, mac);
 	if (ifindex < 0) {
 		err = ifindex;
 		goto out;
 	}
-	err = kvp_addrs_get(sk, ifindex, &v, &n);
+	err = kvp_addrs_get(nl, ifindex, &v, &n);
 	if (err < 0)
 		goto out;
 	kvp_list_init(&addrs, ip->ip_addr, sizeof(ip->ip_addr), HV_KVP_MAX_IP_ADDR_SIZE - 1);
@@ -331,7 +331,7 @@ HV_EXPORT int hv_kvp_info_ip_get(struct hv_kvp_info *info, struct hv_kvp_ip_info
 	 */
 	if (n == 0)
 		goto out;
-	err = kvp_gateways_get(sk, ifindex, &gws);
+	err = kvp_gateways_get(nl, ifindex, &gws);
 	if (err < 0)
 		goto out;
 	dns_get(info, ifindex, &dns);
@@ -341,7 +341,7 @@ out:
 	if (err < 0)
 		ip_out_clear(ip);
 	free(v);
-	kvp_nl_close(sk);
+	kvp_nl_close(nl);
 	return err;
 }
 

@@ -592,6 +592,45 @@ START_TEST(ip_get_many_addresses)
 }
 END_TEST
 
+/*
+ * Next hops as route netlink gives them: two IPv4 default routes of one
+ * metric (`ip route append`), an IPv6 multipath one, defaults in other
+ * tables (one past 255, only in RTA_TABLE) left out. And the synthetic
+ * NIC found when a VF with its MAC is enslaved to it, even though the VF
+ * has the lower index and an address of its own.
+ */
+START_TEST(ip_get_routes_and_vf)
+{
+	char root[PATH_MAX], ns[64];
+	struct hv_kvp_info *info;
+	struct hv_kvp_ip_info ip;
+
+	ns_private("routes", ns, sizeof(ns));
+	root_new(root, sizeof(root));
+	SH_OK("ip link add hvr address " MAC0 " type veth peer name hvrp && "
+	      "ip link set hvr up && ip link set hvrp up && "
+	      "ip addr add 192.0.2.30/24 dev hvr && ip addr add 2001:db8:5::30/64 dev hvr nodad && "
+	      "ip route add default via 192.0.2.1 dev hvr && "
+	      "ip route append default via 192.0.2.2 dev hvr && "
+	      "ip route add default via 192.0.2.9 dev hvr table 100 && "
+	      "ip route add default via 192.0.2.8 dev hvr table 1000 && "
+	      "ip -6 route add default nexthop via 2001:db8:5::1 dev hvr "
+	      "nexthop via 2001:db8:5::2 dev hvr");
+	SH_OK("ip link add hvv address " MAC1 " type veth peer name hvvp && "
+	      "ip link add hvs address " MAC1 " type bridge && "
+	      "ip link set hvv master hvs && ip link set hvv up && ip link set hvs up && "
+	      "ip addr add 198.51.100.7/24 dev hvv && ip addr add 192.0.2.40/24 dev hvs");
+	info = info_new(root);
+	ip_get(info, MAC0, &ip, 0);
+	ck_assert_str_eq(ip.ip_addr, "192.0.2.30;2001:db8:5::30");
+	ck_assert_str_eq(ip.gate_way, "192.0.2.1;192.0.2.2;2001:db8:5::1;2001:db8:5::2;");
+	ip_get(info, MAC1, &ip, 0);
+	ck_assert_str_eq(ip.ip_addr, "192.0.2.40");
+	hv_kvp_info_free(info);
+	sh("ip netns del %s", ns);
+}
+END_TEST
+
 /* ---- SET_IP_INFO ---- */
 
 static const char record_hook[] =
@@ -956,6 +995,7 @@ int main(void)
 	tcase_add_test(tc, ip_get_dns_sources);
 	tcase_add_test(tc, ip_get_bad_mac);
 	tcase_add_test(tc, ip_get_many_addresses);
+	tcase_add_test(tc, ip_get_routes_and_vf);
 	tcase_add_test(tc, ip_set_hook_env);
 	tcase_add_test(tc, ip_set_invalid);
 	tcase_add_test(tc, ip_set_hook_fails);
@@ -969,6 +1009,7 @@ int main(void)
 
 	sh("ip netns del %s 2>/dev/null", shared_ns);
 	sh("ip netns del hvkvp-%d-many 2>/dev/null", (int)getpid());
+	sh("ip netns del hvkvp-%d-routes 2>/dev/null", (int)getpid());
 	sh("ip netns del hvkvp-%d-sample 2>/dev/null", (int)getpid());
 	sh("rm -rf %s", top);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
