@@ -166,7 +166,7 @@ static void observe(void *ctx, const struct hv_kvp_event *ev)
 
 static void log_transport(const struct hvkvpd *d)
 {
-	struct hv_kvp_transport_status s;
+	struct hv_kvp_transport_status s = { .sz = sizeof(s) };
 
 	if (hv_kvp_transport_status_get(d->transport, &s) < 0)
 		return;
@@ -182,7 +182,7 @@ static void log_transport(const struct hvkvpd *d)
 /* Answer what is waiting; a failed transport is reopened. 1: stop. */
 static uint64_t host_requests(const struct hvkvpd *d)
 {
-	struct hv_kvp_transport_status st;
+	struct hv_kvp_transport_status st = { .sz = sizeof(st) };
 
 	return hv_kvp_transport_status_get(d->transport, &st) == 0 ? st.requests : 0;
 }

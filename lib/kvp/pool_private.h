@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: ISC */
-/* Internals shared by the pool store (store.c) and its files (poolfile.c). */
+/*
+ * Internals shared by the pool store (store.c, store_sync.c,
+ * store_index.c) and its files (poolfile.c).
+ */
 #ifndef HVUIO_KVP_POOL_PRIVATE_H
 #define HVUIO_KVP_POOL_PRIVATE_H
 

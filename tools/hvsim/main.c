@@ -14,7 +14,7 @@
 #define EXIT_CRASH 4
 
 static const char usage_text[] =
-	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy|nic]\n"
 	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	}
 	s->type = sim_devtype_find(device);
 	if (!s->type) {
-		sim_err("--device: '%s' is not kvp, heartbeat or fcopy", device);
+		sim_err("--device: '%s' is not kvp, heartbeat, fcopy or nic", device);
 		free(s);
 		return 3;
 	}
