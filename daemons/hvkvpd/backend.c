@@ -173,7 +173,7 @@ int hvkvpd_backend_choose(struct hvkvpd *d)
 
 void hvkvpd_backend_explain(const struct hvkvpd *d)
 {
-	struct hv_vmbus_kernel k;
+	struct hv_vmbus_kernel k = { .sz = sizeof(k) };
 	char text[1024];
 
 	/* What uio_hv_generic of this kernel does, and what the library does about it. */
@@ -223,7 +223,7 @@ int hvkvpd_signal_take(struct hvkvpd *d, bool *terminate)
 		*terminate = true;
 	} else if (si.ssi_signo == SIGHUP) {
 		/* Nothing to reload: the files are read again anyway. Say how it goes. */
-		struct hv_kvp_transport_status st;
+		struct hv_kvp_transport_status st = { .sz = sizeof(st) };
 
 		if (d->transport && hv_kvp_transport_status_get(d->transport, &st) == 0)
 			log_notice("SIGHUP: backend %s, %s, %" PRIu64 " host requests answered",

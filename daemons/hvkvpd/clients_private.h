@@ -75,6 +75,11 @@ struct hvkvpd_clients {
 	struct change *queue;
 	unsigned int qhead, qlen;
 	bool overflow, stop;
+	/*
+	 * A Watch is in place: only then are changes queued and the thread
+	 * woken for them. A host request costs no wake-up of this thread.
+	 */
+	bool watching;
 	char backend[16];
 	char device[256];
 	bool negotiated;

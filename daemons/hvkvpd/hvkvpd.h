@@ -49,6 +49,8 @@ struct hvkvpd {
 	unsigned int pools_waiting;  /* pools whose file waits for another program's lock */
 	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
+	int64_t linger_paused_us;    /* no lingering until: the CPU is wanted elsewhere */
+	long preempted;              /* the loop thread's involuntary switches so far */
 	bool ring_broken;            /* the channel closes for a protocol error */
 	bool other_present;          /* auto: the other backend's device was there */
 	bool follow_retry;           /* auto: it appeared but did not open yet */

@@ -314,7 +314,7 @@ int main(int argc, char **argv)
 		.sigfd = -1,
 		.privsep_fd = -1,
 	};
-	struct hv_kvp_handler_config hcfg = { 0 };
+	struct hv_kvp_handler_config hcfg = { .sz = sizeof(hcfg) };
 	struct hvkvpd_clients_config ccfg = { 0 };
 	const char *what;
 	char *journal_alloc = NULL;

@@ -35,6 +35,14 @@ static json_object *change_json(const struct change *ch)
 	return p;
 }
 
+/* After a Watch came or went: tell the main thread whether changes are wanted. */
+static void watching_update(struct hvkvpd_clients *cl)
+{
+	pthread_mutex_lock(&cl->lock);
+	cl->watching = cl->watches != NULL;
+	pthread_mutex_unlock(&cl->lock);
+}
+
 void clients_watches_sweep(struct hvkvpd_clients *cl)
 {
 	struct watch **pp = &cl->watches;
@@ -50,6 +58,7 @@ void clients_watches_sweep(struct hvkvpd_clients *cl)
 			pp = &w->next;
 		}
 	}
+	watching_update(cl);
 }
 
 static void changes_publish(struct hvkvpd_clients *cl, const struct change *ch)
@@ -140,6 +149,7 @@ int clients_watch_add(struct hvkvpd_clients *cl, struct vl_call *call, int pool,
 	w->readable = readable;
 	w->next = cl->watches;
 	cl->watches = w;
+	watching_update(cl);
 	vl_call_hold(call, NULL, watch_cancel, w);
 	/* The first reply, without a change, says the watch is in place. */
 	if (vl_reply_more(call, NULL) < 0)
@@ -191,15 +201,20 @@ void clients_wake(struct hvkvpd_clients *cl)
 	}
 }
 
-/* Queue a change for Watch; a full queue loses it and ends every Watch. */
-static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum origin origin,
+/*
+ * Queue a change for Watch; a full queue loses it and ends every Watch.
+ * True when the thread has something to do.
+ */
+static bool queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum origin origin,
 			      const char *key, size_t klen, const char *value, size_t vlen)
 {
 	struct change *ch;
 
+	if (!cl->watching)
+		return false;
 	if (cl->qlen == QUEUE_LEN) {
 		cl->overflow = true;
-		return;
+		return true;
 	}
 	ch = &cl->queue[(cl->qhead + cl->qlen) % QUEUE_LEN];
 	klen = strnlen(key, klen < HV_KVP_KEY_MAX_SIZE ? klen : HV_KVP_KEY_MAX_SIZE);
@@ -213,6 +228,7 @@ static void queue_push_locked(struct hvkvpd_clients *cl, uint8_t pool, enum orig
 	memcpy(ch->value, value ? value : "", vlen);
 	ch->value[vlen] = 0;
 	cl->qlen++;
+	return true;
 }
 
 void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_event *ev)
@@ -230,11 +246,10 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 	} else if (!ev->error && r) {
 		cl->host_requests++;
 		if (ev->status == HV_IC_S_OK && r->pool < HV_KVP_POOL_COUNT &&
-		    (r->operation == HV_KVP_OP_SET || r->operation == HV_KVP_OP_DELETE)) {
-			queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
-					  r->operation == HV_KVP_OP_SET ? r->value : NULL, r->value_len);
-			wake = true;
-		}
+		    (r->operation == HV_KVP_OP_SET || r->operation == HV_KVP_OP_DELETE))
+			wake = queue_push_locked(cl, r->pool, ORIGIN_HOST, r->key, r->key_len,
+						 r->operation == HV_KVP_OP_SET ? r->value : NULL,
+						 r->value_len);
 	}
 	pthread_mutex_unlock(&cl->lock);
 	if (wake)
@@ -245,10 +260,12 @@ void hvkvpd_clients_host_event(struct hvkvpd_clients *cl, const struct hv_kvp_ev
 void clients_file_change(void *ctx, unsigned int pool, const char *key, const char *value)
 {
 	struct hvkvpd_clients *cl = ctx;
+	bool wake;
 
 	pthread_mutex_lock(&cl->lock);
-	queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
-			  value ? strlen(value) : 0);
+	wake = queue_push_locked(cl, (uint8_t)pool, ORIGIN_FILE, key, strlen(key), value,
+				 value ? strlen(value) : 0);
 	pthread_mutex_unlock(&cl->lock);
-	clients_wake(cl);
+	if (wake)
+		clients_wake(cl);
 }

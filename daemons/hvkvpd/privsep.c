@@ -98,7 +98,9 @@ static void helper_serve(int fd, struct hv_kvp_info *info)
 								      sizeof(rep.fqdn));
 			}
 		} else if (req->type == PS_IP) {
-			rep.result = hv_kvp_info_ip_apply(info, &req->u.ip);
+			/* Both ends are this build: sz names no more than arrived. */
+			rep.result = req->u.ip.sz == sizeof(req->u.ip) ?
+				     hv_kvp_info_ip_apply(info, &req->u.ip) : -EBADMSG;
 		} else {
 			rep.result = -EBADMSG;
 		}

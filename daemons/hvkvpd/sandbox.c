@@ -166,6 +166,7 @@ static const int allowed[] = {
 	__NR_restart_syscall, __NR_clock_gettime, __NR_clock_getres, __NR_clock_nanosleep,
 	__NR_nanosleep, __NR_gettimeofday, __NR_getrandom, __NR_getuid, __NR_geteuid, __NR_getgid,
 	__NR_getegid, __NR_prlimit64, __NR_getrlimit, __NR_setrlimit,
+	__NR_getrusage,  /* the loop's preemptions (loop.c, lingering) */
 	/* Waiting. */
 	__NR_poll, __NR_ppoll, __NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_pwait2, __NR_epoll_ctl,
 	__NR_epoll_create1, __NR_eventfd2, __NR_inotify_init1, __NR_inotify_add_watch,

@@ -113,9 +113,13 @@ int hv_kvp_info_state_dir_set(struct hv_kvp_info *info, const char *dir);
 /*
  * A checked SET_IP_INFO request: what the program is run with. Lists are
  * space-separated canonical addresses ("addr/prefix" for ipv4 and ipv6).
+ * hv_kvp_info_ip_set fills it; a caller that passes one on (to a helper
+ * process) passes it whole. sz is sizeof(struct hv_kvp_ip_apply) of the
+ * library that filled it: a later release may append members.
  */
 #define HV_KVP_IP_APPLY_LIST 4096
 struct hv_kvp_ip_apply {
+	size_t sz;
 	char ifname[16];             /* IFNAMSIZ */
 	char mac[18];                /* "AA:BB:CC:DD:EE:FF" */
 	char adapter_id[39];         /* "{guid}", lower case */
@@ -139,7 +143,8 @@ int hv_kvp_info_runner_set(struct hv_kvp_info *info, hv_kvp_ip_runner_fn *fn, vo
 /*
  * Run the configured program (the hook, else hv_set_ifconfig) for `req`,
  * after checking every field holds only what hv_kvp_info_ip_set puts
- * there (-EINVAL otherwise). Returns 0 (it exited 0), -EINVAL,
+ * there (-EINVAL otherwise, and for an sz smaller than the struct was in
+ * 0.2 or larger with members this library does not know set). Returns 0 (it exited 0), -EINVAL,
  * -EOPNOTSUPP (no program), -ETIMEDOUT, -EIO (another exit status or a
  * signal), -ENOMEM, or the errno of starting it.
  */

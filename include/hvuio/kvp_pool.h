@@ -117,10 +117,17 @@ struct hv_kvp_pool_iter {
 	uint64_t epoch, seqgen, seq;
 	size_t dels, index, slot;
 	uint64_t work;      /* slots and deletes looked at so far: the walk's cost */
+	/* Room for the store's state in later releases: the size stays. */
+	uint64_t reserved[4];
 };
 
-/* Work done since open, for tests and benchmarks. */
+/*
+ * Work done since open, for tests and benchmarks. Set sz to
+ * sizeof(struct hv_kvp_pool_stats) before the call: the struct may grow,
+ * and the library fills what fits and zeroes the rest.
+ */
 struct hv_kvp_pool_stats {
+	size_t sz;
 	uint64_t bytes_written;     /* to pool files and journals */
 	uint64_t bytes_read;        /* from pool files and journals */
 	uint64_t reloads;           /* pools read again whole */
@@ -250,7 +257,7 @@ int hv_kvp_pool_fd(const struct hv_kvp_store *store);
  */
 int hv_kvp_pool_flush(struct hv_kvp_store *store, unsigned int *waiting);
 
-/* Copy the counters. Returns 0 or -EINVAL. */
+/* Copy the counters. Returns 0 or -EINVAL (NULL argument, sz smaller than sz itself). */
 int hv_kvp_pool_stats_get(struct hv_kvp_store *store, struct hv_kvp_pool_stats *stats);
 
 /*

@@ -66,7 +66,14 @@ struct hv_kvp_event {
 
 typedef void hv_kvp_observer_fn(void *ctx, const struct hv_kvp_event *ev);
 
+/*
+ * Options of hv_kvp_handler_new. Set sz to sizeof(struct
+ * hv_kvp_handler_config) and zero what you do not set: the struct may grow
+ * in a later release (README.md, "ABI"), and members past sz take their
+ * defaults.
+ */
 struct hv_kvp_handler_config {
+	size_t sz;
 	/* Root for etc/os-release, etc/resolv.conf, ... ("/" if NULL). */
 	const char *root;
 	/* Program run for SET_IP_INFO (hv_kvp_info_hook_set); NULL: none. */
@@ -80,7 +87,9 @@ struct hv_kvp_handler_config {
 
 /*
  * The store stays the caller's and must outlive the handler. config may
- * be NULL. Returns 0, -EINVAL (NULL store or ret), -ENOMEM, and the errors
+ * be NULL. Returns 0, -EINVAL (NULL store or ret; a config whose sz is
+ * smaller than sz itself, or larger with members this library does not
+ * know set), -ENOMEM, and the errors
  * of hv_kvp_info_new and hv_kvp_info_hook_set (a relative hook path is
  * -EINVAL).
  */
@@ -168,8 +177,13 @@ int hv_kvp_transport_process(struct hv_kvp_transport *t,
 			     struct hv_kvp_handler *handler,
 			     hv_kvp_observer_fn *observer, void *ctx);
 
-/* What the transport has negotiated, for status output. */
+/*
+ * What the transport has negotiated, for status output. Set sz to
+ * sizeof(struct hv_kvp_transport_status) before the call: the struct may
+ * grow, and the library fills what fits and zeroes the rest.
+ */
 struct hv_kvp_transport_status {
+	size_t sz;
 	const char *kind;            /* "uio", "sim" or "kernel" */
 	bool negotiated;             /* channel: the host's negotiate answered */
 	struct hv_ic_version fw, msg;   /* channel: the versions chosen */
@@ -177,7 +191,7 @@ struct hv_kvp_transport_status {
 	uint64_t requests;           /* KVP requests answered (not negotiations) */
 };
 
-/* Returns 0 or -EINVAL. */
+/* Returns 0 or -EINVAL (NULL argument, sz smaller than sz itself). */
 int hv_kvp_transport_status_get(const struct hv_kvp_transport *t,
 				struct hv_kvp_transport_status *status);
 

@@ -109,6 +109,7 @@ struct hv_ring_iter {
 	uint32_t start;   /* read index at begin */
 	uint32_t pos;     /* after the last packet returned */
 	uint32_t end;     /* write index snapshot */
+	uint32_t reserved[5];  /* room for later releases: the size stays */
 };
 
 /*

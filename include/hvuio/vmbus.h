@@ -48,6 +48,8 @@ struct hv_vmbus_channel {
 	int64_t interrupts, events;
 	int64_t intr_in_full, intr_out_empty, out_full_first, out_full_total;
 	uint64_t ring_size;     /* st_size of channels/<relid>/ring; 0: no file */
+	/* Room for later releases: callers index arrays of these, so the size stays. */
+	uint64_t reserved[4];
 };
 
 struct hv_vmbus_device {
@@ -63,6 +65,7 @@ struct hv_vmbus_device {
 	struct hv_vmbus_map maps[HV_VMBUS_MAX_MAPS];
 	size_t nchannels;               /* primary first, then by relid */
 	struct hv_vmbus_channel *channels;
+	uint64_t reserved[4];           /* as in struct hv_vmbus_channel */
 };
 
 /* Every VMBus device under root, sorted by instance GUID. */
@@ -114,8 +117,13 @@ int hv_vmbus_unbind(const char *root, const char *instance);
  * hv_vmbus(3), KERNELS, for every commit and release). Each fix is 1
  * (the release has it), 0 (it has not) or -1 (a distribution kernel,
  * "6.1.0-28-amd64": its backports cannot be known from the release).
+ * Set sz to sizeof(struct hv_vmbus_kernel) before hv_vmbus_kernel_get:
+ * later releases add fixes at the end, which the library fills as far as
+ * sz reaches (zeroing the rest) and hv_vmbus_kernel_describe reads as far
+ * as sz reaches.
  */
 struct hv_vmbus_kernel {
+	size_t sz;
 	char release[65];            /* ROOT/proc/sys/kernel/osrelease, else uname */
 	unsigned int major, minor, patch;
 	bool distribution;           /* a suffix after major.minor.patch */
@@ -135,15 +143,18 @@ struct hv_vmbus_kernel {
 
 /*
  * Read the release under root (ROOT/proc/sys/kernel/osrelease; uname(2)
- * when the root has none) and fill *k. Returns 0, -EBADMSG for a release
- * that is not major.minor[.patch][suffix], or the errno of the read.
+ * when the root has none) and fill *k. Returns 0, -EINVAL (NULL k, sz
+ * smaller than sz itself), -EBADMSG for a release that is not
+ * major.minor[.patch][suffix], or the errno of the read.
  */
 int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k);
 
 /*
  * What the library makes of *k, in sentences naming the commits, joined
  * by sep ("; " for a log line, "\n\t" for a listing). Returns the length
- * snprintf would have written.
+ * snprintf would have written, or -EINVAL for a k shorter than this
+ * struct was in 0.2 or longer with fixes set that this library does not
+ * know.
  */
 int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const char *sep, char *buf,
 			     size_t len);

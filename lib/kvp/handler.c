@@ -84,6 +84,7 @@
 #include "hvuio/kvp_service.h"
 #include "hvuio/utf8.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "transport.h"
 
 /* kvp_respond_to_host in Linux's drivers/hv/hv_kvp.c: (512 / 2) - 2, (2048 / 2) - 2. */
@@ -109,11 +110,15 @@ HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
 				 struct hv_kvp_handler **ret)
 {
 	struct hv_kvp_handler *h = NULL;
+	const char *state_dir, *hook;
 	int err;
 
 	if (!store || !ret)
 		return -EINVAL;
 	*ret = NULL;
+	/* Every member was there in 0.2, the first release: all optional. */
+	if (config && !opts_valid(config, sizeof(config->sz), sizeof(*config)))
+		return -EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -121,16 +126,18 @@ HV_EXPORT int hv_kvp_handler_new(struct hv_kvp_store *store,
 	strcpy(h->ic_version, HV_KVP_IC_VERSION);
 	for (unsigned int i = 0; i < HV_KVP_POOL_COUNT; i++)
 		hv_kvp_pool_iter_begin(store, i, &h->walk[i]);
-	err = hv_kvp_info_new(config ? config->root : NULL, &h->info);
+	err = hv_kvp_info_new(OPTS_GET(config, root, NULL), &h->info);
 	if (err)
 		goto out;
-	if (config && config->state_dir) {
-		err = hv_kvp_info_state_dir_set(h->info, config->state_dir);
+	state_dir = OPTS_GET(config, state_dir, NULL);
+	if (state_dir) {
+		err = hv_kvp_info_state_dir_set(h->info, state_dir);
 		if (err)
 			goto out;
 	}
-	if (config && config->set_ip_hook) {
-		err = hv_kvp_info_hook_set(h->info, config->set_ip_hook, 0);
+	hook = OPTS_GET(config, set_ip_hook, NULL);
+	if (hook) {
+		err = hv_kvp_info_hook_set(h->info, hook, 0);
 		if (err)
 			goto out;
 	}

@@ -27,6 +27,7 @@
 
 #include "hvuio/kvp_info.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "info_private.h"
 
 #define SMALL_FILE_MAX (64 * 1024)
@@ -728,6 +729,8 @@ HV_EXPORT int hv_kvp_info_ip_set(struct hv_kvp_info *info, const struct hv_kvp_i
 	    !memchr(ip->dns_addr, '\0', sizeof(ip->dns_addr)))
 		return -EINVAL;
 	a = calloc(1, sizeof(*a));
+	if (a)
+		a->sz = sizeof(*a);
 	ifcfg.size = nm.size = 16 * 1024;
 	ifcfg.buf = malloc(ifcfg.size);
 	nm.buf = malloc(nm.size);
@@ -814,7 +817,8 @@ HV_EXPORT int hv_kvp_info_ip_apply(struct hv_kvp_info *info, const struct hv_kvp
 	size_t i, k = 0;
 	int err = 0;
 
-	if (!info || !a)
+	/* Every member up to dns was there in 0.2, the first release. */
+	if (!info || !a || !opts_valid(a, OPTS_END(struct hv_kvp_ip_apply, dns), sizeof(*a)))
 		return -EINVAL;
 	err = apply_check(a);
 	if (err < 0)

@@ -286,7 +286,7 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 			    HV_KVP_VALUE_MAX_SIZE, result->value, result->value_len);
 		break;
 	case HV_KVP_OP_GET_IP_INFO:
-		for (i = 0; i < HV_ARRAY_SIZE(ip_fields); i++) {
+		for (i = 0; i < ARRAY_SIZE(ip_fields); i++) {
 			const char *s = (const char *)&result->ip + ip_fields[i].res_off;
 			size_t array = ip_fields[i].size;
 
@@ -295,7 +295,7 @@ HV_EXPORT int hv_kvp_kmsg_reply_set(void *msg, size_t len, uint32_t error,
 			if (r < 0)
 				return r;
 		}
-		for (i = 0; i < HV_ARRAY_SIZE(ip_fields); i++) {
+		for (i = 0; i < ARRAY_SIZE(ip_fields); i++) {
 			const char *s = (const char *)&result->ip + ip_fields[i].res_off;
 
 			put_kresult(p + ip_fields[i].msg_off, ip_fields[i].size, s,

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: ISC */
-/* Internals shared by the pool store (store.c) and its files (poolfile.c). */
+/*
+ * Internals shared by the pool store (store.c, store_sync.c,
+ * store_index.c) and its files (poolfile.c).
+ */
 #ifndef HVUIO_KVP_POOL_PRIVATE_H
 #define HVUIO_KVP_POOL_PRIVATE_H
 
@@ -127,6 +130,7 @@ struct hv_kvp_store {
 	int dirfd;
 	int ifd;                           /* inotify on dir */
 	int efd;                           /* set when a change waits for a lock */
+	bool efd_set;                      /* efd holds a count: writers' mutex */
 	int pfd;                           /* epoll of both, for hv_kvp_pool_fd */
 	uint64_t hkey[2];
 	struct kvp_pool pools[HV_KVP_POOL_COUNT];

@@ -3,7 +3,8 @@
  * Pool files in Linux's format, their locks, and the intent journal.
  *
  * This file knows bytes and files only: it reads records out through a
- * callback and writes what store.c asks. It never calls the store.
+ * callback and writes what the store (store_sync.c, store.c) asks. It
+ * never calls the store.
  *
  * Facts this file relies on, from Linux's tools/hv/hv_kvp_daemon.c: the
  * files are DIR/.kvp_pool_0..4, opened O_RDWR|O_CREAT|O_CLOEXEC mode 0644
@@ -42,6 +43,14 @@
  * records from the deleted one to the end, which tell how far the shift
  * got. At open, an entry whose write left no trace is dropped without
  * touching the pool file; one whose write is half done is finished.
+ *
+ * An append cut at its page boundary and followed, while we were dead, by
+ * other programs' appends (O_APPEND puts them where the file ends, so they
+ * sit misaligned after our partial record, where no reader finds them):
+ * the open rebuilds the end of the file, our record whole and theirs after
+ * it. It first replaces the APPEND entry by a REBUILD entry carrying both,
+ * so a kill during the rebuild leaves nothing that the next open cannot
+ * write again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,8 +73,11 @@
 #define KVP_J_UPDATE    1u
 #define KVP_J_APPEND    2u
 #define KVP_J_DELETE    3u
+#define KVP_J_REBUILD   4u
 #define KVP_CHUNK       64u          /* records per read */
 #define KVP_PAGE        4096u        /* the unit a kill cannot cut (see above) */
+/* Most records others may append behind a cut record of ours that an open repairs. */
+#define KVP_REBUILD_MAX 4096u
 
 struct kvp_jent {
 	uint32_t magic;
@@ -301,12 +313,14 @@ void kvp_files_wake(struct hv_kvp_store *st, bool on)
 {
 	uint64_t v = 1;
 
-	if (st->efd < 0)
+	/* Only what was written is read: every host request comes this way. */
+	if (st->efd < 0 || on == st->efd_set)
 		return;
 	if (on)
 		(void)!write(st->efd, &v, sizeof(v));
 	else
 		(void)!read(st->efd, &v, sizeof(v));
+	st->efd_set = on;
 }
 
 int kvp_files_drain(struct hv_kvp_store *st, int own_pool)
@@ -645,6 +659,77 @@ static int kvp_recover_update(struct hv_kvp_store *st, struct kvp_pool *p,
 	return err ? err : kvp_sync(st, p->fd);
 }
 
+/* How much of a record written at `at` a kill may leave: up to its page boundary. */
+static size_t kvp_cut_len(off_t at)
+{
+	size_t part = (KVP_PAGE - (size_t)(at % KVP_PAGE)) % KVP_PAGE;
+
+	return part < KVP_REC_SIZE ? part : 0;
+}
+
+/* Is the file's record at `at` our `want` cut after `part` bytes, followed by `count` records? */
+static int kvp_cut_ours(struct hv_kvp_store *st, struct kvp_pool *p, off_t at, size_t part,
+			const uint8_t *want, off_t size, uint64_t count)
+{
+	uint8_t raw[KVP_REC_SIZE];
+	ssize_t n;
+
+	if (!part || size < at + (off_t)part + (off_t)(count * KVP_REC_SIZE))
+		return 0;
+	n = kvp_pread(st, p->fd, raw, part, at);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == part && !memcmp(raw, want, part);
+}
+
+/* body: our record, then the `count` records that go after it. */
+static int kvp_rebuild(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t slot,
+		       const uint8_t *body, uint64_t count)
+{
+	off_t at = (off_t)(slot * KVP_REC_SIZE);
+	int err;
+
+	err = kvp_pwrite(st, p->fd, body + KVP_REC_SIZE, count * KVP_REC_SIZE, at + KVP_REC_SIZE);
+	KVP_CRASH_POINT("rebuild");
+	if (!err)
+		err = kvp_pwrite(st, p->fd, body, KVP_REC_SIZE, at);
+	return err ? err : kvp_sync(st, p->fd);
+}
+
+/* Our append cut at `part` bytes, with others' records after it: see atop. */
+static int kvp_recover_buried(struct hv_kvp_store *st, struct kvp_pool *p,
+			      const struct kvp_jent *j, const uint8_t *want, off_t size)
+{
+	struct kvp_jent r = { .type = KVP_J_REBUILD, .slot = j->slot };
+	off_t at = (off_t)(j->slot * KVP_REC_SIZE);
+	size_t part = kvp_cut_len(at);
+	uint8_t *body;
+	ssize_t n;
+	int err;
+
+	if (!part || (size - at - (off_t)part) % KVP_REC_SIZE)
+		return 0;
+	r.count = (uint64_t)(size - at - (off_t)part) / KVP_REC_SIZE;
+	if (r.count > KVP_REBUILD_MAX)
+		return 0;
+	err = kvp_cut_ours(st, p, at, part, want, size, r.count);
+	if (err <= 0)
+		return err;
+	body = malloc((size_t)(r.count + 1) * KVP_REC_SIZE);
+	if (!body)
+		return -ENOMEM;
+	memcpy(body, want, KVP_REC_SIZE);
+	n = kvp_pread(st, p->fd, body + KVP_REC_SIZE, (size_t)r.count * KVP_REC_SIZE,
+		      at + (off_t)part);
+	err = n < 0 ? (int)n : (size_t)n != r.count * KVP_REC_SIZE ? -EIO : 0;
+	if (!err)
+		err = kvp_intent_put(st, p, &r, body, (size_t)(r.count + 1) * KVP_REC_SIZE);
+	if (!err)
+		err = kvp_rebuild(st, p, r.slot, body, r.count);
+	free(body);
+	return err;
+}
+
 static int kvp_recover_append(struct hv_kvp_store *st, struct kvp_pool *p,
 			      const struct kvp_jent *j, const uint8_t *want, off_t size)
 {
@@ -653,11 +738,13 @@ static int kvp_recover_append(struct hv_kvp_store *st, struct kvp_pool *p,
 	ssize_t n;
 	int err;
 
+	if (size >= at + KVP_REC_SIZE)
+		return kvp_recover_buried(st, p, j, want, size);
 	/*
-	 * Only a record of ours cut short at the very end is finished: a
-	 * kill between two pages of its write. Whole or missing, it is left.
+	 * A record of ours cut short at the very end is finished: a kill
+	 * between two pages of its write. Missing, it is left.
 	 */
-	if (size <= at || size >= at + KVP_REC_SIZE)
+	if (size <= at)
 		return 0;
 	n = kvp_pread(st, p->fd, raw, (size_t)(size - at), at);
 	if (n < 0)
@@ -728,6 +815,10 @@ int kvp_file_recover(struct hv_kvp_store *st, struct kvp_pool *p)
 		    j.count > full + 1)
 			goto done;
 		len = (size_t)(j.count - j.slot) * sizeof(uint64_t);
+	} else if (j.type == KVP_J_REBUILD) {
+		if (j.count < 1 || j.count > KVP_REBUILD_MAX || j.slot > full)
+			goto done;
+		len = (size_t)(j.count + 1) * KVP_REC_SIZE;
 	} else if (j.type == KVP_J_UPDATE || j.type == KVP_J_APPEND) {
 		if (klen < 1 || klen >= KVP_KEY_FIELD || vlen >= KVP_VAL_FIELD)
 			goto done;
@@ -747,6 +838,13 @@ int kvp_file_recover(struct hv_kvp_store *st, struct kvp_pool *p)
 		goto done;
 	if (j.type == KVP_J_DELETE) {
 		err = kvp_recover_delete(st, p, &j, (const uint64_t *)(void *)body, full);
+	} else if (j.type == KVP_J_REBUILD) {
+		/* Still ours, as the rebuild left it or before it began: write it again. */
+		off_t at = (off_t)(j.slot * KVP_REC_SIZE);
+
+		err = kvp_cut_ours(st, p, at, kvp_cut_len(at), body, sb.st_size, j.count);
+		if (err > 0)
+			err = kvp_rebuild(st, p, j.slot, body, j.count);
 	} else {
 		memset(want, 0, sizeof(want));
 		memcpy(want, body, (size_t)klen);

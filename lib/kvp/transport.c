@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * What every KVP transport does the same way; the kinds live in
- * transport_chan.c (uio and sim) and transport_kernel.c.
+ * What every KVP transport does the same way, and the public entry
+ * points, which dispatch through the kind's ops: transport_chan.c (uio
+ * and sim) and transport_kernel.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,9 +10,10 @@
 
 #include "hvuio/kvp_service.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "transport.h"
 
-int kvp_transport_alloc(enum kvp_transport_kind kind, size_t buf_size,
+int kvp_transport_alloc(const struct kvp_transport_ops *ops, size_t buf_size,
 			struct hv_kvp_transport **ret)
 {
 	struct hv_kvp_transport *t;
@@ -20,14 +22,14 @@ int kvp_transport_alloc(enum kvp_transport_kind kind, size_t buf_size,
 	if (!t)
 		return -ENOMEM;
 	/* hv_chan_recv reads descriptors through typed pointers: 8-byte aligned. */
-	t->buf = aligned_alloc(8, HV_ALIGN8(buf_size));
+	t->buf = aligned_alloc(8, ALIGN8(buf_size));
 	if (!t->buf) {
 		free(t);
 		return -ENOMEM;
 	}
-	memset(t->buf, 0, HV_ALIGN8(buf_size));
+	memset(t->buf, 0, ALIGN8(buf_size));
 	t->buf_size = buf_size;
-	t->kind = kind;
+	t->ops = ops;
 	t->fd = -1;
 	*ret = t;
 	return 0;
@@ -57,10 +59,7 @@ HV_EXPORT void hv_kvp_transport_close(struct hv_kvp_transport *t)
 {
 	if (!t)
 		return;
-	if (t->kind == KVP_TRANSPORT_CHAN)
-		kvp_transport_chan_close(t);
-	else
-		kvp_transport_kernel_close(t);
+	t->ops->close(t);
 	free(t->buf);
 	free(t);
 }
@@ -69,20 +68,16 @@ HV_EXPORT int hv_kvp_transport_fd(const struct hv_kvp_transport *t)
 {
 	if (!t)
 		return -EINVAL;
-	if (t->kind == KVP_TRANSPORT_CHAN)
-		return hv_dev_fd(t->dev);
-	return t->fd;
+	return t->ops->fd(t);
 }
 
 HV_EXPORT int hv_kvp_transport_set_busy_poll(struct hv_kvp_transport *t, bool on)
 {
 	if (!t)
 		return -EINVAL;
-	if (t->kind != KVP_TRANSPORT_CHAN)
+	if (!t->ops->set_busy_poll)
 		return -EOPNOTSUPP;
-	t->busy_poll = on;
-	hv_chan_set_busy_poll(t->chan, on);
-	return 0;
+	return t->ops->set_busy_poll(t, on);
 }
 
 HV_EXPORT int hv_kvp_transport_process(struct hv_kvp_transport *t,
@@ -91,9 +86,7 @@ HV_EXPORT int hv_kvp_transport_process(struct hv_kvp_transport *t,
 {
 	if (!t || !handler)
 		return -EINVAL;
-	if (t->kind == KVP_TRANSPORT_CHAN)
-		return kvp_transport_chan_process(t, handler, observer, ctx);
-	return kvp_transport_kernel_process(t, handler, observer, ctx);
+	return t->ops->process(t, handler, observer, ctx);
 }
 
 HV_EXPORT int hv_kvp_transport_status_get(const struct hv_kvp_transport *t,
@@ -101,6 +94,5 @@ HV_EXPORT int hv_kvp_transport_status_get(const struct hv_kvp_transport *t,
 {
 	if (!t || !status)
 		return -EINVAL;
-	*status = t->status;
-	return 0;
+	return opts_out(status, &t->status, sizeof(t->status));
 }

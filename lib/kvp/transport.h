@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * What the KVP transports share: one struct for the three kinds, the
- * request and reply they decode into, and the step every kind ends with
- * (ask the handler, tell the observer).
+ * What the KVP transports share: one struct for both kinds, what each
+ * kind does (struct kvp_transport_ops), the request and reply they
+ * decode into, and the step every kind ends with (ask the handler, tell
+ * the observer).
  */
 #ifndef HVUIO_LIB_KVP_TRANSPORT_H
 #define HVUIO_LIB_KVP_TRANSPORT_H
@@ -14,13 +15,28 @@
 #include "hvuio/chan.h"
 #include "hvuio/kvp_service.h"
 
-enum kvp_transport_kind {
-	KVP_TRANSPORT_CHAN,
-	KVP_TRANSPORT_KERNEL,
+struct hv_kvp_transport;
+
+/*
+ * One kind of transport: the channel (transport_chan.c) or Linux's
+ * hv_utils device (transport_kernel.c). transport.c checks the
+ * arguments and dispatches; only these touch the kind's fields.
+ */
+struct kvp_transport_ops {
+	int (*process)(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+		       hv_kvp_observer_fn *observer, void *ctx);
+	/* Release what open took; the struct and its buffer stay. */
+	void (*close)(struct hv_kvp_transport *t);
+	int (*fd)(const struct hv_kvp_transport *t);
+	/* NULL for a kind with nothing to poll: -EOPNOTSUPP. */
+	int (*set_busy_poll)(struct hv_kvp_transport *t, bool on);
 };
 
+extern const struct kvp_transport_ops kvp_transport_chan_ops;
+extern const struct kvp_transport_ops kvp_transport_kernel_ops;
+
 struct hv_kvp_transport {
-	enum kvp_transport_kind kind;
+	const struct kvp_transport_ops *ops;
 	struct hv_kvp_transport_status status;
 	/* The one packet buffer: see transport_chan.c and transport_kernel.c. */
 	uint8_t *buf;
@@ -45,7 +61,7 @@ struct hv_kvp_transport {
 };
 
 /* A transport with `buf_size` bytes of (8-byte aligned) buffer, zeroed. */
-int kvp_transport_alloc(enum kvp_transport_kind kind, size_t buf_size,
+int kvp_transport_alloc(const struct kvp_transport_ops *ops, size_t buf_size,
 			struct hv_kvp_transport **ret);
 
 /* Ask the handler about t->req; the answer is in t->reply. */
@@ -54,13 +70,6 @@ uint32_t kvp_transport_run(struct hv_kvp_transport *t, struct hv_kvp_handler *ha
 /* Tell the observer (may be NULL) about one message. */
 void kvp_transport_tell(hv_kvp_observer_fn *observer, void *ctx, int error,
 			bool replied, uint32_t status, const struct hv_kvp_request *req);
-
-int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
-			       hv_kvp_observer_fn *observer, void *ctx);
-void kvp_transport_chan_close(struct hv_kvp_transport *t);
-int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
-				 hv_kvp_observer_fn *observer, void *ctx);
-void kvp_transport_kernel_close(struct hv_kvp_transport *t);
 
 /*
  * handler.c: the IntegrationServicesVersion Linux's daemon reports is the

@@ -83,7 +83,7 @@ HV_EXPORT int hv_kvp_transport_open_chan(const char *root, struct hv_kvp_transpo
 		err = -ENOENT;
 		goto out;
 	}
-	err = kvp_transport_alloc(KVP_TRANSPORT_CHAN, KVP_CHAN_BUF_SIZE, &t);
+	err = kvp_transport_alloc(&kvp_transport_chan_ops, KVP_CHAN_BUF_SIZE, &t);
 	if (err)
 		goto out;
 	err = hv_dev_open(root, d->instance, &t->dev);
@@ -101,12 +101,24 @@ out:
 	return err;
 }
 
-void kvp_transport_chan_close(struct hv_kvp_transport *t)
+static void chan_close(struct hv_kvp_transport *t)
 {
 	if (t->chan)
 		hv_chan_close(t->chan);
 	if (t->dev)
 		hv_dev_close(t->dev);
+}
+
+static int chan_fd(const struct hv_kvp_transport *t)
+{
+	return hv_dev_fd(t->dev);
+}
+
+static int chan_set_busy_poll(struct hv_kvp_transport *t, bool on)
+{
+	t->busy_poll = on;
+	hv_chan_set_busy_poll(t->chan, on);
+	return 0;
 }
 
 static void chan_tell(hv_kvp_observer_fn *observer, void *ctx, const struct hv_kvp_event *ev)
@@ -121,7 +133,7 @@ static void chan_tell(hv_kvp_observer_fn *observer, void *ctx, const struct hv_k
  */
 static uint32_t chan_reply_room(size_t len)
 {
-	return (uint32_t)(HV_RING_DESC_SIZE + HV_ALIGN8(len) + HV_RING_TRAILER_SIZE + 8);
+	return (uint32_t)(HV_RING_DESC_SIZE + ALIGN8(len) + HV_RING_TRAILER_SIZE + 8);
 }
 
 /*
@@ -298,8 +310,8 @@ static int chan_drop(struct hv_kvp_transport *t)
 	return hv_chan_recv_done(t->chan);
 }
 
-int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
-			       hv_kvp_observer_fn *observer, void *ctx)
+static int chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+			hv_kvp_observer_fn *observer, void *ctx)
 {
 	struct hv_kvp_event ev;
 	struct hv_chan_pkt pkt;
@@ -351,3 +363,10 @@ int kvp_transport_chan_process(struct hv_kvp_transport *t, struct hv_kvp_handler
 		return err == -EBADMSG ? chan_broken(observer, ctx) : err;
 	}
 }
+
+const struct kvp_transport_ops kvp_transport_chan_ops = {
+	.process = chan_process,
+	.close = chan_close,
+	.fd = chan_fd,
+	.set_busy_poll = chan_set_busy_poll,
+};

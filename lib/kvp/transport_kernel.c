@@ -109,7 +109,7 @@ HV_EXPORT int hv_kvp_transport_open_kernel(const char *path, struct hv_kvp_trans
 	if (!path || !ret)
 		return -EINVAL;
 	*ret = NULL;
-	err = kvp_transport_alloc(KVP_TRANSPORT_KERNEL, KVP_KMSG_LEN, &t);
+	err = kvp_transport_alloc(&kvp_transport_kernel_ops, KVP_KMSG_LEN, &t);
 	if (err)
 		return err;
 	t->status.kind = "kernel";
@@ -126,11 +126,16 @@ out:
 	return err;
 }
 
-void kvp_transport_kernel_close(struct hv_kvp_transport *t)
+static void kernel_close(struct hv_kvp_transport *t)
 {
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
+}
+
+static int kernel_fd(const struct hv_kvp_transport *t)
+{
+	return t->fd;
 }
 
 /* What Linux's daemon answers when the operation fails. */
@@ -149,8 +154,8 @@ static uint32_t kernel_failure(uint8_t op)
 	return HV_IC_ERROR_NOT_SUPPORTED;
 }
 
-int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
-				 hv_kvp_observer_fn *observer, void *ctx)
+static int kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handler *handler,
+			  hv_kvp_observer_fn *observer, void *ctx)
 {
 	uint32_t status;
 	size_t len;
@@ -195,3 +200,9 @@ int kvp_transport_kernel_process(struct hv_kvp_transport *t, struct hv_kvp_handl
 		kvp_transport_tell(observer, ctx, err, true, status, &t->req);
 	}
 }
+
+const struct kvp_transport_ops kvp_transport_kernel_ops = {
+	.process = kernel_process,
+	.close = kernel_close,
+	.fd = kernel_fd,
+};

@@ -31,7 +31,7 @@
  * a write to one must not evict the other's.
  */
 struct hv_ring {
-	struct hv_ring_hdr *hdr;
+	struct ring_hdr *hdr;
 	uint8_t *data;
 	uint32_t dsize;
 	uint32_t max_pkt;
@@ -169,13 +169,13 @@ HV_EXPORT void hv_ring_free(struct hv_ring *ring)
 
 HV_EXPORT void hv_ring_reset(struct hv_ring *ring)
 {
-	struct hv_ring_hdr *hdr = ring->hdr;
+	struct ring_hdr *hdr = ring->hdr;
 
 	atomic_store_explicit(&hdr->write_index, 0, memory_order_relaxed);
 	atomic_store_explicit(&hdr->read_index, 0, memory_order_relaxed);
 	atomic_store_explicit(&hdr->interrupt_mask, 0, memory_order_relaxed);
 	atomic_store_explicit(&hdr->pending_send_sz, 0, memory_order_relaxed);
-	atomic_store_explicit(&hdr->feature_bits, HV_RING_FEAT_PENDING_SEND_SZ,
+	atomic_store_explicit(&hdr->feature_bits, RING_FEAT_PENDING_SEND_SZ,
 			      memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	atomic_store_explicit(&ring->tx_reserved, 0, memory_order_relaxed);
@@ -223,7 +223,7 @@ ring_layout(const struct hv_ring *ring, const struct hv_ring_pkt_info *info,
 	if (hlen < HV_RING_DESC_SIZE || (hlen & 7u) ||
 	    hlen - HV_RING_DESC_SIZE > body)
 		return -EINVAL;
-	len = HV_ALIGN8(HV_RING_DESC_SIZE + body);
+	len = ALIGN8(HV_RING_DESC_SIZE + body);
 	/* len8 is 16 bits wide, and the ring must keep 8 bytes free. */
 	if (len > (size_t)UINT16_MAX * 8 || len + HV_RING_TRAILER_SIZE >= ring->dsize)
 		return -EMSGSIZE;
@@ -637,7 +637,7 @@ HV_EXPORT int hv_ring_iter_next(struct hv_ring_iter *it, struct hv_ring_pkt *pkt
 static uint32_t ring_release(struct hv_ring *ring, uint32_t start, uint32_t pos,
 			     bool *need_signal)
 {
-	struct hv_ring_hdr *hdr = ring->hdr;
+	struct ring_hdr *hdr = ring->hdr;
 	uint32_t released = ring_distance(ring, start, pos);
 	uint32_t pending, w, room, room_before;
 
@@ -650,7 +650,7 @@ static uint32_t ring_release(struct hv_ring *ring, uint32_t start, uint32_t pos,
 	ring->rx_read = pos;
 
 	if (!(atomic_load_explicit(&hdr->feature_bits, memory_order_relaxed) &
-	      HV_RING_FEAT_PENDING_SEND_SZ))
+	      RING_FEAT_PENDING_SEND_SZ))
 		return released;
 	/* Publish the read index before sampling the producer's request. */
 	atomic_thread_fence(memory_order_seq_cst);

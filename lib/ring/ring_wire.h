@@ -17,7 +17,7 @@
  * (the asserts below prove it) and packing would only make atomic access
  * impossible.
  */
-struct hv_ring_hdr {
+struct ring_hdr {
 	_Atomic uint32_t write_index;     /* producer's: next byte it writes */
 	_Atomic uint32_t read_index;      /* consumer's: next byte it reads */
 	_Atomic uint32_t interrupt_mask;  /* consumer's: 1 = don't interrupt */
@@ -26,14 +26,14 @@ struct hv_ring_hdr {
 	_Atomic uint32_t feature_bits;    /* producer's: FEAT_PENDING_SEND_SZ */
 };
 
-#define HV_RING_FEAT_PENDING_SEND_SZ 0x1u
+#define RING_FEAT_PENDING_SEND_SZ 0x1u
 
-_Static_assert(offsetof(struct hv_ring_hdr, write_index) == 0, "write_index");
-_Static_assert(offsetof(struct hv_ring_hdr, read_index) == 4, "read_index");
-_Static_assert(offsetof(struct hv_ring_hdr, interrupt_mask) == 8, "interrupt_mask");
-_Static_assert(offsetof(struct hv_ring_hdr, pending_send_sz) == 12, "pending_send_sz");
-_Static_assert(offsetof(struct hv_ring_hdr, feature_bits) == 64, "feature_bits");
-_Static_assert(sizeof(struct hv_ring_hdr) == 68, "struct hv_ring_buffer up to its padding");
+_Static_assert(offsetof(struct ring_hdr, write_index) == 0, "write_index");
+_Static_assert(offsetof(struct ring_hdr, read_index) == 4, "read_index");
+_Static_assert(offsetof(struct ring_hdr, interrupt_mask) == 8, "interrupt_mask");
+_Static_assert(offsetof(struct ring_hdr, pending_send_sz) == 12, "pending_send_sz");
+_Static_assert(offsetof(struct ring_hdr, feature_bits) == 64, "feature_bits");
+_Static_assert(sizeof(struct ring_hdr) == 68, "struct hv_ring_buffer up to its padding");
 
 struct vmpacket_descriptor {
 	uint16_t type;

@@ -53,7 +53,7 @@ static int driver_write(const char *root, const char *driver, const char *file, 
 	char path[PATH_MAX];
 	int err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/drivers/%s/%s", root, driver, file);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/drivers/%s/%s", root, driver, file);
 	if (err)
 		return err;
 	return write_attr(path, text);
@@ -65,7 +65,7 @@ static int driver_loaded(const char *root, const char *driver)
 	struct stat st;
 	int err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/drivers/%s", root, driver);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/drivers/%s", root, driver);
 	if (err)
 		return err;
 	if (stat(path, &st) < 0)
@@ -84,19 +84,19 @@ static int uio_busy(const char *root, int uio_index)
 	ssize_t n;
 
 	if (strcmp(root, "/") == 0)
-		err = hv_sysfs_path(want, sizeof(want), "/dev/uio%d", uio_index);
+		err = vmbus_sysfs_path(want, sizeof(want), "/dev/uio%d", uio_index);
 	else
-		err = hv_sysfs_path(want, sizeof(want), "%s/dev/uio%d", root, uio_index);
+		err = vmbus_sysfs_path(want, sizeof(want), "%s/dev/uio%d", root, uio_index);
 	if (err)
 		return err;
 	/* The links name the file as the kernel resolves it: without ".." or symlinks. */
 	want_real[0] = '\0';
 	if (realpath(root, rroot) &&
-	    hv_sysfs_path(want_real, sizeof(want_real), "%s/dev/uio%d",
-			  strcmp(rroot, "/") ? rroot : "", uio_index))
+	    vmbus_sysfs_path(want_real, sizeof(want_real), "%s/dev/uio%d",
+			     strcmp(rroot, "/") ? rroot : "", uio_index))
 		want_real[0] = '\0';
 
-	err = hv_sysfs_path(proc, sizeof(proc), "%s/proc", root);
+	err = vmbus_sysfs_path(proc, sizeof(proc), "%s/proc", root);
 	if (err)
 		return err;
 	pd = opendir(proc);
@@ -105,9 +105,9 @@ static int uio_busy(const char *root, int uio_index)
 	while (!busy && (pe = readdir(pd))) {
 		int64_t pid;
 
-		if (hv_parse_int(pe->d_name, 1, INT32_MAX, &pid) < 0)
+		if (vmbus_parse_int(pe->d_name, 1, INT32_MAX, &pid) < 0)
 			continue;
-		if (hv_sysfs_path(fddir, sizeof(fddir), "%s/%s/fd", proc, pe->d_name))
+		if (vmbus_sysfs_path(fddir, sizeof(fddir), "%s/%s/fd", proc, pe->d_name))
 			continue;
 		fd = opendir(fddir);
 		if (!fd)
@@ -115,7 +115,7 @@ static int uio_busy(const char *root, int uio_index)
 		while ((fe = readdir(fd))) {
 			if (fe->d_name[0] == '.')
 				continue;
-			if (hv_sysfs_path(link, sizeof(link), "%s/%s", fddir, fe->d_name))
+			if (vmbus_sysfs_path(link, sizeof(link), "%s/%s", fddir, fe->d_name))
 				continue;
 			n = readlink(link, target, sizeof(target) - 1);
 			if (n < 0)
@@ -141,14 +141,14 @@ static int device_get(const char *root, const char *instance, struct hv_vmbus_de
 	int err;
 
 	memset(dev, 0, sizeof(*dev));
-	if (hv_guid_parse(instance, true, guid) < 0)
+	if (vmbus_guid_parse(instance, true, guid) < 0)
 		return -EINVAL;
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s", root, guid);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s", root, guid);
 	if (err)
 		return err;
 	if (stat(path, &st) < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
-	return hv_vmbus_device_read(root, guid, dev);
+	return vmbus_device_read(root, guid, dev);
 }
 
 static int check_busy(const char *root, const struct hv_vmbus_device *dev)
@@ -195,7 +195,7 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 	 * the bind fail with the kernel's bare ENOTSUPP.
 	 */
 	if (strcmp(driver, UIO_DRIVER) == 0 && dev.monitor_id < 0) {
-		struct hv_vmbus_kernel k;
+		struct hv_vmbus_kernel k = { .sz = sizeof(k) };
 
 		err = hv_vmbus_kernel_get(root, &k);
 		if (err < 0)
@@ -215,8 +215,8 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 		if (err)
 			goto out;
 	}
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s/driver_override",
-			    root, dev.instance);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s/driver_override",
+			       root, dev.instance);
 	if (err)
 		goto out;
 	if (stat(path, &st) == 0) {
@@ -229,7 +229,7 @@ HV_EXPORT int hv_vmbus_bind(const char *root, const char *instance, const char *
 	err = driver_write(root, driver, "new_id", dev.class_id);
 	if (err && err != -EEXIST)
 		goto out;
-	err = hv_vmbus_device_read(root, dev.instance, &now);
+	err = vmbus_device_read(root, dev.instance, &now);
 	if (err)
 		goto out;
 	if (strcmp(now.driver, driver) != 0)

@@ -55,9 +55,9 @@ struct vmdata_gpa_direct {
 } __attribute__((packed));
 _Static_assert(sizeof(struct vmdata_gpa_direct) == 24, "vmdata_gpa_direct");
 
-#define HV_GPA_RANGE_HDR 8u
+#define VMBUS_GPA_RANGE_HDR 8u
 /* PFNs count Hyper-V pages, 4 KiB whatever the guest's page size. */
-#define HV_HYP_PAGE_SIZE 4096u
+#define VMBUS_HYP_PAGE_SIZE 4096u
 
 /* How often a busy-polling wait re-masks and looks for a rescind. */
 #define CHAN_POLL_CHECK_SPINS 4096u
@@ -140,7 +140,7 @@ HV_EXPORT int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_cha
 		return -EINVAL;
 	if (atomic_load(&dev->gone))
 		return -ENODEV;
-	err = hv_sysfs_path(path, sizeof(path), "%s/channels/%u/ring", dev->dev_dir, relid);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/channels/%u/ring", dev->dev_dir, relid);
 	if (err)
 		return err;
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -159,7 +159,7 @@ HV_EXPORT int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_cha
 	 */
 	err = -EBADMSG;
 	if (st.st_size <= 0 || st.st_size % 2 ||
-	    !hv_dev_ring_size_ok(dev, (uint64_t)st.st_size / 2))
+	    !vmbus_dev_ring_size_ok(dev, (uint64_t)st.st_size / 2))
 		goto out;
 	region = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (region == MAP_FAILED) {
@@ -167,10 +167,10 @@ HV_EXPORT int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_cha
 		goto out;
 	}
 	/* The file exists only for a monitored channel. */
-	err = hv_sysfs_path(path, sizeof(path), "%s/channels/%u/monitor_id",
-			    dev->dev_dir, relid);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/channels/%u/monitor_id",
+			       dev->dev_dir, relid);
 	if (!err)
-		err = hv_sysfs_read_int(path, 0, UINT8_MAX, &monitor_id);
+		err = vmbus_sysfs_read_int(path, 0, UINT8_MAX, &monitor_id);
 	if (err == -ENOENT)
 		monitor_id = -1;
 	else if (err)
@@ -186,8 +186,8 @@ HV_EXPORT int hv_chan_open_sub(struct hv_dev *dev, uint32_t relid, struct hv_cha
 	 * d062463edf17) left it unmasked, and the host may write any time.
 	 */
 	hv_ring_intr_mask(chan->rx);
-	hv_dev_sub_irq_decide(dev, chan->region + chan->ring_size,
-			      (uint8_t *)dev->maps[0].addr + dev->ring_size);
+	vmbus_dev_sub_irq_decide(dev, chan->region + chan->ring_size,
+				 (uint8_t *)dev->maps[0].addr + dev->ring_size);
 	*ret = chan;
 	region = MAP_FAILED;
 	err = 0;
@@ -357,7 +357,7 @@ HV_EXPORT int hv_chan_wait(struct hv_chan *chan, int timeout_ms)
 
 static int chan_signal(struct hv_chan *chan)
 {
-	int err = hv_dev_signal(chan->dev, chan->relid, chan->monitor_id);
+	int err = vmbus_dev_signal(chan->dev, chan->relid, chan->monitor_id);
 
 	/*
 	 * uio_hv_generic's write of 1 has just unmasked the primary, and
@@ -418,12 +418,12 @@ static int chan_check_gpa(const uint8_t *hdr, uint32_t header_len, uint32_t coun
 	for (i = 0; i < count; i++) {
 		uint64_t len, ofs, pages;
 
-		if (off + HV_GPA_RANGE_HDR > header_len)
+		if (off + VMBUS_GPA_RANGE_HDR > header_len)
 			return -EBADMSG;
 		len = chan_get32(hdr + off);
 		ofs = chan_get32(hdr + off + 4);
-		pages = (ofs + len + HV_HYP_PAGE_SIZE - 1) / HV_HYP_PAGE_SIZE;
-		off += HV_GPA_RANGE_HDR;
+		pages = (ofs + len + VMBUS_HYP_PAGE_SIZE - 1) / VMBUS_HYP_PAGE_SIZE;
+		off += VMBUS_GPA_RANGE_HDR;
 		if (pages > (header_len - off) / sizeof(uint64_t))
 			return -EBADMSG;
 		off += pages * sizeof(uint64_t);
@@ -469,7 +469,7 @@ static int chan_pkt_fill(struct hv_chan_pkt *p, const struct hv_ring_pkt *rp)
 		memcpy(&g, h, sizeof(g));
 		count = le32toh(g.range_cnt);
 		/* Bound the walk before it starts: each range takes 8 bytes at least. */
-		if (count > (rp->header_len - sizeof(g)) / HV_GPA_RANGE_HDR ||
+		if (count > (rp->header_len - sizeof(g)) / VMBUS_GPA_RANGE_HDR ||
 		    chan_check_gpa(h, rp->header_len, count))
 			return -EBADMSG;
 		p->gpa.range_count = count;

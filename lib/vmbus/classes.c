@@ -39,9 +39,9 @@ HV_EXPORT const char *hv_vmbus_class_name(const char *class_guid)
 	char guid[HV_VMBUS_GUID_STRLEN];
 	size_t i;
 
-	if (!class_guid || hv_guid_parse(class_guid, true, guid) < 0)
+	if (!class_guid || vmbus_guid_parse(class_guid, true, guid) < 0)
 		return "Unknown";
-	for (i = 0; i < HV_ARRAY_SIZE(hv_classes); i++)
+	for (i = 0; i < ARRAY_SIZE(hv_classes); i++)
 		if (strcmp(hv_classes[i].guid, guid) == 0)
 			return hv_classes[i].name;
 	return "Unknown";

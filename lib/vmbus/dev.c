@@ -4,7 +4,7 @@
  * signal to the host, and what its kernel allows on sub-channels.
  *
  * The node itself (a real /dev/uioN or a sim socket) is behind
- * struct hv_dev_ops: dev_uio.c and dev_sim.c. Everything here runs the
+ * struct vmbus_dev_ops: dev_uio.c and dev_sim.c. Everything here runs the
  * same for both.
  */
 #include <errno.h>
@@ -26,27 +26,27 @@
 #include "sysfs.h"
 
 /* Hyper-V allows 128 monitored channels (4 trigger groups of 32). */
-#define HV_MONITOR_MAX_ID 128
+#define VMBUS_MONITOR_MAX_ID 128
 
 /*
  * struct hv_monitor_page (Linux's include/hyperv/hvgdk_mini.h, DPDK's
  * rte_vmbus_reg.h): after an 8-byte trigger state come four trigger
  * groups of {u32 pending, u32 armed}. Only the pending words matter here.
  */
-#define HV_MONITOR_TRIGGER_GROUP_OFF 8u
-#define HV_MONITOR_TRIGGER_GROUP_SIZE 8u
-#define HV_MONITOR_MIN_SIZE 0x28u
+#define VMBUS_MONITOR_TRIGGER_GROUP_OFF 8u
+#define VMBUS_MONITOR_TRIGGER_GROUP_SIZE 8u
+#define VMBUS_MONITOR_MIN_SIZE 0x28u
 /*
  * The interrupt page: 2 KiB of host-to-guest bits, then 2 KiB of
  * guest-to-host ones, bit N for relid N (Linux's vmbus_send_interrupt,
  * DPDK's vmbus_send_interrupt).
  */
-#define HV_INT_PAGE_SIZE 4096u
-#define HV_INT_SEND_OFF 2048u
+#define VMBUS_INT_PAGE_SIZE 4096u
+#define VMBUS_INT_SEND_OFF 2048u
 /* How long the probe waits for a sim host to act on a write() (a kernel acts at once). */
 #define SUB_PROBE_MS 2000
 
-bool hv_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size)
+bool vmbus_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size)
 {
 	/*
 	 * A header page and at least one page of data, in whole Hyper-V
@@ -85,22 +85,22 @@ static int dev_describe(struct hv_dev *dev, const char *root, const char *instan
 			goto out;
 		dev->maps[i].size = d->maps[i].size;
 		if (!strcmp(d->maps[i].name, "monitor_page") &&
-		    d->maps[i].size >= HV_MONITOR_MIN_SIZE)
+		    d->maps[i].size >= VMBUS_MONITOR_MIN_SIZE)
 			dev->monitor_map = (int)i;
-		if (!strcmp(d->maps[i].name, "int_page") && d->maps[i].size >= HV_INT_PAGE_SIZE)
+		if (!strcmp(d->maps[i].name, "int_page") && d->maps[i].size >= VMBUS_INT_PAGE_SIZE)
 			dev->int_map = (int)i;
 	}
 	dev->nmaps = d->nmaps;
 	/* TX ring first, then RX, each half of map 0 (DPDK's vmbus_uio_map_primary). */
-	if (d->maps[0].size % 2 || !hv_dev_ring_size_ok(dev, d->maps[0].size / 2))
+	if (d->maps[0].size % 2 || !vmbus_dev_ring_size_ok(dev, d->maps[0].size / 2))
 		goto out;
 	dev->ring_size = d->maps[0].size / 2;
 	dev->relid = d->relid;
 	dev->monitor_id = d->monitor_id;
 	memcpy(dev->instance, d->instance, sizeof(dev->instance));
 	*uio_index = d->uio_index;
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s", root,
-		       d->instance);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices/%s", root,
+			       d->instance);
 	if (err)
 		goto out;
 	err = -ENOMEM;
@@ -111,6 +111,19 @@ static int dev_describe(struct hv_dev *dev, const char *root, const char *instan
 out:
 	hv_vmbus_list_free(list);
 	return err;
+}
+
+/* An op's -ENODEV: the node said the device is gone; nothing touches it again. */
+static int dev_node_err(struct hv_dev *dev, int err)
+{
+	if (err == -ENODEV)
+		atomic_store(&dev->gone, true);
+	return err;
+}
+
+static int dev_node_write(struct hv_dev *dev, uint32_t value)
+{
+	return dev_node_err(dev, dev->ops->write(dev, value));
 }
 
 static void sub_irq_initial(struct hv_dev *dev)
@@ -183,7 +196,7 @@ static int64_t dev_now_ms(void)
  * any moment; the primary's 2 turning into 1 says the write took effect
  * (at once on a kernel, when the host reads it on a sim).
  */
-void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *primary_rx_hdr)
+void vmbus_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *primary_rx_hdr)
 {
 	_Atomic uint32_t *pm = hdr_mask(primary_rx_hdr), *sm = hdr_mask(sub_rx_hdr);
 	const char *rel = dev->kernel.release[0] ? dev->kernel.release : "(unknown)";
@@ -196,7 +209,7 @@ void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *pri
 		return;
 	atomic_store(pm, 2);
 	atomic_store(sm, 2);
-	err = dev->ops->write(dev, 0);
+	err = dev_node_write(dev, 0);
 	end = dev_now_ms() + SUB_PROBE_MS;
 	while (!err && atomic_load(pm) == 2 && dev_now_ms() < end)
 		sched_yield();
@@ -249,19 +262,20 @@ HV_EXPORT int hv_dev_open(const char *root, const char *instance, struct hv_dev 
 	if (err)
 		goto out;
 	/* A release that cannot be read or parsed leaves every fix unknown. */
+	dev->kernel.sz = sizeof(dev->kernel);
 	if (hv_vmbus_kernel_get(root, &dev->kernel) < 0) {
 		dev->kernel.distribution = true;
 		dev->kernel.subchannel_events = dev->kernel.subchannel_signal = -1;
 	}
 	sub_irq_initial(dev);
-	err = hv_sysfs_path(path, sizeof(path), "%s/dev/uio%d", root, uio_index);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/dev/uio%d", root, uio_index);
 	if (err)
 		goto out;
 	if (stat(path, &st) < 0) {
 		err = -errno;
 		goto out;
 	}
-	dev->ops = S_ISSOCK(st.st_mode) ? &hv_dev_sim_ops : &hv_dev_uio_ops;
+	dev->ops = S_ISSOCK(st.st_mode) ? &vmbus_dev_sim_ops : &vmbus_dev_uio_ops;
 	err = dev->ops->open(dev, path);
 	if (err)
 		goto out;
@@ -298,7 +312,7 @@ HV_EXPORT int hv_dev_fd(const struct hv_dev *dev)
 
 HV_EXPORT bool hv_dev_is_sim(const struct hv_dev *dev)
 {
-	return dev->ops == &hv_dev_sim_ops;
+	return dev->ops == &vmbus_dev_sim_ops;
 }
 
 HV_EXPORT const char *hv_dev_instance(const struct hv_dev *dev)
@@ -324,12 +338,6 @@ HV_EXPORT void hv_dev_sub_irq_get(const struct hv_dev *dev, bool *on, const char
 		*why = dev->sub_irq_why;
 }
 
-int hv_dev_gone(struct hv_dev *dev)
-{
-	atomic_store(&dev->gone, true);
-	return -ENODEV;
-}
-
 HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 {
 	bool any = false;
@@ -349,7 +357,7 @@ HV_EXPORT int hv_dev_ack(struct hv_dev *dev, uint32_t *count)
 			atomic_store_explicit(&dev->events, v, memory_order_relaxed);
 	}
 	if (err != -EAGAIN)
-		return err;
+		return dev_node_err(dev, err);
 	if (count)
 		*count = atomic_load_explicit(&dev->events, memory_order_relaxed);
 	return any ? 0 : -EAGAIN;
@@ -362,7 +370,7 @@ static void bit_set(uint8_t *words, uint32_t bit)
 	atomic_fetch_or(w, 1u << (bit % 32));
 }
 
-int hv_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id)
+int vmbus_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id)
 {
 	if (atomic_load(&dev->gone))
 		return -ENODEV;
@@ -372,18 +380,18 @@ int hv_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id)
 	 * every channel: the host finds a sub-channel there that a write()
 	 * of this kernel does not signal (DPDK's vmbus_send_interrupt).
 	 */
-	if (dev->int_page && relid < 8 * (HV_INT_PAGE_SIZE - HV_INT_SEND_OFF))
-		bit_set(dev->int_page + HV_INT_SEND_OFF, relid);
-	if (monitor_id >= 0 && monitor_id < HV_MONITOR_MAX_ID && dev->monitor_page) {
+	if (dev->int_page && relid < 8 * (VMBUS_INT_PAGE_SIZE - VMBUS_INT_SEND_OFF))
+		bit_set(dev->int_page + VMBUS_INT_SEND_OFF, relid);
+	if (monitor_id >= 0 && monitor_id < VMBUS_MONITOR_MAX_ID && dev->monitor_page) {
 		/*
 		 * A monitored channel is signalled without a hypercall: its
 		 * bit in the pending word of its trigger group, which the
 		 * host scans (vmbus_setevent; DPDK's vmbus_set_monitor).
 		 */
-		bit_set(dev->monitor_page + HV_MONITOR_TRIGGER_GROUP_OFF +
-			HV_MONITOR_TRIGGER_GROUP_SIZE * ((uint32_t)monitor_id / 32),
+		bit_set(dev->monitor_page + VMBUS_MONITOR_TRIGGER_GROUP_OFF +
+			VMBUS_MONITOR_TRIGGER_GROUP_SIZE * ((uint32_t)monitor_id / 32),
 			(uint32_t)monitor_id % 32);
 		return 0;
 	}
-	return dev->ops->write(dev, 1);
+	return dev_node_write(dev, 1);
 }

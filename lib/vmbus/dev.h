@@ -11,7 +11,7 @@
 #include "hvuio/chan.h"
 #include "hvuio/vmbus.h"
 
-struct hv_dev_map {
+struct vmbus_dev_map {
 	void *addr;
 	size_t len;       /* what was mapped */
 	uint64_t size;    /* what sysfs says */
@@ -20,9 +20,10 @@ struct hv_dev_map {
 /*
  * The two kinds of device node: /dev/uioN of uio_hv_generic (dev_uio.c)
  * and the sim socket (dev_sim.c). Only these open, map, read and write
- * the node; everything else is shared.
+ * the node; everything else is shared (dev.c), and dev.c alone records
+ * that the device is gone when an op says -ENODEV.
  */
-struct hv_dev_ops {
+struct vmbus_dev_ops {
 	/* Open the node at path and map every map of dev->maps. */
 	int (*open)(struct hv_dev *dev, const char *path);
 	/*
@@ -35,14 +36,14 @@ struct hv_dev_ops {
 	int (*write)(struct hv_dev *dev, uint32_t value);
 };
 
-extern const struct hv_dev_ops hv_dev_uio_ops;
+extern const struct vmbus_dev_ops vmbus_dev_uio_ops;
 /* Does this errno of a 4-byte read or write of /dev/uioN mean the device is gone? */
-bool hv_dev_uio_errno_gone(int e);
-extern const struct hv_dev_ops hv_dev_sim_ops;
+bool vmbus_dev_uio_errno_gone(int e);
+extern const struct vmbus_dev_ops vmbus_dev_sim_ops;
 
 struct hv_dev {
 	int fd;                 /* /dev/uioN, or the sim socket */
-	const struct hv_dev_ops *ops;
+	const struct vmbus_dev_ops *ops;
 	atomic_bool gone;       /* rescinded: nothing touches the device again */
 	char instance[HV_VMBUS_GUID_STRLEN];
 	char *dev_dir;          /* ROOT/sys/bus/vmbus/devices/<instance> */
@@ -51,7 +52,7 @@ struct hv_dev {
 	size_t page_size;
 	size_t ring_size;       /* of the primary channel, each direction */
 	unsigned int nmaps;
-	struct hv_dev_map maps[HV_VMBUS_MAX_MAPS];
+	struct vmbus_dev_map maps[HV_VMBUS_MAX_MAPS];
 	int monitor_map;        /* index of "monitor_page", -1 if none */
 	int int_map;            /* index of "int_page", -1 if none */
 	uint8_t *monitor_page;  /* their mappings */
@@ -70,18 +71,15 @@ struct hv_dev {
  * relid's bit in the interrupt page, then the monitor bit of a monitored
  * channel (monitor_id >= 0) or the write of 1 for one without.
  */
-int hv_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id);
+int vmbus_dev_signal(struct hv_dev *dev, uint32_t relid, int32_t monitor_id);
 
 /*
  * Decide, once, whether sub-channels may take interrupts; sub_rx is the
  * receiving ring header of the first sub-channel, masked, for the probe.
  */
-void hv_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *primary_rx_hdr);
+void vmbus_dev_sub_irq_decide(struct hv_dev *dev, uint8_t *sub_rx_hdr, uint8_t *primary_rx_hdr);
 
 /* Is ring_size possible for a ring of this device? */
-bool hv_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size);
-
-/* The node said the device is gone: remember it. Returns -ENODEV. */
-int hv_dev_gone(struct hv_dev *dev);
+bool vmbus_dev_ring_size_ok(const struct hv_dev *dev, uint64_t ring_size);
 
 #endif

@@ -111,7 +111,7 @@ static int sim_map(struct hv_dev *dev)
 	if (err)
 		return err;
 	for (i = 0; i < dev->nmaps; i++) {
-		struct hv_dev_map *m = &dev->maps[i];
+		struct vmbus_dev_map *m = &dev->maps[i];
 		struct stat st;
 		void *p;
 
@@ -167,12 +167,12 @@ static int sim_read_event(struct hv_dev *dev, uint32_t *value)
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return -EAGAIN;
 		if (errno == ECONNRESET)
-			return hv_dev_gone(dev);
+			return -ENODEV;
 		return -errno;
 	}
 	/* 0 bytes: the host closed the socket, which is the rescind. */
 	if (n == 0)
-		return hv_dev_gone(dev);
+		return -ENODEV;
 	/* Another size is still an interrupt (look at the rings), without a count. */
 	if (n != sizeof(v))
 		return 1;
@@ -199,11 +199,11 @@ static int sim_write(struct hv_dev *dev, uint32_t value)
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
-		return hv_dev_gone(dev);
+		return -ENODEV;
 	return -errno;
 }
 
-const struct hv_dev_ops hv_dev_sim_ops = {
+const struct vmbus_dev_ops vmbus_dev_sim_ops = {
 	.open = sim_open,
 	.read_event = sim_read_event,
 	.write = sim_write,

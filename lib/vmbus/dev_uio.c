@@ -19,7 +19,7 @@
 
 #include "dev.h"
 
-bool hv_dev_uio_errno_gone(int e)
+bool vmbus_dev_uio_errno_gone(int e)
 {
 	return e == EIO || e == EINVAL || e == ENODEV || e == ENXIO;
 }
@@ -37,7 +37,7 @@ static int uio_open(struct hv_dev *dev, const char *path)
 	if (dev->fd < 0)
 		return -errno;
 	for (i = 0; i < dev->nmaps; i++) {
-		struct hv_dev_map *m = &dev->maps[i];
+		struct vmbus_dev_map *m = &dev->maps[i];
 		size_t len = (m->size + dev->page_size - 1) & ~(dev->page_size - 1);
 		void *p;
 
@@ -67,7 +67,7 @@ static int uio_read_event(struct hv_dev *dev, uint32_t *value)
 		return -EIO;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return -EAGAIN;
-	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return vmbus_dev_uio_errno_gone(errno) ? -ENODEV : -errno;
 }
 
 static int uio_write(struct hv_dev *dev, uint32_t value)
@@ -81,10 +81,10 @@ static int uio_write(struct hv_dev *dev, uint32_t value)
 		return 0;
 	if (n >= 0)
 		return -EIO;
-	return hv_dev_uio_errno_gone(errno) ? hv_dev_gone(dev) : -errno;
+	return vmbus_dev_uio_errno_gone(errno) ? -ENODEV : -errno;
 }
 
-const struct hv_dev_ops hv_dev_uio_ops = {
+const struct vmbus_dev_ops vmbus_dev_uio_ops = {
 	.open = uio_open,
 	.read_event = uio_read_event,
 	.write = uio_write,

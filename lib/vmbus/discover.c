@@ -21,7 +21,7 @@
 #include "sysfs.h"
 
 /* monitor_id is a u8 (offermsg.monitorid); relids are u32 printed as %d or %u. */
-#define HV_MONITOR_ID_MAX 255
+#define VMBUS_MONITOR_ID_MAX 255
 
 /* Read an optional decimal: hidden (-ENOENT) or unreadable on a closed channel (-EINVAL) gives -1. */
 static int read_opt(const char *dir, const char *name, int64_t min, int64_t max, int64_t *ret)
@@ -29,10 +29,10 @@ static int read_opt(const char *dir, const char *name, int64_t min, int64_t max,
 	char path[PATH_MAX];
 	int err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/%s", dir, name);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/%s", dir, name);
 	if (err)
 		return err;
-	err = hv_sysfs_read_int(path, min, max, ret);
+	err = vmbus_sysfs_read_int(path, min, max, ret);
 	if (err == -ENOENT || err == -EINVAL) {
 		*ret = -1;
 		return 0;
@@ -51,7 +51,7 @@ static int read_maps(struct hv_vmbus_device *dev, const char *uio_dir)
 	for (k = 0; k < HV_VMBUS_MAX_MAPS; k++) {
 		struct hv_vmbus_map *m = &dev->maps[k];
 
-		err = hv_sysfs_path(dir, sizeof(dir), "%s/maps/map%u", uio_dir, k);
+		err = vmbus_sysfs_path(dir, sizeof(dir), "%s/maps/map%u", uio_dir, k);
 		if (err)
 			return err;
 		if (stat(dir, &st) < 0) {
@@ -59,21 +59,21 @@ static int read_maps(struct hv_vmbus_device *dev, const char *uio_dir)
 				break;
 			return -errno;
 		}
-		err = hv_sysfs_path(path, sizeof(path), "%s/name", dir);
+		err = vmbus_sysfs_path(path, sizeof(path), "%s/name", dir);
 		if (err)
 			return err;
-		n = hv_sysfs_read_str(path, m->name, sizeof(m->name));
+		n = vmbus_sysfs_read_str(path, m->name, sizeof(m->name));
 		if (n < 0)
 			return n == -ENOENT ? -EBADMSG : n;
 		if (n == 0)
 			return -EBADMSG;
-		err = hv_sysfs_path(path, sizeof(path), "%s/size", dir);
+		err = vmbus_sysfs_path(path, sizeof(path), "%s/size", dir);
 		if (!err)
-			err = hv_sysfs_read_hex(path, &m->size);
+			err = vmbus_sysfs_read_hex(path, &m->size);
 		if (!err)
-			err = hv_sysfs_path(path, sizeof(path), "%s/offset", dir);
+			err = vmbus_sysfs_path(path, sizeof(path), "%s/offset", dir);
 		if (!err)
-			err = hv_sysfs_read_hex(path, &m->offset);
+			err = vmbus_sysfs_read_hex(path, &m->offset);
 		if (err)
 			return err == -ENOENT ? -EBADMSG : err;
 		/* A zero-size map is where uio stops; one listed anyway is a lie. */
@@ -94,7 +94,7 @@ static int read_uio(struct hv_vmbus_device *dev, const char *dev_dir)
 	int err;
 
 	dev->uio_index = -1;
-	err = hv_sysfs_path(path, sizeof(path), "%s/uio", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/uio", dev_dir);
 	if (err)
 		return err;
 	d = opendir(path);
@@ -103,7 +103,7 @@ static int read_uio(struct hv_vmbus_device *dev, const char *dev_dir)
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, "uio", 3) != 0)
 			continue;
-		if (hv_parse_int(de->d_name + 3, 0, INT_MAX, &v) < 0)
+		if (vmbus_parse_int(de->d_name + 3, 0, INT_MAX, &v) < 0)
 			continue;
 		if (best < 0 || v < best)
 			best = v;
@@ -112,7 +112,7 @@ static int read_uio(struct hv_vmbus_device *dev, const char *dev_dir)
 	if (best < 0)
 		return 0;
 	dev->uio_index = (int)best;
-	err = hv_sysfs_path(path, sizeof(path), "%s/uio/uio%d", dev_dir, dev->uio_index);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/uio/uio%d", dev_dir, dev->uio_index);
 	if (err)
 		return err;
 	return read_maps(dev, path);
@@ -148,7 +148,7 @@ static int read_channel(struct hv_vmbus_channel *ch, const char *dir, uint32_t r
 	if (err)
 		return err;
 	ch->subchannel_id = v >= 0 ? (int32_t)v : (relid == primary_relid ? 0 : -1);
-	err = read_opt(dir, "monitor_id", 0, HV_MONITOR_ID_MAX, &v);
+	err = read_opt(dir, "monitor_id", 0, VMBUS_MONITOR_ID_MAX, &v);
 	if (err)
 		return err;
 	ch->monitor_id = (int32_t)v;
@@ -156,13 +156,13 @@ static int read_channel(struct hv_vmbus_channel *ch, const char *dir, uint32_t r
 	if (err)
 		return err;
 	ch->cpu = (int32_t)v;
-	for (i = 0; i < HV_ARRAY_SIZE(counters); i++) {
+	for (i = 0; i < ARRAY_SIZE(counters); i++) {
 		err = read_opt(dir, counters[i].name, 0, INT64_MAX, &v);
 		if (err)
 			return err;
 		memcpy((char *)ch + counters[i].off, &v, sizeof(v));
 	}
-	err = hv_sysfs_path(path, sizeof(path), "%s/ring", dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/ring", dir);
 	if (err)
 		return err;
 	if (stat(path, &st) < 0) {
@@ -195,7 +195,7 @@ static int read_channels(struct hv_vmbus_device *dev, const char *dev_dir)
 	DIR *d = NULL;
 	int err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/channels", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/channels", dev_dir);
 	if (err)
 		return err;
 	d = opendir(path);
@@ -205,7 +205,7 @@ static int read_channels(struct hv_vmbus_device *dev, const char *dev_dir)
 		if (de->d_name[0] == '.')
 			continue;
 		/* The kernel names each channel's kobject "%u" of its relid. */
-		if (hv_parse_int(de->d_name, 0, UINT32_MAX, &relid) < 0) {
+		if (vmbus_parse_int(de->d_name, 0, UINT32_MAX, &relid) < 0) {
 			err = -EBADMSG;
 			goto out;
 		}
@@ -218,7 +218,7 @@ static int read_channels(struct hv_vmbus_device *dev, const char *dev_dir)
 			}
 			chans = tmp;
 		}
-		err = hv_sysfs_path(dir, sizeof(dir), "%s/%s", path, de->d_name);
+		err = vmbus_sysfs_path(dir, sizeof(dir), "%s/%s", path, de->d_name);
 		if (err)
 			goto out;
 		memset(&chans[n], 0, sizeof(chans[n]));
@@ -250,7 +250,7 @@ static int read_driver(struct hv_vmbus_device *dev, const char *dev_dir)
 	ssize_t n;
 	int err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/driver", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/driver", dev_dir);
 	if (err)
 		return err;
 	n = readlink(path, target, sizeof(target) - 1);
@@ -270,10 +270,10 @@ static int read_override(struct hv_vmbus_device *dev, const char *dev_dir)
 	char path[PATH_MAX];
 	int n;
 
-	n = hv_sysfs_path(path, sizeof(path), "%s/driver_override", dev_dir);
+	n = vmbus_sysfs_path(path, sizeof(path), "%s/driver_override", dev_dir);
 	if (n)
 		return n;
-	n = hv_sysfs_read_str(path, dev->driver_override, sizeof(dev->driver_override));
+	n = vmbus_sysfs_read_str(path, dev->driver_override, sizeof(dev->driver_override));
 	if (n == -ENOENT)
 		return 0;
 	if (n < 0)
@@ -284,7 +284,7 @@ static int read_override(struct hv_vmbus_device *dev, const char *dev_dir)
 	return 0;
 }
 
-int hv_vmbus_device_read(const char *root, const char *name, struct hv_vmbus_device *dev)
+int vmbus_device_read(const char *root, const char *name, struct hv_vmbus_device *dev)
 {
 	char dev_dir[PATH_MAX], path[PATH_MAX], id[HV_VMBUS_GUID_STRLEN];
 	int64_t v;
@@ -293,20 +293,20 @@ int hv_vmbus_device_read(const char *root, const char *name, struct hv_vmbus_dev
 	memset(dev, 0, sizeof(*dev));
 	dev->uio_index = -1;
 	/* Devices are named "%pUl" of the instance (vmbus_device_register). */
-	if (hv_guid_parse(name, false, dev->instance) < 0)
+	if (vmbus_guid_parse(name, false, dev->instance) < 0)
 		return -EBADMSG;
-	err = hv_sysfs_path(dev_dir, sizeof(dev_dir), "%s/sys/bus/vmbus/devices/%s", root, name);
+	err = vmbus_sysfs_path(dev_dir, sizeof(dev_dir), "%s/sys/bus/vmbus/devices/%s", root, name);
 	if (err)
 		return err;
 
-	err = hv_sysfs_path(path, sizeof(path), "%s/class_id", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/class_id", dev_dir);
 	if (!err)
-		err = hv_sysfs_read_guid(path, dev->class_id);
+		err = vmbus_sysfs_read_guid(path, dev->class_id);
 	if (err)
 		goto out;
-	err = hv_sysfs_path(path, sizeof(path), "%s/device_id", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/device_id", dev_dir);
 	if (!err)
-		err = hv_sysfs_read_guid(path, id);
+		err = vmbus_sysfs_read_guid(path, id);
 	if (err)
 		goto out;
 	if (strcmp(id, dev->instance) != 0) {
@@ -314,13 +314,13 @@ int hv_vmbus_device_read(const char *root, const char *name, struct hv_vmbus_dev
 		goto out;
 	}
 	dev->class_name = hv_vmbus_class_name(dev->class_id);
-	err = hv_sysfs_path(path, sizeof(path), "%s/id", dev_dir);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/id", dev_dir);
 	if (!err)
-		err = hv_sysfs_read_int(path, 0, UINT32_MAX, &v);
+		err = vmbus_sysfs_read_int(path, 0, UINT32_MAX, &v);
 	if (err)
 		goto out;
 	dev->relid = (uint32_t)v;
-	err = read_opt(dev_dir, "monitor_id", 0, HV_MONITOR_ID_MAX, &v);
+	err = read_opt(dev_dir, "monitor_id", 0, VMBUS_MONITOR_ID_MAX, &v);
 	if (err)
 		goto out;
 	dev->monitor_id = (int32_t)v;
@@ -378,7 +378,7 @@ HV_EXPORT int hv_vmbus_list_new(const char *root, struct hv_vmbus_list **ret)
 	list = calloc(1, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
-	err = hv_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices", root);
+	err = vmbus_sysfs_path(path, sizeof(path), "%s/sys/bus/vmbus/devices", root);
 	if (err)
 		goto out;
 	d = opendir(path);
@@ -399,12 +399,12 @@ HV_EXPORT int hv_vmbus_list_new(const char *root, struct hv_vmbus_list **ret)
 			}
 			list->devices = tmp;
 		}
-		err = hv_vmbus_device_read(root, de->d_name, &list->devices[list->count]);
+		err = vmbus_device_read(root, de->d_name, &list->devices[list->count]);
 		if (err == -EBADMSG) {
 			char dev_dir[PATH_MAX];
 
 			/* A device removed while we read it is gone, not malformed. */
-			if (!hv_sysfs_path(dev_dir, sizeof(dev_dir), "%s/%s", path, de->d_name) &&
+			if (!vmbus_sysfs_path(dev_dir, sizeof(dev_dir), "%s/%s", path, de->d_name) &&
 			    stat(dev_dir, &st) < 0 && errno == ENOENT)
 				continue;
 		}
@@ -435,7 +435,7 @@ HV_EXPORT const struct hv_vmbus_device *hv_vmbus_list_find(const struct hv_vmbus
 	char want[HV_VMBUS_GUID_STRLEN];
 	size_t i;
 
-	if (!list || !guid || hv_guid_parse(guid, true, want) < 0)
+	if (!list || !guid || vmbus_guid_parse(guid, true, want) < 0)
 		return NULL;
 	for (i = 0; i < list->count; i++)
 		if (strcmp(list->devices[i].instance, want) == 0)

@@ -9,6 +9,6 @@
  * Read the device ROOT/sys/bus/vmbus/devices/<name> into dev (which owns
  * dev->channels afterwards). -EBADMSG for a malformed or incomplete one.
  */
-int hv_vmbus_device_read(const char *root, const char *name, struct hv_vmbus_device *dev);
+int vmbus_device_read(const char *root, const char *name, struct hv_vmbus_device *dev);
 
 #endif

@@ -339,7 +339,7 @@ static const struct hv_ic_version ic_msg_timesync[] = {
 };
 static const struct hv_ic_version ic_msg_fcopy[] = { HV_IC_VER(1, 1) };
 
-#define IC_VERSIONS(f, m) { f, HV_ARRAY_SIZE(f), m, HV_ARRAY_SIZE(m) }
+#define IC_VERSIONS(f, m) { f, ARRAY_SIZE(f), m, ARRAY_SIZE(m) }
 
 static const struct hv_ic_versions ic_guest_kvp = IC_VERSIONS(ic_fw_util, ic_msg_kvp);
 static const struct hv_ic_versions ic_guest_heartbeat =

@@ -22,6 +22,7 @@
 
 #include "hvuio/vmbus.h"
 #include "lib/common/compiler.h"
+#include "lib/common/opts.h"
 #include "sysfs.h"
 
 #define KVER(a, b) ((a) * 1000u + (b))
@@ -68,7 +69,7 @@ static int8_t fix_has(const struct kernel_fix *f, const struct hv_vmbus_kernel *
 
 	if (line >= f->mainline)
 		return 1;
-	for (i = 0; i < HV_ARRAY_SIZE(f->stable) && f->stable[i].line; i++)
+	for (i = 0; i < ARRAY_SIZE(f->stable) && f->stable[i].line; i++)
 		if (f->stable[i].line == line && k->patch >= f->stable[i].patch)
 			return 1;
 	/* A distribution's "6.1.0-28" says nothing of what it took since. */
@@ -81,10 +82,10 @@ static int release_read(const char *root, char *rel, size_t size)
 	struct utsname u;
 	int n;
 
-	n = hv_sysfs_path(path, sizeof(path), "%s/proc/sys/kernel/osrelease", root);
+	n = vmbus_sysfs_path(path, sizeof(path), "%s/proc/sys/kernel/osrelease", root);
 	if (n)
 		return n;
-	n = hv_sysfs_read_str(path, rel, size);
+	n = vmbus_sysfs_read_str(path, rel, size);
 	if (n != -ENOENT)
 		return n < 0 ? n : 0;
 	/* A recorded tree need not carry one: it describes this machine. */
@@ -109,14 +110,12 @@ static int release_number(const char **s, unsigned int *ret)
 	return 0;
 }
 
-HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
+/* The whole of *k, as this library knows it; the caller gets what its sz holds. */
+static int kernel_fill(const char *root, struct hv_vmbus_kernel *k)
 {
 	const char *s;
 	int err;
 
-	if (!root || !k)
-		return -EINVAL;
-	memset(k, 0, sizeof(*k));
 	err = release_read(root, k->release, sizeof(k->release));
 	if (err)
 		goto out;
@@ -144,6 +143,18 @@ HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
 	return 0;
 out:
 	k->major = k->minor = k->patch = 0;
+	return err;
+}
+
+HV_EXPORT int hv_vmbus_kernel_get(const char *root, struct hv_vmbus_kernel *k)
+{
+	struct hv_vmbus_kernel full = { .sz = sizeof(full) };
+	int err;
+
+	if (!root || !k || k->sz < sizeof(k->sz))
+		return -EINVAL;
+	err = kernel_fill(root, &full);
+	opts_out(k, &full, sizeof(full));
 	return err;
 }
 
@@ -176,9 +187,12 @@ HV_EXPORT int hv_vmbus_kernel_describe(const struct hv_vmbus_kernel *k, const ch
 	size_t i, used;
 	int n;
 
+	/* Every member up to header_reset was there in 0.2, the first release. */
+	if (!k || !opts_valid(k, OPTS_END(struct hv_vmbus_kernel, header_reset), sizeof(*k)))
+		return -EINVAL;
 	n = snprintf(buf, len, "kernel %s%s", k->release[0] ? k->release : "(unknown)",
 		     k->distribution ? " (a distribution's: backports unknown)" : "");
-	for (i = 0; n >= 0 && i < HV_ARRAY_SIZE(sentences); i++) {
+	for (i = 0; n >= 0 && i < ARRAY_SIZE(sentences); i++) {
 		int8_t v = *(const int8_t *)((const char *)k + sentences[i].off);
 		int m;
 

@@ -42,7 +42,7 @@ static int maps_read(const struct hv_dev *dev, struct hv_vmbus_device *d)
 	memcpy(root, dev->dev_dir, n - t);
 	root[n - t] = '\0';
 	memset(d, 0, sizeof(*d));
-	err = hv_vmbus_device_read(n - t ? root : "/", dev->instance, d);
+	err = vmbus_device_read(n - t ? root : "/", dev->instance, d);
 	if (err)
 		return err == -ENOENT ? -ESTALE : err;
 	if (d->nmaps != dev->nmaps) {
@@ -131,7 +131,7 @@ HV_EXPORT int hv_dev_gpadl_get(const struct hv_dev *dev, const char *buffer, uin
 	if (err)
 		return err;
 	/* A handle of 0 is no GPADL (the kernel never hands one out). */
-	err = hv_parse_int(name + strlen(buffer) + 1, 1, UINT32_MAX, &v);
+	err = vmbus_parse_int(name + strlen(buffer) + 1, 1, UINT32_MAX, &v);
 	if (err)
 		return -EBADMSG;
 	*gpadl = (uint32_t)v;

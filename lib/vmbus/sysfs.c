@@ -14,7 +14,7 @@
 #include "lib/common/compiler.h"
 #include "sysfs.h"
 
-int hv_sysfs_path(char *buf, size_t size, const char *fmt, ...)
+int vmbus_sysfs_path(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -29,10 +29,10 @@ int hv_sysfs_path(char *buf, size_t size, const char *fmt, ...)
 	return 0;
 }
 
-int hv_sysfs_read_str(const char *path, char *buf, size_t size)
+int vmbus_sysfs_read_str(const char *path, char *buf, size_t size)
 {
 	/* One byte past the longest attribute, so that a longer file is seen. */
-	char tmp[HV_SYSFS_MAX + 1];
+	char tmp[VMBUS_SYSFS_MAX + 1];
 	size_t len = 0;
 	ssize_t n;
 	int fd, err = 0;
@@ -72,7 +72,7 @@ out:
 	return err ? err : (int)len;
 }
 
-int hv_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
+int vmbus_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
 	bool neg = false;
 	uint64_t v = 0, limit;
@@ -108,15 +108,15 @@ int hv_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
 	return 0;
 }
 
-int hv_sysfs_read_int(const char *path, int64_t min, int64_t max, int64_t *ret)
+int vmbus_sysfs_read_int(const char *path, int64_t min, int64_t max, int64_t *ret)
 {
 	char buf[32];
 	int n;
 
-	n = hv_sysfs_read_str(path, buf, sizeof(buf));
+	n = vmbus_sysfs_read_str(path, buf, sizeof(buf));
 	if (n < 0)
 		return n;
-	return hv_parse_int(buf, min, max, ret);
+	return vmbus_parse_int(buf, min, max, ret);
 }
 
 static int hex_digit(char c)
@@ -130,13 +130,13 @@ static int hex_digit(char c)
 	return -1;
 }
 
-int hv_sysfs_read_hex(const char *path, uint64_t *ret)
+int vmbus_sysfs_read_hex(const char *path, uint64_t *ret)
 {
 	char buf[32];
 	uint64_t v = 0;
 	int n, i, d;
 
-	n = hv_sysfs_read_str(path, buf, sizeof(buf));
+	n = vmbus_sysfs_read_str(path, buf, sizeof(buf));
 	if (n < 0)
 		return n;
 	if (n < 3 || n > 18 || buf[0] != '0' || buf[1] != 'x')
@@ -151,7 +151,7 @@ int hv_sysfs_read_hex(const char *path, uint64_t *ret)
 	return 0;
 }
 
-int hv_guid_parse(const char *s, bool lax, char out[HV_VMBUS_GUID_STRLEN])
+int vmbus_guid_parse(const char *s, bool lax, char out[HV_VMBUS_GUID_STRLEN])
 {
 	size_t len = strlen(s), i;
 	char tmp[HV_VMBUS_GUID_STRLEN];
@@ -180,16 +180,16 @@ int hv_guid_parse(const char *s, bool lax, char out[HV_VMBUS_GUID_STRLEN])
 	return 0;
 }
 
-int hv_sysfs_read_guid(const char *path, char out[HV_VMBUS_GUID_STRLEN])
+int vmbus_sysfs_read_guid(const char *path, char out[HV_VMBUS_GUID_STRLEN])
 {
 	char buf[64];
 	int n;
 
-	n = hv_sysfs_read_str(path, buf, sizeof(buf));
+	n = vmbus_sysfs_read_str(path, buf, sizeof(buf));
 	if (n < 0)
 		return n;
 	if (n != 38 || buf[0] != '{' || buf[37] != '}')
 		return -EBADMSG;
 	buf[37] = '\0';
-	return hv_guid_parse(buf + 1, false, out) ? -EBADMSG : 0;
+	return vmbus_guid_parse(buf + 1, false, out) ? -EBADMSG : 0;
 }

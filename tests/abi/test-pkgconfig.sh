@@ -5,7 +5,10 @@
 #  - tests/sim/ic-guest.c moves packets: the sim suite's kvp-requests case
 #    (negotiation, then four requests answered);
 #  - tests/vmbus/test-maps.c (with check.pc, its test framework) reads the
-#    device's maps and the GPADL handles of a NIC's buffers.
+#    device's maps and the GPADL handles of a NIC's buffers;
+#  - tools/hvpoll/hvpoll.c, the poll-mode NIC example, reads a NIC's maps
+#    and GPADL handles, hands the handles to the host and receives frames
+#    on three channels from three threads (the sim suite's nic feed case).
 set -eu
 cc=$1 build=$2 src=$3 hvsim=$4 sanitize=$5
 tmp=$(mktemp -d)
@@ -29,3 +32,7 @@ python3 "$src/tests/sim/sim-test.py" kvp-requests "$hvsim" "$tmp/ic-guest"
 $cc -std=gnu11 -Wall -Wextra -Werror $extra -DHVSIM="\"$hvsim\"" $(pkg-config --cflags hvuio check) \
 	"$src/tests/vmbus/test-maps.c" -o "$tmp/test-maps" $(pkg-config --libs hvuio check) $rpath
 "$tmp/test-maps"
+# shellcheck disable=SC2086
+$cc -std=gnu11 -Wall -Wextra -Werror $extra -pthread $cflags "$src/tools/hvpoll/hvpoll.c" \
+	-o "$tmp/hvpoll" $libs $rpath
+python3 "$src/tests/sim/nic-test.py" feed "$hvsim" "$tmp/hvpoll"

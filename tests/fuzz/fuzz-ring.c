@@ -49,11 +49,11 @@
 #define MAX_DSIZE  (1u << 20)
 #define CANARY     0xa5
 
-#define OFF_W    offsetof(struct hv_ring_hdr, write_index)
-#define OFF_R    offsetof(struct hv_ring_hdr, read_index)
-#define OFF_MASK offsetof(struct hv_ring_hdr, interrupt_mask)
-#define OFF_PEND offsetof(struct hv_ring_hdr, pending_send_sz)
-#define OFF_FEAT offsetof(struct hv_ring_hdr, feature_bits)
+#define OFF_W    offsetof(struct ring_hdr, write_index)
+#define OFF_R    offsetof(struct ring_hdr, read_index)
+#define OFF_MASK offsetof(struct ring_hdr, interrupt_mask)
+#define OFF_PEND offsetof(struct ring_hdr, pending_send_sz)
+#define OFF_FEAT offsetof(struct ring_hdr, feature_bits)
 
 struct region {
 	uint8_t *map;
@@ -208,7 +208,7 @@ static bool model_need_signal(const struct ring_case *c, uint32_t released, uint
 {
 	uint32_t room, before;
 
-	if (!released || !(c->feat & HV_RING_FEAT_PENDING_SEND_SZ) || !c->pending)
+	if (!released || !(c->feat & RING_FEAT_PENDING_SEND_SZ) || !c->pending)
 		return false;
 	room = c->dsize - dist(c, newpos, c->w);
 	before = room >= released ? room - released : 0;

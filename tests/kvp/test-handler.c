@@ -57,8 +57,9 @@ static void mkdir_p(const char *path)
 
 static void handler_open(const char *hook)
 {
-	struct hv_kvp_handler_config cfg = { .root = fx.root, .set_ip_hook = hook,
-					     .state_dir = fx.dir };
+	struct hv_kvp_handler_config cfg = {
+		.sz = sizeof(cfg), .root = fx.root, .set_ip_hook = hook, .state_dir = fx.dir,
+	};
 
 	hv_kvp_handler_free(fx.handler);
 	fx.handler = NULL;
@@ -349,7 +350,7 @@ END_TEST
 
 START_TEST(handler_new_errors)
 {
-	struct hv_kvp_handler_config cfg = { .root = "relative" };
+	struct hv_kvp_handler_config cfg = { .sz = sizeof(cfg), .root = "relative" };
 	struct hv_kvp_handler *h = (void *)1;
 
 	ck_assert_int_eq(hv_kvp_handler_new(NULL, NULL, &h), -EINVAL);
@@ -362,6 +363,36 @@ START_TEST(handler_new_errors)
 	ck_assert_int_eq(hv_kvp_handler_new(fx.store, NULL, &h), 0);
 	hv_kvp_handler_free(h);
 	hv_kvp_handler_free(NULL);
+}
+END_TEST
+
+/* The config's sz: what an older or a newer caller passes (README.md, "ABI"). */
+START_TEST(handler_config_sz)
+{
+	struct {
+		struct hv_kvp_handler_config c;
+		uint64_t later;     /* a member a newer release might add */
+	} big = { .c = { .sz = sizeof(big) } };
+	struct hv_kvp_handler_config cfg = { .sz = 0 };
+	struct hv_kvp_handler *h = NULL;
+
+	ck_assert_int_eq(hv_kvp_handler_new(fx.store, &cfg, &h), -EINVAL);
+	ck_assert_ptr_null(h);
+	/* A caller that knew only sz: the rest is not read, so the bad root is not seen. */
+	cfg.sz = sizeof(cfg.sz);
+	cfg.root = "relative";
+	ck_assert_int_eq(hv_kvp_handler_new(fx.store, &cfg, &h), 0);
+	hv_kvp_handler_free(h);
+	h = NULL;
+	cfg.sz = sizeof(cfg);
+	ck_assert_int_eq(hv_kvp_handler_new(fx.store, &cfg, &h), -EINVAL);
+	/* Larger: accepted while what this library does not know is zero. */
+	ck_assert_int_eq(hv_kvp_handler_new(fx.store, &big.c, &h), 0);
+	hv_kvp_handler_free(h);
+	h = NULL;
+	big.later = 1;
+	ck_assert_int_eq(hv_kvp_handler_new(fx.store, &big.c, &h), -EINVAL);
+	ck_assert_ptr_null(h);
 }
 END_TEST
 
@@ -436,6 +467,7 @@ int main(void)
 	tcase_add_test(tc, reply_strings_fit);
 	tcase_add_test(tc, reply_in_place);
 	tcase_add_test(tc, handler_new_errors);
+	tcase_add_test(tc, handler_config_sz);
 	tcase_add_test(tc, ip_info);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -817,6 +817,7 @@ START_TEST(ip_apply_checks)
 	snprintf(path, sizeof(path), "%s/hook.out", root);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(a, 0, sizeof(*a));
+		a->sz = sizeof(*a);
 		strcpy(a->ifname, "hv0");
 		strcpy(a->mac, "00:15:5D:0A:0B:0C");
 		strcpy(a->adapter_id, GUID0);
@@ -832,6 +833,7 @@ START_TEST(ip_apply_checks)
 	ck_assert_int_eq(access(path, F_OK), -1);
 	/* A good one runs the hook. */
 	memset(a, 0, sizeof(*a));
+	a->sz = sizeof(*a);
 	strcpy(a->ifname, "hv0");
 	strcpy(a->mac, "00:15:5D:0A:0B:0C");
 	strcpy(a->adapter_id, GUID0);

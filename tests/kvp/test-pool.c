@@ -827,7 +827,11 @@ START_TEST(files_inotify_append)
 {
 	char *d = tmp_dir("/tmp");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats s;
+	struct hv_kvp_pool_stats s = { .sz = sizeof(s) };
+	struct {
+		struct hv_kvp_pool_stats s;
+		uint64_t later;     /* a counter a newer release might add */
+	} big;
 	struct pollfd pfd;
 	pid_t pid;
 	int status;
@@ -853,6 +857,20 @@ START_TEST(files_inotify_append)
 	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &s), 0);
 	ck_assert_uint_eq(s.records_ingested, 2);
 	ck_assert_uint_eq(s.reloads, 0);
+	/* An older caller's smaller struct gets what fits, nothing past it. */
+	memset(&big, 0xa5, sizeof(big));
+	big.s.sz = offsetof(struct hv_kvp_pool_stats, records_ingested);
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), 0);
+	ck_assert_uint_eq(big.s.reloads, 0);
+	ck_assert_uint_eq(big.s.records_ingested, 0xa5a5a5a5a5a5a5a5u);
+	/* A newer caller's larger one: what this library does not know reads 0. */
+	big.s.sz = sizeof(big);
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), 0);
+	ck_assert_uint_eq(big.s.records_ingested, 2);
+	ck_assert_uint_eq(big.s.sz, sizeof(big));
+	ck_assert_uint_eq(big.later, 0);
+	big.s.sz = 0;
+	ck_assert_int_eq(hv_kvp_pool_stats_get(st, &big.s), -EINVAL);
 	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
 	hv_kvp_pool_close(st);
 	rm_rf(d);
@@ -930,7 +948,7 @@ static void rewrite_reload(unsigned int flags)
 {
 	char *d = tmp_dir("/tmp");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats s;
+	struct hv_kvp_pool_stats s = { .sz = sizeof(s) };
 	struct lx_record x[2];
 	char tmp[600];
 	size_t n;
@@ -1265,7 +1283,10 @@ static void torn_check(const char *dir, const char *value)
  * readers skip as a partial record; the next open finishes it.
  */
 static const char *torn_value;
+static size_t torn_len;
+static off_t torn_at;
 
+/* The first torn_len bytes of the record land at torn_at, then the kill. */
 static void torn_hook(const char *where)
 {
 	struct lx_record r;
@@ -1275,35 +1296,43 @@ static void torn_hook(const char *where)
 		return;
 	lx_make(&r, "torn", 4, torn_value, false);
 	fd = open(pool_path(crash_dir, 1), O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || pwrite(fd, &r, 1000, 10 * REC) != 1000)
+	if (fd < 0 || pwrite(fd, &r, torn_len, torn_at) != (ssize_t)torn_len)
 		_exit(6);
 	raise(SIGKILL);
 }
 
-START_TEST(crash_torn_append_finished)
+/* A child sets "torn" to `value` in pool 1, record `slot`, and dies after `len` bytes of it. */
+static void torn_kill(const char *dir, const char *value, uint64_t slot, size_t len)
 {
-	char *d = tmp_dir("/tmp"), value[1501];
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	memset(value, 'y', sizeof(value) - 1);
-	value[sizeof(value) - 1] = 0;
-	torn_setup(d);
-	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct hv_kvp_store *st;
 
-		if (crash_open(d, &st))
+		if (crash_open(dir, &st))
 			_exit(3);
-		crash_dir = d;
+		crash_dir = dir;
 		torn_value = value;
+		torn_len = len;
+		torn_at = (off_t)(slot * REC);
 		kvp_crash_hook = torn_hook;
 		hv_kvp_pool_set(st, 1, "torn", value);
 		_exit(5);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+}
+
+START_TEST(crash_torn_append_finished)
+{
+	char *d = tmp_dir("/tmp"), value[1501];
+
+	memset(value, 'y', sizeof(value) - 1);
+	value[sizeof(value) - 1] = 0;
+	torn_setup(d);
+	torn_kill(d, value, 10, 1000);
 	/* What other programs see meanwhile: whole records, then ours cut short. */
 	ck_assert_int_eq(file_size(pool_path(d, 1)), 10 * REC + 1000);
 	{
@@ -1322,13 +1351,70 @@ START_TEST(crash_torn_append_finished)
 }
 END_TEST
 
+/*
+ * An append cut at its page boundary (record 1 spans bytes 2560..5119, the
+ * boundary at 4096), then another program's append while we are dead:
+ * O_APPEND puts it right after our 1536 bytes, where no reader finds it.
+ * The next open writes ours whole and theirs after it.
+ */
+START_TEST(crash_torn_append_buried)
+{
+	char *d = tmp_dir("/tmp"), value[1501];
+	struct hv_kvp_store *st;
+	struct lx_record *r;
+	int status;
+	pid_t pid;
+
+	memset(value, 'z', sizeof(value) - 1);
+	value[sizeof(value) - 1] = 0;
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	ck_assert_int_eq(hv_kvp_pool_set(st, 1, "k0", "v0"), 0);
+	hv_kvp_pool_close(st);
+	torn_kill(d, value, 1, 4096 - REC);
+	ci_append(d, 1, "CLOUD_INIT|while-dead", "external");
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 4096 + REC);
+	/* The open that repairs it killed half-way: the next one writes it again. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		crash_at = "rebuild";
+		crash_skip = 0;
+		kvp_crash_hook = crash_hook;
+		crash_open(d, &st);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	expect_value(st, 1, "k0", "v0");
+	expect_value(st, 1, "torn", value);
+	expect_value(st, 1, "CLOUD_INIT|while-dead", "external");
+	hv_kvp_pool_close(st);
+	/* As Linux's daemon reads it: three whole records, in that order. */
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	ck_assert_uint_eq(lx_read(d, 1, &r), 3);
+	ck_assert_str_eq(r[1].key, "torn");
+	ck_assert_str_eq(r[1].value, value);
+	ck_assert_str_eq(r[2].key, "CLOUD_INIT|while-dead");
+	free(r);
+	/* A second open has nothing left to do. */
+	ck_assert_int_eq(crash_open(d, &st), 0);
+	expect_value(st, 1, "CLOUD_INIT|while-dead", "external");
+	hv_kvp_pool_close(st);
+	ck_assert_int_eq(file_size(pool_path(d, 1)), 3 * REC);
+	rm_rf(d);
+	free(d);
+}
+END_TEST
+
 /* ---- cost does not grow with the pool ---- */
 
 static void cost_at(size_t nrec, double *per_set, double *per_new, double *per_del)
 {
 	char *d = tmp_dir("/dev/shm");
 	struct hv_kvp_store *st;
-	struct hv_kvp_pool_stats a, b;
+	struct hv_kvp_pool_stats a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	struct hv_kvp_pool_record rec;
 	struct lx_record *recs = calloc(nrec, sizeof(*recs));
 	char key[32];
@@ -1458,6 +1544,7 @@ int main(void)
 	tcase_add_test(tc, crash_injected);
 	tcase_add_test(tc, crash_random_kill);
 	tcase_add_test(tc, crash_torn_append_finished);
+	tcase_add_test(tc, crash_torn_append_buried);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cost");

@@ -101,7 +101,7 @@ static void write_file(const char *path, const char *text)
 
 static void setup(void)
 {
-	struct hv_kvp_handler_config cfg = { 0 };
+	struct hv_kvp_handler_config cfg = { .sz = sizeof(cfg) };
 	char path[192], root[128];
 
 	strcpy(tmpdir, "/tmp/hvkvp-transport-XXXXXX");
@@ -303,7 +303,7 @@ static void assert_enum_reply(const uint8_t *req, const uint8_t *reply, const ch
 
 START_TEST(kernel_register)
 {
-	struct hv_kvp_transport_status st;
+	struct hv_kvp_transport_status st = { .sz = sizeof(st) };
 	struct hv_kvp_transport *t = NULL;
 
 	fake_listen();
@@ -342,7 +342,7 @@ START_TEST(kernel_every_op)
 {
 	uint8_t req[KMSG], reply[KMSG];
 	struct hv_kvp_transport *t = NULL;
-	struct hv_kvp_transport_status st;
+	struct hv_kvp_transport_status st = { .sz = sizeof(st) };
 	struct events ev = { 0 };
 	char key[16], value[32];
 
@@ -535,6 +535,7 @@ static void sim_run(const char *script, const char *timeout, bool busy, struct s
 
 	memset(r, 0, sizeof(*r));
 	r->ev.last_op = -1;
+	r->st.sz = sizeof(r->st);
 	snprintf(root, sizeof(root), "%s/sim", tmpdir);
 	snprintf(spath, sizeof(spath), "%s/script", tmpdir);
 	snprintf(r->out, sizeof(r->out), "%s/out.json", tmpdir);

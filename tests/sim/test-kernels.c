@@ -14,8 +14,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,7 +24,7 @@
 #include <hvuio/chan.h>
 #include <hvuio/vmbus.h>
 
-#include "hvsim.h"
+#include "sim-env.h"
 
 #define ROUNDS 64
 #define SUB_RELID 30u
@@ -68,95 +66,13 @@ static const struct sim_devtype mon_type = {
 
 enum mode { MODE_IRQ, MODE_POLL, MODE_FORCE_IRQ };
 
-struct env {
-	char root[64];
-	const struct sim_devtype *type;
-	struct sim_root sr;
-	struct sim_dev d;
-	pthread_t thread;
-	void (*play)(struct env *e);
-	atomic_int stage;         /* host and guest take turns through it */
-	atomic_int host_err;      /* line of the first failed host check */
-	struct sim_chan *sub;
-	int send_err;             /* what the host's send on the sub-channel gave */
-};
-
-#define HOST_CHECK(e, cond) do {					\
-	if (!(cond) && !atomic_load(&(e)->host_err))			\
-		atomic_store(&(e)->host_err, __LINE__);			\
-} while (0)
-
-/* The host serves the device while it waits for the guest's next step. */
-static void host_until(struct env *e, int stage)
+static void env_init(struct sim_env *e, unsigned int p, const struct sim_devtype *type)
 {
-	while (atomic_load(&e->stage) < stage && !atomic_load(&e->host_err))
-		if (sim_dev_idle(&e->d, 1) < 0)
-			break;
-}
-
-/* The guest waits for the host's next step. */
-static void guest_until(struct env *e, int stage)
-{
-	while (atomic_load(&e->stage) < stage && !atomic_load(&e->host_err))
-		sched_yield();
-}
-
-static void *host_main(void *arg)
-{
-	struct env *e = arg;
-
-	if (sim_dev_wait_guest(&e->d, 10000) == 0)
-		e->play(e);
-	else
-		HOST_CHECK(e, 0);
-	return NULL;
-}
-
-static void env_init(struct env *e, unsigned int p, const struct sim_devtype *type)
-{
-	memset(e, 0, sizeof(*e));
-	strcpy(e->root, "/tmp/hvuio-kernels-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(e->root));
-	e->type = type;
-	e->d.sr = &e->sr;
-	e->d.listen_fd = e->d.conn_fd = -1;
-	e->d.timeout_ms = 10000;
-	ck_assert_int_eq(sim_root_create(e->root, type, profiles[p].release, &e->sr), 0);
-	if (profiles[p].backport)
-		ck_assert_int_eq(sim_kernel_backport(&e->sr.kernel, profiles[p].backport), 0);
-	ck_assert_int_eq(sim_root_offer(&e->sr, 0), 0);
-	if (e->sr.bound)
-		ck_assert_int_eq(sim_dev_listen(&e->d), 0);
-}
-
-static void env_start(struct env *e, void (*play)(struct env *))
-{
-	e->play = play;
-	ck_assert_int_eq(pthread_create(&e->thread, NULL, host_main, e), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void env_fini(struct env *e, bool started)
-{
-	if (started)
-		pthread_join(e->thread, NULL);
-	ck_assert_msg(atomic_load(&e->host_err) == 0, "host check failed at line %d",
-		      atomic_load(&e->host_err));
-	sim_dev_disconnect(&e->d);
-	sim_dev_unlisten(&e->d);
-	sim_root_destroy(&e->sr);
-	nftw(e->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sim_env_init(e, type, profiles[p].release, profiles[p].backport);
 }
 
 /* Host: ROUNDS packets on c, each answered before the next. */
-static void host_echo(struct env *e, struct sim_chan *c)
+static void host_echo(struct sim_env *e, struct sim_chan *c)
 {
 	for (uint64_t i = 0; i < ROUNDS; i++) {
 		uint64_t got = 0;
@@ -201,23 +117,23 @@ static void guest_echo(struct hv_chan *chan)
  * second answer before it looked (it reads until the ring is empty), but
  * it found the channel's own bit at least once and never more often.
  */
-static void host_check_signals(struct env *e, const struct sim_chan *c, int guest_done)
+static void host_check_signals(struct sim_env *e, const struct sim_chan *c, int guest_done)
 {
 	/*
 	 * The host may have read the last answer before the write that
 	 * signalled it came: once the guest says it has sent everything,
 	 * every write is in the socket; take them in.
 	 */
-	host_until(e, guest_done);
+	sim_env_host_until(e, guest_done);
 	sim_dev_idle(&e->d, 1);
 	HOST_CHECK(e, e->d.guest_signals == (c->monitor_id < 0 ? ROUNDS : 0));
 	HOST_CHECK(e, c->bits >= 1 && c->bits <= ROUNDS);
 }
 
-static void play_primary(struct env *e)
+static void play_primary(struct sim_env *e)
 {
 	/* Not before the guest has chosen its mode: the mask may be 0 at open. */
-	host_until(e, 1);
+	sim_env_host_until(e, 1);
 	host_echo(e, &e->d.ch[0]);
 	host_check_signals(e, &e->d.ch[0], 2);
 	HOST_CHECK(e, !e->sr.kernel.crashed);
@@ -226,7 +142,7 @@ static void play_primary(struct env *e)
 
 static void run_primary(unsigned int p, const struct sim_devtype *type, enum mode mode)
 {
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
@@ -236,20 +152,20 @@ static void run_primary(unsigned int p, const struct sim_devtype *type, enum mod
 		ck_assert_int_eq(hv_dev_open(e.root, type->instance, &dev), -ENXIO);
 		ck_assert_int_eq(hv_vmbus_bind(e.root, type->instance, "uio_hv_generic"),
 				 -EOPNOTSUPP);
-		env_fini(&e, false);
+		sim_env_fini(&e);
 		return;
 	}
-	env_start(&e, play_primary);
+	sim_env_start(&e, play_primary);
 	ck_assert_int_eq(hv_dev_open(e.root, type->instance, &dev), 0);
 	ck_assert_int_eq(hv_chan_open(dev, &chan), 0);
 	hv_chan_set_busy_poll(chan, mode == MODE_POLL);
 	atomic_store(&e.stage, 1);
 	guest_echo(chan);
 	atomic_store(&e.stage, 2);
-	guest_until(&e, 3);
+	sim_env_guest_until(&e, 3);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	pthread_join(e.thread, NULL);
+	sim_env_join(&e);
 	/*
 	 * Polled: the mask stays up and the host does not interrupt, except
 	 * right after a write of 1 has unmasked it, before the library masks
@@ -260,21 +176,21 @@ static void run_primary(unsigned int p, const struct sim_devtype *type, enum mod
 		ck_assert_uint_eq(e.d.ch[0].interrupts, 0);
 	else if (mode == MODE_IRQ)
 		ck_assert_uint_gt(e.d.ch[0].interrupts, 0);
-	env_fini(&e, false);
+	sim_env_fini(&e);
 }
 
 /* Offer the sub-channel, then serve until the guest has opened it. */
-static bool host_offer_sub(struct env *e)
+static bool host_offer_sub(struct sim_env *e)
 {
 	e->sub = sim_dev_sub_offer(&e->d, SUB_RELID);
 	HOST_CHECK(e, e->sub != NULL);
 	atomic_store(&e->stage, 1);
 	if (e->sub)
-		host_until(e, 2);
+		sim_env_host_until(e, 2);
 	return e->sub != NULL;
 }
 
-static void play_sub(struct env *e)
+static void play_sub(struct sim_env *e)
 {
 	if (!host_offer_sub(e))
 		return;
@@ -286,7 +202,7 @@ static void play_sub(struct env *e)
 }
 
 /* The forbidden operation: one packet to a sub-channel the guest unmasked. */
-static void play_sub_forced(struct env *e)
+static void play_sub_forced(struct sim_env *e)
 {
 	uint64_t v = 1;
 
@@ -300,7 +216,7 @@ static void run_sub(unsigned int p, const struct sim_devtype *type, enum mode mo
 {
 	const char *kernel = profiles[p].release;
 	bool sub_oops = profiles[p].sub_oops;
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *sub;
 	const char *why;
@@ -308,14 +224,14 @@ static void run_sub(unsigned int p, const struct sim_devtype *type, enum mode mo
 
 	env_init(&e, p, type);
 	if (!e.sr.bound) {
-		env_fini(&e, false);
+		sim_env_fini(&e);
 		return;
 	}
-	env_start(&e, mode == MODE_FORCE_IRQ ? play_sub_forced : play_sub);
+	sim_env_start(&e, mode == MODE_FORCE_IRQ ? play_sub_forced : play_sub);
 	ck_assert_int_eq(hv_dev_open(e.root, type->instance, &dev), 0);
 	if (mode == MODE_FORCE_IRQ)
 		ck_assert_int_eq(hv_dev_sub_irq_set(dev, HV_CHAN_SUB_IRQ_ON), 0);
-	guest_until(&e, 1);
+	sim_env_guest_until(&e, 1);
 	ck_assert_int_eq(hv_chan_open_sub(dev, SUB_RELID, &sub), 0);
 	hv_dev_sub_irq_get(dev, &on, &why);
 	/* The decision names the kernel and, where it matters, the commit. */
@@ -330,14 +246,14 @@ static void run_sub(unsigned int p, const struct sim_devtype *type, enum mode mo
 		/* Unmask and look: the next host packet interrupts. */
 		ck_assert_int_eq(hv_chan_wait(sub, 0), -ETIMEDOUT);
 		atomic_store(&e.stage, 2);
-		guest_until(&e, 3);
+		sim_env_guest_until(&e, 3);
 	} else {
 		atomic_store(&e.stage, 2);
 		guest_echo(sub);
 		atomic_store(&e.stage, 3);
-		guest_until(&e, 4);
+		sim_env_guest_until(&e, 4);
 	}
-	pthread_join(e.thread, NULL);
+	sim_env_join(&e);
 	if (mode == MODE_FORCE_IRQ) {
 		/* The check can fail: forcing interrupts crashes exactly these kernels. */
 		ck_assert(e.sr.kernel.crashed == sub_oops);
@@ -356,13 +272,13 @@ static void run_sub(unsigned int p, const struct sim_devtype *type, enum mode mo
 	}
 	hv_chan_close(sub);
 	hv_dev_close(dev);
-	env_fini(&e, false);
+	sim_env_fini(&e);
 }
 
-static void play_rescind(struct env *e)
+static void play_rescind(struct sim_env *e)
 {
 	atomic_store(&e->stage, 1);
-	host_until(e, 2);
+	sim_env_host_until(e, 2);
 	sim_dev_rescind(&e->d);
 	/* The re-offer: a new uio node, as a real re-offer may give. */
 	if (sim_root_offer(&e->sr, 1) == 0 && sim_dev_listen(&e->d) == 0 &&
@@ -376,24 +292,24 @@ static void play_rescind(struct env *e)
 static void run_rescind(unsigned int p)
 {
 	bool rescind_oops = profiles[p].rescind_oops;
-	struct env e;
+	struct sim_env e;
 	struct hv_dev *dev;
 	struct hv_chan *chan;
 
 	env_init(&e, p, &mon_type);
-	env_start(&e, play_rescind);
+	sim_env_start(&e, play_rescind);
 	ck_assert_int_eq(hv_dev_open(e.root, mon_type.instance, &dev), 0);
 	ck_assert_int_eq(hv_chan_open(dev, &chan), 0);
-	guest_until(&e, 1);
+	sim_env_guest_until(&e, 1);
 	atomic_store(&e.stage, 2);
 	ck_assert_int_eq(hv_chan_wait(chan, 10000), -ENODEV);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
 	if (rescind_oops) {
 		/* The kernel died with the device open: there is no coming back. */
-		pthread_join(e.thread, NULL);
+		sim_env_join(&e);
 		ck_assert(e.sr.kernel.crashed);
-		env_fini(&e, false);
+		sim_env_fini(&e);
 		return;
 	}
 	/*
@@ -411,12 +327,12 @@ static void run_rescind(unsigned int p)
 	}
 	ck_assert_int_eq(hv_chan_open(dev, &chan), 0);
 	guest_echo(chan);
-	guest_until(&e, 3);
-	pthread_join(e.thread, NULL);
+	sim_env_guest_until(&e, 3);
+	sim_env_join(&e);
 	ck_assert(!e.sr.kernel.crashed);
 	hv_chan_close(chan);
 	hv_dev_close(dev);
-	env_fini(&e, false);
+	sim_env_fini(&e);
 }
 
 START_TEST(primary_nonmonitored)
@@ -458,12 +374,32 @@ END_TEST
 /* The release the library reads, as each profile writes it. */
 START_TEST(release_read)
 {
-	struct hv_vmbus_kernel k;
-	struct env e;
+	struct hv_vmbus_kernel k = { .sz = sizeof(k) };
+	struct {
+		struct hv_vmbus_kernel k;
+		uint64_t later;     /* a fix a newer release might add */
+	} big;
+	char text[2048];
+	struct sim_env e;
 
 	env_init(&e, (unsigned int)_i, &nonmon_type);
 	ck_assert_int_eq(hv_vmbus_kernel_get(e.root, &k), 0);
 	ck_assert_str_eq(k.release, profiles[_i].release);
+	/* A newer caller's larger struct: known members filled, the rest 0, and read back. */
+	memset(&big, 0xa5, sizeof(big));
+	big.k.sz = sizeof(big);
+	ck_assert_int_eq(hv_vmbus_kernel_get(e.root, &big.k), 0);
+	ck_assert_str_eq(big.k.release, k.release);
+	ck_assert_uint_eq(big.k.major, k.major);
+	ck_assert_int_eq(big.k.subchannel_events, k.subchannel_events);
+	ck_assert_int_eq(big.k.header_reset, k.header_reset);
+	ck_assert_int_eq(big.later, 0);
+	ck_assert_int_gt(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), 0);
+	big.later = 1;
+	ck_assert_int_eq(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), -EINVAL);
+	/* One older than the first release: refused. */
+	big.k.sz = offsetof(struct hv_vmbus_kernel, header_reset);
+	ck_assert_int_eq(hv_vmbus_kernel_describe(&big.k, "; ", text, sizeof(text)), -EINVAL);
 	if (profiles[_i].distribution) {
 		ck_assert(k.distribution);
 		ck_assert_int_eq(k.subchannel_events, -1);
@@ -473,7 +409,7 @@ START_TEST(release_read)
 		ck_assert_int_eq(k.subchannel_events, !profiles[_i].sub_oops);
 		ck_assert_int_eq(k.rescind, !profiles[_i].rescind_oops);
 	}
-	env_fini(&e, false);
+	sim_env_fini(&e);
 }
 END_TEST
 

@@ -14,17 +14,17 @@
 START_TEST(gone_errnos)
 {
 	/* hv_uio_rescind cleared info->irq: read, write and poll give EIO. */
-	ck_assert(hv_dev_uio_errno_gone(EIO));
+	ck_assert(vmbus_dev_uio_errno_gone(EIO));
 	/* uio_unregister_device left info NULL: a 4-byte write gives EINVAL. */
-	ck_assert(hv_dev_uio_errno_gone(EINVAL));
+	ck_assert(vmbus_dev_uio_errno_gone(EINVAL));
 	/* The character device of a removed uio device. */
-	ck_assert(hv_dev_uio_errno_gone(ENODEV));
-	ck_assert(hv_dev_uio_errno_gone(ENXIO));
+	ck_assert(vmbus_dev_uio_errno_gone(ENODEV));
+	ck_assert(vmbus_dev_uio_errno_gone(ENXIO));
 	/* Nothing pending, a signal, a bad buffer: the device is still there. */
-	ck_assert(!hv_dev_uio_errno_gone(EAGAIN));
-	ck_assert(!hv_dev_uio_errno_gone(EINTR));
-	ck_assert(!hv_dev_uio_errno_gone(EFAULT));
-	ck_assert(!hv_dev_uio_errno_gone(ENOMEM));
+	ck_assert(!vmbus_dev_uio_errno_gone(EAGAIN));
+	ck_assert(!vmbus_dev_uio_errno_gone(EINTR));
+	ck_assert(!vmbus_dev_uio_errno_gone(EFAULT));
+	ck_assert(!vmbus_dev_uio_errno_gone(ENOMEM));
 }
 END_TEST
 

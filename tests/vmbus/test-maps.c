@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * hv_dev_map_* and hv_dev_gpadl_get on a sim device hvsim (HVSIM) plays
- * the host of: the three maps it offers, their addresses and sizes, and
- * the GPADL handles a NIC's "recv:<n>" and "send:<n>" maps carry, with
- * the map names rewritten in the sim root's sysfs as a kernel would write
- * them (names are read back from sysfs on each call). Public API only.
+ * hv_dev_map_* and hv_dev_gpadl_get on sim devices hvsim (HVSIM) plays
+ * the host of: the three maps of an integration service and the five of
+ * a NIC, their addresses and sizes, and the GPADL handles the NIC's
+ * "recv:<n>" and "send:<n>" maps carry; then names a kernel never writes,
+ * put into the sim root's sysfs (names are read back on each call).
+ * Public API only.
  */
 #include <check.h>
 #include <errno.h>
@@ -44,6 +45,8 @@ static void map_file_write(unsigned int k, const char *file, const char *s)
 	write_file(path, s);
 }
 
+static const char *device;
+
 static void setup(void)
 {
 	char spath[128];
@@ -63,7 +66,7 @@ static void setup(void)
 
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		execl(HVSIM, "hvsim", "--root", root, "--script", spath, "--device", "heartbeat",
+		execl(HVSIM, "hvsim", "--root", root, "--script", spath, "--device", device,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -87,6 +90,18 @@ static void setup(void)
 		usleep(10000);
 	}
 	ck_assert_int_eq(err, 0);
+}
+
+static void setup_heartbeat(void)
+{
+	device = "heartbeat";
+	setup();
+}
+
+static void setup_nic(void)
+{
+	device = "nic";
+	setup();
 }
 
 static void teardown(void)
@@ -143,26 +158,63 @@ START_TEST(find_by_name)
 }
 END_TEST
 
-/* As uio_hv_generic names a NIC's buffers: maps 1 and 2 renamed in sysfs. */
+/* A NIC's five maps, as uio_hv_generic makes them (hv_uio_probe). */
+START_TEST(nic_maps)
+{
+	static const char *names[] = { "txrx_rings", "int_page", "monitor_page", "recv:", "send:" };
+	static const uint64_t sizes[] = { 0, 4096, 4096, 31u << 20, 16u << 20 };
+	char name[HV_VMBUS_MAP_NAME_SIZE], want[HV_VMBUS_MAP_NAME_SIZE];
+	uint32_t recv = 0, send = 0;
+	unsigned int i;
+	uint64_t size;
+	void *addr;
+
+	ck_assert_uint_eq(hv_dev_map_count(dev), 5);
+	ck_assert_uint_eq(sysfs_nmaps, 5);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(hv_dev_map_get(dev, i, &addr, &size, name), 0);
+		ck_assert_str_eq(name, sysfs_maps[i].name);
+		ck_assert_int_eq(strncmp(name, names[i], strlen(names[i])), 0);
+		ck_assert_uint_eq(size, sysfs_maps[i].size);
+		if (sizes[i])
+			ck_assert_uint_eq(size, sizes[i]);
+		((volatile uint8_t *)addr)[size - 1] = ((volatile uint8_t *)addr)[size - 1];
+	}
+	ck_assert_int_eq(hv_dev_gpadl_get(dev, "recv", &recv), 0);
+	ck_assert_int_eq(hv_dev_gpadl_get(dev, "send", &send), 0);
+	/* The handles are those of the names sysfs shows, in Linux's numbering. */
+	snprintf(want, sizeof(want), "recv:%u", recv);
+	ck_assert_str_eq(sysfs_maps[3].name, want);
+	snprintf(want, sizeof(want), "send:%u", send);
+	ck_assert_str_eq(sysfs_maps[4].name, want);
+	ck_assert_uint_ge(recv, 0xE1E10);
+	ck_assert_uint_eq(send, recv + 1);
+	ck_assert_int_eq(hv_dev_map_find(dev, "recv", &i), 0);
+	ck_assert_uint_eq(i, 3);
+	ck_assert_int_eq(hv_dev_map_find(dev, "send", &i), 0);
+	ck_assert_uint_eq(i, 4);
+	/* Only the buffers' names take a handle. */
+	ck_assert_int_eq(hv_dev_map_find(dev, "recv:", &i), -ENOENT);
+	ck_assert_int_eq(hv_dev_map_find(dev, "txrx", &i), -ENOENT);
+}
+END_TEST
+
+/* Names a kernel does not write: the handle is refused, nothing stored. */
 START_TEST(gpadl_from_names)
 {
-	unsigned int i;
+	static const char *bad[] = { "recv:\n", "recv:0\n", "recv:4294967296\n", "recv:12a\n",
+				     "recv:-1\n", "recv:012\n", "recv: 1\n" };
 	uint32_t gpadl = 0;
 
-	map_file_write(1, "name", "recv:4711\n");
-	map_file_write(2, "name", "send:4294967295\n");
-	ck_assert_int_eq(hv_dev_map_find(dev, "recv", &i), 0);
-	ck_assert_uint_eq(i, 1);
+	map_file_write(3, "name", "recv:4711\n");
+	map_file_write(4, "name", "send:4294967295\n");
 	ck_assert_int_eq(hv_dev_gpadl_get(dev, "recv", &gpadl), 0);
 	ck_assert_uint_eq(gpadl, 4711);
 	ck_assert_int_eq(hv_dev_gpadl_get(dev, "send", &gpadl), 0);
 	ck_assert_uint_eq(gpadl, 4294967295u);
-	/* Not a handle: nothing is returned. */
-	static const char *bad[] = { "recv:\n", "recv:0\n", "recv:4294967296\n", "recv:12a\n",
-				     "recv:-1\n", "recv:012\n", "recv: 1\n" };
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		gpadl = 1;
-		map_file_write(1, "name", bad[k]);
+		map_file_write(3, "name", bad[k]);
 		ck_assert_int_eq(hv_dev_gpadl_get(dev, "recv", &gpadl), -EBADMSG);
 		ck_assert_uint_eq(gpadl, 1);
 	}
@@ -185,13 +237,18 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("maps");
-	TCase *tc = tcase_create("sim");
+	TCase *tc = tcase_create("heartbeat");
 	SRunner *sr;
 	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup_heartbeat, teardown);
 	tcase_add_test(tc, maps_as_offered);
 	tcase_add_test(tc, find_by_name);
+	tcase_add_test(tc, stale_sysfs);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("nic");
+	tcase_add_checked_fixture(tc, setup_nic, teardown);
+	tcase_add_test(tc, nic_maps);
 	tcase_add_test(tc, gpadl_from_names);
 	tcase_add_test(tc, stale_sysfs);
 	suite_add_tcase(s, tc);

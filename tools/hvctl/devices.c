@@ -70,7 +70,7 @@ static void print_channel(const struct hv_vmbus_channel *c, int verbose)
  */
 static void print_kernel(const struct hvctl *ctx)
 {
-	struct hv_vmbus_kernel k;
+	struct hv_vmbus_kernel k = { .sz = sizeof(k) };
 	char text[1024];
 
 	if (hv_vmbus_kernel_get(ctx->root, &k) < 0)

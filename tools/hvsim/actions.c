@@ -273,6 +273,10 @@ static int on_connect(struct sim_dev *d, void *arg)
 	size_t len;
 	int err;
 
+	/* The NIC's guest speaks first (NVSP's INIT), on a channel that knows no buffer yet. */
+	s->nvs_rxbuf = false;
+	if (s->type->ic_type == 0)
+		return 0;
 	err = hv_ic_negotiate_request_build(msg, sizeof(msg), sim_devtype_offer(s->type),
 					    0, &len);
 	if (err < 0)
@@ -320,6 +324,11 @@ static int ensure_ready(struct sim *s, unsigned int line)
 
 	if ((err = ensure_open(s, line)))
 		return err;
+	if (s->type->ic_type == 0) {
+		sim_err("line %u: the %s device has no integration service to negotiate",
+			line, s->type->name);
+		return EXIT_SETUP;
+	}
 	if (s->dev.negotiated)
 		return 0;
 	r = malloc(sizeof(*r));
@@ -335,6 +344,11 @@ static int ensure_ready(struct sim *s, unsigned int line)
 int sim_ready(struct sim *s, unsigned int line)
 {
 	return ensure_ready(s, line);
+}
+
+int sim_opened(struct sim *s, unsigned int line)
+{
+	return ensure_open(s, line);
 }
 
 static void hex_print(const uint8_t *p, size_t n, FILE *f)
@@ -867,6 +881,10 @@ int sim_action_run(struct sim *s, const struct sim_action *a)
 		return sim_hostile_run(s, a);
 	case OP_FCOPY:
 		return sim_fcopy_run(s, a);
+	case OP_NVS:
+		return sim_nic_nvs(s, a);
+	case OP_FEED:
+		return sim_nic_feed(s, a);
 	}
 	return -EINVAL;
 }

@@ -33,6 +33,7 @@
  * an exclusive open would: it accepts the connection and closes it at
  * once without the map message, which the guest sees as EBUSY.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -171,29 +173,69 @@ void sim_dev_rescind(struct sim_dev *d)
 	sim_root_rescind(d->sr);
 }
 
+/* More descriptors than any device has, for SIM_HS_TOO_MANY_FDS. */
+#define HS_MANY_FDS 20
+
+/*
+ * The map message: the count, little-endian, and the maps' descriptors,
+ * or the lie d->handshake asks for.
+ */
 static int dev_send_maps(struct sim_dev *d)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * SIM_MAX_MAPS)];
+		char buf[CMSG_SPACE(sizeof(int) * HS_MANY_FDS)];
 		struct cmsghdr align;
 	} u;
-	uint32_t count = d->sr->nmaps;
-	struct iovec iov = { &count, sizeof(count) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * d->sr->nmaps),
-	};
+	uint8_t body[8] = { 0 };
+	uint32_t count = htole32(d->sr->nmaps);
+	struct iovec iov = { body, sizeof(count) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf };
+	unsigned int nfds = d->sr->nmaps, i;
+	int fds[HS_MANY_FDS], short_fd = -1, err = 0;
 	struct cmsghdr *c;
 
+	for (i = 0; i < HS_MANY_FDS; i++)
+		fds[i] = d->sr->map_fd[i % d->sr->nmaps];
+	switch (d->handshake) {
+	case SIM_HS_GOOD:
+		break;
+	case SIM_HS_WRONG_COUNT:
+		count = htole32(7);
+		break;
+	case SIM_HS_FEWER_FDS:
+		nfds--;
+		break;
+	case SIM_HS_SHORT_MAP:
+		short_fd = memfd_create("hvsim-short-map", MFD_CLOEXEC);
+		if (short_fd < 0 || ftruncate(short_fd, (off_t)d->sr->map_size[0] / 2) < 0) {
+			err = -errno;
+			goto out;
+		}
+		fds[0] = short_fd;
+		break;
+	case SIM_HS_NONE:
+		return 0;
+	case SIM_HS_TOO_MANY_FDS:
+		nfds = HS_MANY_FDS;
+		break;
+	case SIM_HS_LONG_MSG:
+		iov.iov_len = sizeof(body);
+		break;
+	}
+	memcpy(body, &count, sizeof(count));
 	memset(&u, 0, sizeof(u));
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 	c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * d->sr->nmaps);
-	memcpy(CMSG_DATA(c), d->sr->map_fd, sizeof(int) * d->sr->nmaps);
-	if (sendmsg(d->conn_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(count))
-		return -errno;
-	return 0;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	if (sendmsg(d->conn_fd, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+		err = -errno;
+out:
+	if (short_fd >= 0)
+		close(short_fd);
+	return err;
 }
 
 /*
@@ -238,6 +280,8 @@ static int chan_open(struct sim_dev *d, struct sim_chan *c, uint8_t *base, size_
 	}
 	if (!k->has[SIM_K_USER_MASK])
 		hv_ring_intr_mask(c->tx);
+	/* vmbus_connect_ring establishes the rings' GPADL: one handle gone. */
+	sim_root_gpadl_new(d->sr);
 	return 0;
 }
 
@@ -262,7 +306,7 @@ static int dev_open_channel(struct sim_dev *d, int fd)
 	d->conn_fd = fd;
 	d->negotiated = false;
 	err = dev_send_maps(d);
-	if (err < 0) {
+	if (err < 0 || d->handshake == SIM_HS_NONE) {
 		sim_dev_disconnect(d);
 		return err;
 	}
@@ -333,7 +377,7 @@ static int dev_on_listen(struct sim_dev *d)
 		}
 		return err;
 	}
-	if (d->on_connect)
+	if (d->on_connect && d->conn_fd >= 0 && d->handshake == SIM_HS_GOOD)
 		return d->on_connect(d, d->on_connect_arg);
 	return 0;
 }
@@ -617,28 +661,25 @@ int sim_dev_wait_guest(struct sim_dev *d, int timeout_ms)
 	return 0;
 }
 
-int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, size_t len)
+int sim_dev_chan_sendv(struct sim_dev *d, struct sim_chan *c, const struct hv_ring_pkt_info *info,
+		       const struct iovec *iov, unsigned int iovcnt)
 {
-	struct hv_ring_pkt_info info = {
-		.type = HV_RING_PKT_DATA_INBAND,
-		/* Hyper-V asks for completion on IC requests; guests never send one. */
-		.flags = HV_RING_PKT_FLAG_COMPLETION_REQUESTED,
-		.header_len = HV_RING_DESC_SIZE,
-	};
-	struct iovec iov = { (void *)buf, len };
-	uint32_t need = (uint32_t)(((HV_RING_DESC_SIZE + len + 7) & ~(size_t)7) +
-				   HV_RING_TRAILER_SIZE);
+	size_t len = 0;
+	uint32_t need;
 	int64_t end = now_ms() + d->timeout_ms;
 	bool sig = false, waited = false;
+	unsigned int i;
 	int err;
 
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	need = (uint32_t)(((HV_RING_DESC_SIZE + len + 7) & ~(size_t)7) + HV_RING_TRAILER_SIZE);
 	if (dev_crashed(d))
 		return -EHOSTDOWN;
 	if (d->conn_fd < 0 || !c->tx)
 		return -ECONNRESET;
-	info.trans_id = ++d->trans_id;
 	for (;;) {
-		err = hv_ring_send(c->tx, &info, &iov, 1, &sig);
+		err = hv_ring_send(c->tx, info, iov, iovcnt, &sig);
 		if (err != -EAGAIN)
 			break;
 		if (!waited) {
@@ -675,6 +716,20 @@ int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, si
 	if (sig)
 		return sim_dev_interrupt(d, c);
 	return 0;
+}
+
+int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, size_t len)
+{
+	struct hv_ring_pkt_info info = {
+		.type = HV_RING_PKT_DATA_INBAND,
+		/* Hyper-V asks for completion on IC requests; guests never send one. */
+		.flags = HV_RING_PKT_FLAG_COMPLETION_REQUESTED,
+		.header_len = HV_RING_DESC_SIZE,
+		.trans_id = ++d->trans_id,
+	};
+	struct iovec iov = { (void *)buf, len };
+
+	return sim_dev_chan_sendv(d, c, &info, &iov, 1);
 }
 
 int sim_dev_send(struct sim_dev *d, const void *buf, size_t len)

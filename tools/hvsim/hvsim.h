@@ -7,7 +7,8 @@
  *            guest's signals and our interrupts;
  * script.c   turns script lines into actions;
  * actions.c  runs the actions: IC framing, KVP requests through the
- *            library's codec, printing.
+ *            library's codec, printing;
+ * nic.c      the synthetic NIC's NVSP setup and received frames.
  */
 #ifndef HVSIM_H
 #define HVSIM_H
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include <hvuio/ic.h>
 #include <hvuio/ring.h>
@@ -73,7 +75,7 @@ struct sim_devtype {
 	const char *class_guid;
 	const char *instance;
 	uint32_t relid;
-	uint16_t ic_type;          /* ICMSGTYPE_* of its service messages */
+	uint16_t ic_type;          /* ICMSGTYPE_* of its service messages; 0: none (the NIC) */
 	const struct hv_ic_versions *offer;  /* NULL: the library's host list */
 	int32_t monitor_id;        /* -1: no monitor page, as every IC device */
 	size_t ring_size;          /* bytes per direction, header page included; 0: 2 MiB */
@@ -114,6 +116,9 @@ struct sim_root {
 	uint8_t *monitor_page;     /* map 2 */
 	int decoy_fd;              /* a `ring` file of the wrong size (before 65995e97a1ca) */
 	struct sim_sub subs[SIM_MAX_SUBS];
+	uint32_t next_gpadl;       /* the guest kernel's next GPADL handle */
+	uint32_t recv_gpadl, send_gpadl;  /* of maps 3 and 4; 0 without them */
+	uint8_t *recv_buf;         /* map 3, mapped by the host */
 };
 
 /* kernel: a release for sim_kernel_parse, NULL for SIM_KERNEL_DEFAULT. */
@@ -129,6 +134,12 @@ void sim_root_set_state(struct sim_root *sr, int state);
 /* A sub-channel's directory and ring file; returns its slot or -errno. */
 int sim_root_sub_add(struct sim_root *sr, uint32_t relid);
 void sim_root_sub_remove(struct sim_root *sr, int slot);
+/*
+ * A GPADL the guest kernel establishes: its handle, as Linux numbers them
+ * (vmbus_connection.next_gpadl_handle, from 0xE1E10, one per buffer and
+ * per channel opened, never reused).
+ */
+uint32_t sim_root_gpadl_new(struct sim_root *sr);
 
 /* ---- the device ---- */
 
@@ -151,6 +162,17 @@ struct sim_chan {
 
 #define SIM_MAX_CHANS (1 + SIM_MAX_SUBS)
 
+/* How the map message lies (tests of the guest's handshake; 0: it does not). */
+enum sim_handshake {
+	SIM_HS_GOOD,
+	SIM_HS_WRONG_COUNT,     /* the count says 7 */
+	SIM_HS_FEWER_FDS,       /* one descriptor fewer than the count */
+	SIM_HS_SHORT_MAP,       /* map 0 half the size sysfs gives */
+	SIM_HS_NONE,            /* no message: the host hangs up */
+	SIM_HS_TOO_MANY_FDS,    /* more descriptors than any device has */
+	SIM_HS_LONG_MSG,        /* an 8-byte message */
+};
+
 struct sim_dev;
 typedef int (*sim_connect_fn)(struct sim_dev *d, void *arg);
 
@@ -166,6 +188,7 @@ struct sim_dev {
 	void *on_connect_arg;
 	int timeout_ms;
 	int verbose;
+	enum sim_handshake handshake;
 	/* Counters for -v and the tests. */
 	uint64_t guest_signals, guest_masks, interrupts_sent, refused;
 	uint64_t guest_closes;     /* the guest closed the device */
@@ -201,6 +224,9 @@ struct sim_chan *sim_dev_sub_offer(struct sim_dev *d, uint32_t relid);
  * the timeout) for room when the ring is full.
  */
 int sim_dev_chan_send(struct sim_dev *d, struct sim_chan *c, const void *buf, size_t len);
+/* Any packet: iov holds what follows the descriptor (info->header_len includes it). */
+int sim_dev_chan_sendv(struct sim_dev *d, struct sim_chan *c, const struct hv_ring_pkt_info *info,
+		       const struct iovec *iov, unsigned int iovcnt);
 int sim_dev_send(struct sim_dev *d, const void *buf, size_t len);
 /*
  * Receive the next packet from the guest into buf (len in/out), waiting
@@ -253,6 +279,8 @@ enum sim_op {
 	OP_OFFER,
 	OP_HOSTILE,        /* hostile.c: only with --hostile */
 	OP_FCOPY,          /* fcopy.c: copy, fcopy */
+	OP_NVS,            /* nic.c: the guest's NVSP setup */
+	OP_FEED,           /* nic.c: frames on every channel */
 };
 
 /* What a hostile action breaks (hvsim(8), HOSTILE ACTIONS). */
@@ -320,6 +348,7 @@ struct sim {
 	uint32_t last_status;
 	struct hv_ic_version fw_ver, msg_ver;   /* negotiated */
 	uint64_t hb_seq;
+	bool nvs_rxbuf;            /* nic: this guest connected its receive buffer */
 };
 
 /*
@@ -335,6 +364,8 @@ int sim_action_run(struct sim *s, const struct sim_action *a);
 int sim_init(struct sim *s);
 /* A connected guest with agreed versions, waiting for both if needed. */
 int sim_ready(struct sim *s, unsigned int line);
+/* A connected guest, waiting for one if needed; returns as sim_action_run. */
+int sim_opened(struct sim *s, unsigned int line);
 /* hostile.c: run an OP_HOSTILE action; returns as sim_action_run. */
 int sim_hostile_run(struct sim *s, const struct sim_action *a);
 /*
@@ -352,6 +383,11 @@ void sim_status_text(uint32_t status, char *buf, size_t len);
 int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);
 /* fcopy.c: run an OP_FCOPY or HOSTILE_FCOPY action. */
 int sim_fcopy_run(struct sim *s, const struct sim_action *a);
+/* The largest frame feed delivers: one 1728-byte receive slot less the RNDIS header. */
+#define SIM_NIC_MAX_FRAME 1684
+/* nic.c: serve the guest's NVSP setup (OP_NVS); feed n frames of n2 bytes per channel (OP_FEED). */
+int sim_nic_nvs(struct sim *s, const struct sim_action *a);
+int sim_nic_feed(struct sim *s, const struct sim_action *a);
 
 /* Errors and progress go to standard error, replies to standard output. */
 /* One line on standard error, after "hvsim: ". */

@@ -36,7 +36,7 @@ static int sim_exit_status(int err)
 }
 
 static const char usage_text[] =
-	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy]\n"
+	"usage: hvsim --root DIR [--script FILE] [--timeout SEC] [--device kvp|heartbeat|fcopy|nic]\n"
 	"             [--kernel VERSION] [--backport COMMIT ...] [--json] [--hostile] [-v]\n";
 
 static void usage(FILE *f)
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 	}
 	s->type = sim_devtype_find(device);
 	if (!s->type) {
-		sim_err("--device: '%s' is not kvp, heartbeat or fcopy", device);
+		sim_err("--device: '%s' is not kvp, heartbeat, fcopy or nic", device);
 		free(s);
 		return SIM_EXIT_SETUP;
 	}

@@ -359,6 +359,17 @@ int sim_script_parse(const char *line, unsigned int lineno, struct sim_action *a
 				FAIL("bad uio index '%s'", w[1]);
 			a->all = false;
 		}
+	} else if (!strcmp(cmd, "nvs")) {
+		if (n > 2 || (n == 2 && strcmp(w[1], "subchannels")))
+			FAIL("usage: nvs [subchannels]");
+		a->op = OP_NVS;
+		a->all = n == 2;
+	} else if (!strcmp(cmd, "feed")) {
+		a->op = OP_FEED;
+		if (n != 3 || parse_u64(w[1], UINT32_MAX, &a->n) < 0 || !a->n ||
+		    parse_u64(w[2], SIM_NIC_MAX_FRAME, &a->n2) < 0 || !a->n2)
+			FAIL("usage: feed COUNT SIZE, COUNT from 1, SIZE from 1 to %d",
+			     SIM_NIC_MAX_FRAME);
 	} else if (!strcmp(cmd, "copy") || !strcmp(cmd, "fcopy") ||
 		   (!strcmp(cmd, "hostile") && n > 1 && !strncmp(w[1], "fcopy-", 6))) {
 		if ((ret = sim_fcopy_parse(w, n, a, err, errlen)) < 0)

@@ -54,6 +54,13 @@ static const struct sim_devtype devtypes[] = {
 	{ "fcopy", "34d14be3-dee4-41c8-9ae7-6b174977c192",
 	  "eb765408-105f-49b6-b4aa-c123b64d17d4", 9, HV_IC_MSGTYPE_FCOPY, &fcopy_offer, -1,
 	  16 * 1024 },
+	/*
+	 * A synthetic NIC as the recorded tree (tests/vmbus/trees/nic-uio)
+	 * shows one: relid 15, monitored (id 1), maps 0-4. It speaks NVSP,
+	 * not IC (nic.c).
+	 */
+	{ "nic", "f8615163-df3e-46c5-913f-f2d2f965ed0e",
+	  "d34b2567-b9b6-42b9-8778-0a4ec0b955bf", 15, 0, NULL, 1, 0 },
 };
 
 const struct hv_ic_versions *sim_devtype_offer(const struct sim_devtype *t)
@@ -116,16 +123,24 @@ out:
 static int put_file(const char *dir, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * A sysfs attribute never reads short: each file is written under a
+ * hidden name and renamed into place whole, so that a guest reading the
+ * tree while it is laid out sees a file complete or not at all.
+ */
 static int put_file(const char *dir, const char *name, const char *fmt, ...)
 {
-	char *path = path_join(dir, name);
+	char *path = path_join(dir, name), *tmp = NULL;
 	va_list ap;
 	FILE *f;
 	int err = 0;
 
-	if (!path)
-		return -ENOMEM;
-	f = fopen(path, "we");
+	if (!path || asprintf(&tmp, "%s/.%s.new", dir, name) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	f = fopen(tmp, "we");
 	if (!f) {
 		err = -errno;
 		goto out;
@@ -133,9 +148,12 @@ static int put_file(const char *dir, const char *name, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(f, fmt, ap);
 	va_end(ap);
-	if (fclose(f) != 0)
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		err = -errno;
+		unlink(tmp);
+	}
 out:
+	free(tmp);
 	free(path);
 	return err;
 }
@@ -330,11 +348,12 @@ static int offer_files(struct sim_root *sr)
 	for (i = 0; i < sr->nmaps; i++) {
 		char *m;
 
-		/* GPADL handles of the receive and send buffers, as Hyper-V numbers them. */
+		/* The GPADL handles in the names: "recv:%u" and "send:%u" of hv_uio_probe. */
 		if (i < 3)
 			snprintf(name, sizeof(name), "%s", map_names[i]);
 		else
-			snprintf(name, sizeof(name), "%s%u", map_names[i], 0xe1e10u + i);
+			snprintf(name, sizeof(name), "%s%u", map_names[i],
+				 i == 3 ? sr->recv_gpadl : sr->send_gpadl);
 		if (asprintf(&m, "%s/maps/map%u", dir, i) < 0) {
 			err = -ENOMEM;
 			goto out;
@@ -384,6 +403,15 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 #define SIM_RECV_BUF (31u * 1024 * 1024)
 #define SIM_SEND_BUF (16u * 1024 * 1024)
 #define SIM_NIC_GUID "f8615163-df3e-46c5-913f-f2d2f965ed0e"
+/* Linux's first GPADL handle (vmbus_connection.next_gpadl_handle). */
+#define SIM_FIRST_GPADL 0xE1E10u
+
+uint32_t sim_root_gpadl_new(struct sim_root *sr)
+{
+	if (!sr->next_gpadl)
+		sr->next_gpadl = SIM_FIRST_GPADL;
+	return sr->next_gpadl++;
+}
 
 int sim_root_offer(struct sim_root *sr, int uio_index)
 {
@@ -418,6 +446,12 @@ int sim_root_offer(struct sim_root *sr, int uio_index)
 		if (err < 0)
 			goto fail;
 	}
+	/* hv_uio_probe establishes the receive buffer's GPADL, then the send buffer's. */
+	sr->recv_gpadl = sr->send_gpadl = 0;
+	if (sr->nmaps == 5) {
+		sr->recv_gpadl = sim_root_gpadl_new(sr);
+		sr->send_gpadl = sim_root_gpadl_new(sr);
+	}
 	if (!k->has[SIM_K_RING_FILE_REAL] && sr->map_size[0] != 2 * SIM_RING_SIZE) {
 		err = make_memfd("hvsim-ring-constant", 2 * SIM_RING_SIZE, &sr->decoy_fd);
 		if (err < 0)
@@ -428,8 +462,11 @@ int sim_root_offer(struct sim_root *sr, int uio_index)
 	sr->int_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sr->map_fd[1], 0);
 	sr->monitor_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
 				sr->map_fd[2], 0);
+	if (sr->nmaps == 5)
+		sr->recv_buf = mmap(NULL, SIM_RECV_BUF, PROT_READ | PROT_WRITE, MAP_SHARED,
+				    sr->map_fd[3], 0);
 	if (sr->rings == MAP_FAILED || sr->int_page == MAP_FAILED ||
-	    sr->monitor_page == MAP_FAILED) {
+	    sr->monitor_page == MAP_FAILED || sr->recv_buf == MAP_FAILED) {
 		err = -errno;
 		goto fail;
 	}
@@ -539,8 +576,10 @@ static void release_maps(struct sim_root *sr)
 		munmap(sr->int_page, 4096);
 	if (sr->monitor_page && sr->monitor_page != MAP_FAILED)
 		munmap(sr->monitor_page, 4096);
+	if (sr->recv_buf && sr->recv_buf != MAP_FAILED)
+		munmap(sr->recv_buf, sr->map_size[3]);
 	sr->rings = NULL;
-	sr->int_page = sr->monitor_page = NULL;
+	sr->int_page = sr->monitor_page = sr->recv_buf = NULL;
 	for (i = 0; i < SIM_MAX_MAPS; i++) {
 		if (sr->map_fd[i] >= 0)
 			close(sr->map_fd[i]);
