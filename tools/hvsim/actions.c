@@ -327,7 +327,7 @@ static int ensure_ready(struct sim *s, unsigned int line)
 	if (s->type->ic_type == 0) {
 		sim_err("line %u: the %s device has no integration service to negotiate",
 			line, s->type->name);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	if (s->dev.negotiated)
 		return 0;

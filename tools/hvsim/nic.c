@@ -22,10 +22,6 @@
 #include "hvsim.h"
 #include "nvsp.h"
 
-/* Exit statuses of sim_action_run (hvsim(8), EXIT STATUS). */
-#define EXIT_GUEST 2
-#define EXIT_SETUP 3
-
 /* Sub-channels the host offers, after the primary's relid as Hyper-V numbers them. */
 #define NIC_SUB_RELID0 32u
 /* Slots a channel may have in flight: the guest must give them back to go on. */
@@ -45,7 +41,7 @@ static int nic_check(struct sim *s, unsigned int line)
 {
 	if (s->type->ic_type != 0 || s->root.nmaps < 5) {
 		sim_err("line %u: nvs and feed need --device nic", line);
-		return EXIT_SETUP;
+		return -EINVAL;
 	}
 	return sim_opened(s, line);
 }
@@ -73,16 +69,16 @@ static int nic_request(struct sim *s, unsigned int line, uint8_t *buf, size_t *l
 	if (err == -ETIMEDOUT) {
 		sim_err("line %u: no NVSP request from the guest within %d ms", line,
 			s->dev.timeout_ms);
-		return EXIT_GUEST;
+		return -ETIMEDOUT;
 	}
 	if (err < 0) {
 		sim_err("line %u: waiting for an NVSP request: %s", line, strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (type != HV_RING_PKT_DATA_INBAND || *len < 40) {
 		sim_err("line %u: the guest sent a packet of type %u, %zu bytes: not an NVSP "
 			"request", line, type, *len);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -109,7 +105,7 @@ static int nic_serve(struct sim *s, unsigned int line, uint32_t want, bool *done
 	type = get32(p, 0);
 	if (type != want) {
 		sim_err("line %u: NVSP message %u where the host waits for %u", line, type, want);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	if (type == NVSP_TYPE_INIT) {
 		struct nvsp_init_resp r = { .type = htole32(NVSP_TYPE_INIT_RESP) };
@@ -156,7 +152,7 @@ static int nic_serve(struct sim *s, unsigned int line, uint32_t want, bool *done
 		if (!err && !ok) {
 			sim_err("line %u: the guest named GPADL %u for the %s buffer, which is %u",
 				line, gpadl, rx ? "receive" : "send", want_gpadl);
-			return EXIT_GUEST;
+			return -EPROTO;
 		}
 	} else {
 		uint32_t op = get32(p, 4), n = get32(p, 8), i;
@@ -166,7 +162,7 @@ static int nic_serve(struct sim *s, unsigned int line, uint32_t want, bool *done
 			r.op_or_status = htole32(NVSP_STATUS_FAILED);
 			nic_respond(s, tid, &r, sizeof(r));
 			sim_err("line %u: sub-channel request with op %u for %u", line, op, n);
-			return EXIT_GUEST;
+			return -EPROTO;
 		}
 		if (n > SIM_MAX_SUBS)
 			n = SIM_MAX_SUBS;
@@ -182,7 +178,7 @@ static int nic_serve(struct sim *s, unsigned int line, uint32_t want, bool *done
 	}
 	if (err < 0) {
 		sim_err("line %u: answering NVSP message %u: %s", line, type, strerror(-err));
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -280,7 +276,7 @@ static int nic_take_acks(struct sim *s, unsigned int line, struct nic_chan *n)
 			return got;
 		if (err < 0) {
 			sim_err("line %u: channel %u: %s", line, n->c->relid, strerror(-err));
-			return -EXIT_GUEST;
+			return -EPROTO;
 		}
 		slot = (uint32_t)tid;
 		for (i = 0; i < n->nfree; i++)
@@ -292,7 +288,7 @@ static int nic_take_acks(struct sim *s, unsigned int line, struct nic_chan *n)
 			sim_err("line %u: channel %u: a packet of type %u, trans_id %llu, %zu bytes "
 				"where the host waits for the RNDIS_ACK of a slot in flight", line,
 				n->c->relid, type, (unsigned long long)tid, len);
-			return -EXIT_GUEST;
+			return -EPROTO;
 		}
 		n->free[n->nfree++] = slot;
 		n->acked++;
@@ -314,7 +310,7 @@ int sim_nic_feed(struct sim *s, const struct sim_action *a)
 	if (!s->nvs_rxbuf) {
 		sim_err("line %u: feed: the guest has not connected its receive buffer (nvs)",
 			a->line);
-		return EXIT_GUEST;
+		return -EPROTO;
 	}
 	memset(chans, 0, sizeof(chans));
 	for (i = 0; i < SIM_MAX_CHANS; i++) {
@@ -341,13 +337,13 @@ int sim_nic_feed(struct sim *s, const struct sim_action *a)
 				if (err < 0) {
 					sim_err("line %u: feed on channel %u: %s", a->line,
 						n->c->relid, strerror(-err));
-					return EXIT_GUEST;
+					return -EPROTO;
 				}
 				progress = true;
 			}
 			err = nic_take_acks(s, a->line, n);
 			if (err < 0)
-				return -err;
+				return err;
 			progress |= err > 0;
 			all &= n->acked == a->n;
 		}
@@ -357,12 +353,12 @@ int sim_nic_feed(struct sim *s, const struct sim_action *a)
 			if (nic_now_ms() - last > s->dev.timeout_ms) {
 				sim_err("line %u: feed: the guest gave no slot back for %d ms",
 					a->line, s->dev.timeout_ms);
-				return EXIT_GUEST;
+				return -EPROTO;
 			}
 			/* Serve the sockets and the monitor page until the guest signals. */
 			if ((err = sim_dev_idle(&s->dev, 1)) < 0) {
 				sim_err("line %u: feed: %s", a->line, strerror(-err));
-				return EXIT_GUEST;
+				return -EPROTO;
 			}
 		}
 	} while (!all);
