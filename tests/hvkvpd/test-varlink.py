@@ -886,7 +886,15 @@ def check_passed_socket(path, unused, kvpd, log):
     # Ready means serving clients; the host's device may come later.
     wait_for(lambda: expect(c.call(KVP + "Status"))["backend"] == "sim", 10,
              "Status through the passed socket never named the sim backend")
-    expect(c.call(KVP + "Get", {"pool": "External", "key": "e"}), None, {"value": "1"})
+
+    def host_key_set():
+        """The host's SET of External e has been answered (it may follow the open)."""
+        r = c.call(KVP + "Get", {"pool": "External", "key": "e"})
+        if r.get("error") == KVP + "NoSuchKey":
+            return False
+        expect(r, None, {"value": "1"}, "Get External e")
+        return True
+    wait_for(host_key_set, 10, "the host's External e never arrived through the passed socket")
     c.close()
     if os.path.exists(unused):
         fail("--socket was created although the socket was passed")
