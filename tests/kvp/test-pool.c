@@ -1126,9 +1126,9 @@ static void crash_hook(const char *where)
 
 /*
  * Run ops from `first` in a child that dies (SIGKILL at an injected
- * point, or killed by us after `kill_us` microseconds); then append an
- * external record while it is dead, reopen (which redoes the journal) and
- * check. Returns the next op number.
+ * point, or killed by us `kill_us` microseconds after its first acks);
+ * then append an external record while it is dead, reopen (which redoes
+ * the journal) and check. Returns the next op number.
  */
 static long crash_round(const char *dir, struct model *m, long first, int *ext,
 			const char *point, int skip, int kill_us)
@@ -1161,6 +1161,14 @@ static long crash_round(const char *dir, struct model *m, long first, int *ext,
 	}
 	close(ack[1]);
 	if (kill_us) {
+		/*
+		 * Killed after 1 to 3 acknowledged ops and then a random time,
+		 * so that every round dies in the middle of the stream however
+		 * slow the build (TSan) or the machine.
+		 */
+		for (int acked = 0; acked < 1 + kill_us % 3 &&
+		     read(ack[0], &n, sizeof(n)) == sizeof(n); acked++)
+			last = n;
 		usleep((useconds_t)kill_us);
 		kill(pid, SIGKILL);
 	}
