@@ -15,16 +15,13 @@ import sys
 import tempfile
 import time
 
+from simtest import fail, finish, read
+
 CASE, HVSIM, HVPOLL = sys.argv[1], sys.argv[2], sys.argv[3]
 KERNEL = sys.argv[4] if len(sys.argv) > 4 else None
 NIC_CLASS = "f8615163-df3e-46c5-913f-f2d2f965ed0e"
 NIC_INSTANCE = "d34b2567-b9b6-42b9-8778-0a4ec0b955bf"
 LINE = re.compile(r"^channel (\d+): frames (\d+) bytes (\d+) fnv ([0-9a-f]{16})", re.M)
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def start_host(tmp, script, device="nic"):
@@ -45,19 +42,6 @@ def start_host(tmp, script, device="nic"):
             fail("hvsim made no device: " + read(err))
         time.sleep(0.01)
     return p, root, out, err
-
-
-def read(f):
-    f.seek(0)
-    return f.read()
-
-
-def finish(p, timeout=120):
-    try:
-        return p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        fail("%s did not finish in %d s" % (p.args[0], timeout))
 
 
 def sysfs_maps(root):

@@ -11,15 +11,12 @@ import sys
 import tempfile
 import time
 
+from simtest import fail, finish, read
+
 CASE, HVSIM, GUEST = sys.argv[1], sys.argv[2], sys.argv[3]
 N = 100000
 HB_INSTANCE = "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0"
 KVP_INSTANCE = "242ff919-07db-4180-9c2e-b86cb68c8c55"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def wait_for(path, timeout=10.0):
@@ -55,19 +52,6 @@ def start_host(tmp, script, device="heartbeat", extra=()):
 def start_guest(root, *args, device="heartbeat"):
     return subprocess.Popen([GUEST, "--root", root, "--device", device, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(p, timeout=100):
-    try:
-        return p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        fail("process %s did not finish in %d s" % (p.args[0], timeout))
-
-
-def read(f):
-    f.seek(0)
-    return f.read()
 
 
 def run_pair(tmp, script, guest_args=(), device="heartbeat", host_extra=()):
