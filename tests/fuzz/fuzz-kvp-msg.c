@@ -48,12 +48,19 @@ static void check_decoded(const uint8_t *p, const struct hv_kvp_request *req)
 		if (req->operation == HV_KVP_OP_GET)
 			break;
 		FUZZ_CHECK(req->value_type == fuzz_le32(p + V_TYPE));
-		FUZZ_CHECK(req->value_type == HV_KVP_REG_SZ || req->value_type == HV_KVP_REG_U32 ||
-			   req->value_type == HV_KVP_REG_U64);
-		if (req->value_type == HV_KVP_REG_SZ)
+		switch (req->value_type) {
+		case HV_KVP_REG_SZ:
+		case HV_KVP_REG_EXPAND_SZ:
 			check_units(p + V_VALUE, 2048, req->value, req->value_len);
-		else
+			break;
+		case HV_KVP_REG_U32:
+		case HV_KVP_REG_U64:
+		case HV_KVP_REG_QWORD:
 			kvp_check_integer(req, p + V_VALUE);
+			break;
+		default:
+			FUZZ_CHECK(0);
+		}
 		break;
 	case HV_KVP_OP_DELETE:
 		check_units(p + D_KEY, 512, req->key, req->key_len);

@@ -3,6 +3,7 @@
 """Write the fuzz targets' seed corpora from the golden tests' messages.
 
     tests/fuzz/gen-corpus.py [OUTDIR]     (default: tests/fuzz/corpus)
+    tests/fuzz/gen-corpus.py --check      (fails unless the tree's copy is current)
 
 The IC packets are read out of tests/vmbus/test-ic.c (its byte arrays).
 The KVP messages are the golden sets of tests/kvp/test-msg.c (the calls in
@@ -16,22 +17,24 @@ the target's selector byte(s) followed by the message (see each fuzz-*.c
 for its input layout). The output is deterministic: running the script
 again must leave the tree unchanged.
 """
+import filecmp
 import json
 import os
 import re
 import struct
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 
 POOLS = {
-    'KVP_POOL_EXTERNAL': 0, 'KVP_POOL_GUEST': 1, 'KVP_POOL_AUTO': 2,
-    'KVP_POOL_AUTO_EXTERNAL': 3, 'KVP_POOL_AUTO_INTERNAL': 4,
+    'HV_KVP_POOL_EXTERNAL': 0, 'HV_KVP_POOL_GUEST': 1, 'HV_KVP_POOL_AUTO': 2,
+    'HV_KVP_POOL_AUTO_EXTERNAL': 3, 'HV_KVP_POOL_AUTO_INTERNAL': 4,
 }
 OPS = {
-    'KVP_OP_GET': 0, 'KVP_OP_SET': 1, 'KVP_OP_DELETE': 2, 'KVP_OP_ENUMERATE': 3,
-    'KVP_OP_GET_IP_INFO': 4, 'KVP_OP_SET_IP_INFO': 5, 'KVP_OP_REGISTER1': 100,
+    'HV_KVP_OP_GET': 0, 'HV_KVP_OP_SET': 1, 'HV_KVP_OP_DELETE': 2, 'HV_KVP_OP_ENUMERATE': 3,
+    'HV_KVP_OP_GET_IP_INFO': 4, 'HV_KVP_OP_SET_IP_INFO': 5, 'HV_KVP_OP_REGISTER1': 100,
 }
 
 
@@ -60,7 +63,7 @@ def ic_request(length, op, pool):
 
 
 def vm_set(pool, key, value):
-    p = ic_request(2604, OPS['KVP_OP_SET'], pool)
+    p = ic_request(2604, OPS['HV_KVP_OP_SET'], pool)
     k, v = utf16(key), utf16(value)
     put(p, 32, 'III', 1, len(k) + 2, len(v) + 2)
     p[44:44 + len(k)] = k
@@ -69,7 +72,7 @@ def vm_set(pool, key, value):
 
 
 def vm_get(pool, key):
-    p = ic_request(2604, OPS['KVP_OP_GET'], pool)
+    p = ic_request(2604, OPS['HV_KVP_OP_GET'], pool)
     k = utf16(key)
     put(p, 36, 'I', len(k) + 2)
     p[44:44 + len(k)] = k
@@ -77,7 +80,7 @@ def vm_get(pool, key):
 
 
 def vm_delete(pool, key):
-    p = ic_request(548, OPS['KVP_OP_DELETE'], pool)
+    p = ic_request(548, OPS['HV_KVP_OP_DELETE'], pool)
     k = utf16(key)
     put(p, 32, 'I', len(k) + 2)
     p[36:36 + len(k)] = k
@@ -85,7 +88,7 @@ def vm_delete(pool, key):
 
 
 def vm_enumerate(pool, index):
-    p = ic_request(2608, OPS['KVP_OP_ENUMERATE'], pool)
+    p = ic_request(2608, OPS['HV_KVP_OP_ENUMERATE'], pool)
     put(p, 32, 'I', index)
     return p
 
@@ -106,7 +109,7 @@ def k_new(op, pool):
 
 
 def k_set(pool, key, value):
-    p = k_new(OPS['KVP_OP_SET'], pool)
+    p = k_new(OPS['HV_KVP_OP_SET'], pool)
     k, v = key.encode(), value.encode()
     put(p, 8, 'II', len(k) + 1, len(v) + 1)
     p[16:16 + len(k)] = k
@@ -115,7 +118,7 @@ def k_set(pool, key, value):
 
 
 def k_get(pool, key):
-    p = k_new(OPS['KVP_OP_GET'], pool)
+    p = k_new(OPS['HV_KVP_OP_GET'], pool)
     k = key.encode()
     put(p, 8, 'I', len(k) + 1)
     p[16:16 + len(k)] = k
@@ -123,7 +126,7 @@ def k_get(pool, key):
 
 
 def k_delete(pool, key):
-    p = k_new(OPS['KVP_OP_DELETE'], pool)
+    p = k_new(OPS['HV_KVP_OP_DELETE'], pool)
     k = key.encode()
     put(p, 4, 'I', len(k) + 1)
     p[8:8 + len(k)] = k
@@ -131,7 +134,7 @@ def k_delete(pool, key):
 
 
 def k_enumerate(pool, index):
-    p = k_new(OPS['KVP_OP_ENUMERATE'], pool)
+    p = k_new(OPS['HV_KVP_OP_ENUMERATE'], pool)
     put(p, 4, 'I', index)
     return p
 
@@ -144,7 +147,7 @@ def k_ip(op, adapter):
 
 
 def k_register(version):
-    p = k_new(OPS['KVP_OP_REGISTER1'], 0)
+    p = k_new(OPS['HV_KVP_OP_REGISTER1'], 0)
     v = version.encode()
     p[4:4 + len(v)] = v
     return p
@@ -334,23 +337,50 @@ def ring(dsize, start, packets, ctl=b'\x01\x00\x40\x00', mask=0, pending=0, feat
     return ctl + hdr + struct.pack('<I', start) + bytes(data)
 
 
+def check():
+    """The tree's seeds, for each target written here, are exactly these."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write(tmp)
+        stale = []
+        for target in sorted(os.listdir(tmp)):
+            cmp = filecmp.dircmp(os.path.join(tmp, target),
+                                 os.path.join(HERE, 'corpus', target))
+            stale += ['%s/%s' % (target, n) for n in
+                      cmp.left_only + cmp.right_only + cmp.diff_files]
+    if stale:
+        sys.exit('gen-corpus: tests/fuzz/corpus is not what its sources give '
+                 '(run tests/fuzz/gen-corpus.py): ' + ' '.join(stale))
+    return 0
+
+
 def main():
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, 'corpus')
+    if sys.argv[1:] == ['--check']:
+        return check()
+    return write(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, 'corpus'))
+
+
+def write(outdir):
     msg_src = read('kvp/test-msg.c')
     ic_src = read('vmbus/test-ic.c')
     vm = goldens(msg_src, 'vm_goldens')
     km = goldens(msg_src, 'k_goldens')
     ics = ic_arrays(ic_src)
 
-    # By hand in test-msg.c: vm_set_integers, vm_unicode_key, k_register_handshake.
-    u32 = vm_set(POOLS['KVP_POOL_AUTO_EXTERNAL'], 'HostingSystemOsMajor', '')
+    # By hand in test-msg.c: vm_set_integers, vm_set_registry_types, vm_unicode_key,
+    # k_register_handshake.
+    u32 = vm_set(POOLS['HV_KVP_POOL_AUTO_EXTERNAL'], 'HostingSystemOsMajor', '')
     put(u32, 32, 'I', 4)
     put(u32, 40, 'II', 4, 4294967295)
-    u64 = vm_set(POOLS['KVP_POOL_AUTO_EXTERNAL'], 'HostingSystemOsMinor', '')
+    u64 = vm_set(POOLS['HV_KVP_POOL_AUTO_EXTERNAL'], 'HostingSystemOsMinor', '')
     put(u64, 32, 'I', 8)
     put(u64, 40, 'IQ', 8, 1 << 40)
+    qword = bytearray(u64)
+    put(qword, 32, 'I', 11)
+    expand = vm_set(POOLS['HV_KVP_POOL_GUEST'], 'Path', '%PATH%')
+    put(expand, 32, 'I', 2)
     vm += [('set-u32', bytes(u32)), ('set-u64', bytes(u64)),
-           ('set-unicode', bytes(vm_set(POOLS['KVP_POOL_GUEST'],
+           ('set-qword', bytes(qword)), ('set-expand-sz', bytes(expand)),
+           ('set-unicode', bytes(vm_set(POOLS['HV_KVP_POOL_GUEST'],
                                         '\u30ad\u30fc\U0001f600', '\u503c')))]
     km += [('register-empty', bytes(k_register('')))]
 

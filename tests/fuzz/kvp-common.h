@@ -57,7 +57,7 @@ static inline void kvp_check_integer(const struct hv_kvp_request *req, const uin
 	char want[32];
 	uint64_t v = fuzz_le32(num);
 
-	if (req->value_type == HV_KVP_REG_U64)
+	if (req->value_type == HV_KVP_REG_U64 || req->value_type == HV_KVP_REG_QWORD)
 		v |= (uint64_t)fuzz_le32(num + 4) << 32;
 	snprintf(want, sizeof(want), "%" PRIu64, v);
 	FUZZ_CHECK(strcmp(req->value, want) == 0);
