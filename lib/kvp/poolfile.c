@@ -28,13 +28,20 @@
  * page that completes the new record (with its NUL) does. Only when both
  * the old and the new value run over the boundary (or the boundary falls
  * between key and value and both change) can the one write be cut inside
- * the record; the journal finishes it at the next open.
+ * the record; the journal finishes it at the next open. No order of
+ * writes avoids that: each page holds part of what a reader compares.
  *
- * DELETE shifts the later records up one record at a time, front to back,
- * then cuts the last record off: a kill in between leaves one record
- * doubled (the one being moved, in its old and its new place), which the
- * next open removes by finishing the shift. A new key is one pwrite at
- * the end.
+ * DELETE shifts the later records up, front to back, then cuts the last
+ * record off: a kill in between leaves one record doubled (the one being
+ * moved, in its old and its new place), which the next open removes by
+ * finishing the shift. A write that moves many records and is cut at a
+ * page boundary leaves the same: the records before the cut moved, those
+ * after it not, and the record the cut runs through seen whole as before
+ * or after, so such records go out in one write per run; a record the cut
+ * would tear is written alone, as above. At 2560 bytes a record and 4096
+ * a page, the boundary falls between key and value in one record of
+ * eight (offset 20480 n + 7680): during a shift its key and value both
+ * change. A new key is one pwrite at the end.
  *
  * Journal (JDIR/pool_N.intent, 0600, read by nobody else; none without a
  * journal folder): one entry at offset 0 naming the write in progress,
@@ -179,6 +186,14 @@ static int kvp_read_rec(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t sl
 	if (n < 0)
 		return (int)n;
 	return n == KVP_REC_SIZE ? 0 : -EIO;
+}
+
+/* How much of a record written at `at` a kill may leave: up to its page boundary. */
+static size_t kvp_cut_len(off_t at)
+{
+	size_t part = (KVP_PAGE - (size_t)(at % KVP_PAGE)) % KVP_PAGE;
+
+	return part < KVP_REC_SIZE ? part : 0;
 }
 
 /* Bytes [a, b) of record y, then [c, d): each within one page. */
@@ -583,7 +598,32 @@ int kvp_file_append(struct hv_kvp_store *st, struct kvp_pool *p, size_t slot,
 	return 0;
 }
 
-/* Move records [from + 1, end) up by one, then cut the file to end - 1 records. */
+/*
+ * Whether a kill between the pages of one write over record `x` at byte
+ * `off`, turning it into `y`, leaves a reader seeing x or y: true when no
+ * page boundary falls inside the record, or when the half-written record
+ * reads as one of the two.
+ */
+static bool kvp_cut_harmless(off_t off, const uint8_t *x, const uint8_t *y)
+{
+	uint8_t mix[KVP_REC_SIZE];
+	size_t b = kvp_cut_len(off);
+
+	if (!b)
+		return true;
+	memcpy(mix, y, b);
+	memcpy(mix + b, x + b, KVP_REC_SIZE - b);
+	return kvp_raw_same(mix, x) || kvp_raw_same(mix, y);
+}
+
+/*
+ * Move records [from + 1, end) up by one, then cut the file to end - 1
+ * records. A write cut short leaves the records before the cut moved and
+ * those after it not yet, which is the doubled record of an unfinished
+ * shift; so runs of records whose page boundary is harmless go out in one
+ * write each, and a record whose cut would show a torn record is written
+ * alone, its pages ordered by kvp_rec_replace.
+ */
 static int kvp_shift(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from, uint64_t end)
 {
 	uint8_t *chunk = malloc((size_t)(KVP_CHUNK + 1) * KVP_REC_SIZE);
@@ -595,18 +635,34 @@ static int kvp_shift(struct hv_kvp_store *st, struct kvp_pool *p, uint64_t from,
 		size_t cnt = end - j - 1 < KVP_CHUNK ? (size_t)(end - j - 1) : KVP_CHUNK;
 		ssize_t n = kvp_pread(st, p->fd, chunk, (cnt + 1) * KVP_REC_SIZE,
 				      (off_t)(j * KVP_REC_SIZE));
+		size_t run = 0;
 
 		if (n < 0 || (size_t)n != (cnt + 1) * KVP_REC_SIZE) {
 			err = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
-		for (size_t i = 0; i < cnt; i++) {
-			err = kvp_rec_replace(st, p->fd, (off_t)((j + i) * KVP_REC_SIZE),
-					      chunk + i * KVP_REC_SIZE,
-					      chunk + (i + 1) * KVP_REC_SIZE);
-			if (err)
-				goto out;
-			KVP_CRASH_POINT("delete-shift");
+		/* Records [run, i) are the run not yet written. */
+		for (size_t i = 0; i <= cnt; i++) {
+			const uint8_t *x = chunk + i * KVP_REC_SIZE;
+			off_t off = (off_t)((j + i) * KVP_REC_SIZE);
+			bool alone = i < cnt && !kvp_cut_harmless(off, x, x + KVP_REC_SIZE);
+
+			if ((alone || i == cnt) && run < i) {
+				err = kvp_pwrite(st, p->fd, chunk + (run + 1) * KVP_REC_SIZE,
+						 (i - run) * KVP_REC_SIZE,
+						 (off_t)((j + run) * KVP_REC_SIZE));
+				if (err)
+					goto out;
+				KVP_CRASH_POINT("delete-shift");
+			}
+			if (alone) {
+				err = kvp_rec_replace(st, p->fd, off, x, x + KVP_REC_SIZE);
+				if (err)
+					goto out;
+				KVP_CRASH_POINT("delete-shift");
+			}
+			if (alone || i == cnt)
+				run = i + 1;
 		}
 		j += cnt;
 	}
@@ -657,14 +713,6 @@ static int kvp_recover_update(struct hv_kvp_store *st, struct kvp_pool *p,
 		return 0;
 	err = kvp_pwrite(st, p->fd, want, KVP_REC_SIZE, (off_t)(j->slot * KVP_REC_SIZE));
 	return err ? err : kvp_sync(st, p->fd);
-}
-
-/* How much of a record written at `at` a kill may leave: up to its page boundary. */
-static size_t kvp_cut_len(off_t at)
-{
-	size_t part = (KVP_PAGE - (size_t)(at % KVP_PAGE)) % KVP_PAGE;
-
-	return part < KVP_REC_SIZE ? part : 0;
 }
 
 /* Is the file's record at `at` our `want` cut after `part` bytes, followed by `count` records? */
