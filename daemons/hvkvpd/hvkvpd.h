@@ -50,7 +50,8 @@ struct hvkvpd {
 	int64_t wait_since_ms[HV_KVP_POOL_COUNT];
 	int64_t linger_until_us;     /* look at the ring without sleeping until */
 	int64_t linger_paused_us;    /* no lingering until: the CPU is wanted elsewhere */
-	long preempted;              /* the loop thread's involuntary switches so far */
+	uint64_t cpu_wait_us;        /* the loop thread's wait for a CPU at the last answer */
+	int schedstat_fd;            /* /proc/thread-self/schedstat of the loop thread, or -1 */
 	bool ring_broken;            /* the channel closes for a protocol error */
 	bool other_present;          /* auto: the other backend's device was there */
 	bool follow_retry;           /* auto: it appeared but did not open yet */

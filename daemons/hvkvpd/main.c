@@ -313,6 +313,7 @@ int main(int argc, char **argv)
 		.socket_path = "/run/hvkvpd/socket",
 		.sigfd = -1,
 		.privsep_fd = -1,
+		.schedstat_fd = -1,
 	};
 	struct hv_kvp_handler_config hcfg = { .sz = sizeof(hcfg) };
 	struct hvkvpd_clients_config ccfg = { 0 };
