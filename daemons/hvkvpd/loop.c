@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -225,16 +226,19 @@ static void auto_errors_log(struct hvkvpd *d)
  */
 static uint64_t loop_cpu_wait_us(const struct hvkvpd *d)
 {
-	char buf[96];
-	unsigned long long run_ns, wait_ns;
+	char buf[96], *end;
+	unsigned long long wait_ns;
 	struct rusage ru;
 	ssize_t n;
 
+	/* "run_ns wait_ns timeslices\n" */
 	if (d->schedstat_fd >= 0) {
 		n = pread(d->schedstat_fd, buf, sizeof(buf) - 1, 0);
 		if (n > 0) {
 			buf[n] = 0;
-			if (sscanf(buf, "%llu %llu", &run_ns, &wait_ns) == 2)
+			strtoull(buf, &end, 10);
+			wait_ns = strtoull(end, &end, 10);
+			if (*end == ' ')
 				return wait_ns / 1000;
 		}
 	}

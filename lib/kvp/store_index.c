@@ -554,11 +554,12 @@ void kvp_content_hole(struct hv_kvp_store *st, struct kvp_content *c, size_t slo
 void kvp_content_squeeze(struct hv_kvp_store *st, struct kvp_content *c)
 {
 	struct kvp_pool *p = kvp_live_pool(st, c);
-	size_t j = 0;
+	size_t j = c->first_hole;
 
 	if (!c->holes)
 		return;
-	for (size_t i = 0; i < c->nslots; i++) {
+	/* The records before the first hole keep their slots: not touched. */
+	for (size_t i = j; i < c->nslots; i++) {
 		if (!c->slots[i])
 			continue;
 		c->slots[i]->slot = j;

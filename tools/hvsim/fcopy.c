@@ -255,8 +255,7 @@ static void print_one(const struct sim *s, const char *what, uint32_t status)
 		json_object_object_add(o, "reply", json_object_new_string("fcopy"));
 		json_object_object_add(o, "op", json_object_new_string(what));
 		json_object_object_add(o, "status", json_object_new_int64(status));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
+		sim_json_emit(o);
 	} else {
 		printf("fcopy %s: status %s\n", what, st);
 	}
@@ -302,8 +301,7 @@ static void print_copy(const struct sim *s, const char *stage, uint32_t status,
 		json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
 		json_object_object_add(o, "fragments", json_object_new_uint64(frags));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
+		sim_json_emit(o);
 	} else {
 		printf("copy: status %s stage %s bytes %" PRIu64 " fragments %" PRIu64
 		       " seconds %.6f\n", st, stage, bytes, frags, secs);

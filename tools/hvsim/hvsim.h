@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include <hvuio/ic.h>
+#include <hvuio/kvp_msg.h>
 #include <hvuio/ring.h>
 
 /* ---- the guest kernel (kernel.c; hvsim(8), KERNEL PROFILES) ---- */
@@ -379,6 +380,31 @@ int sim_exchange(struct sim *s, unsigned int line, const void *body, size_t len,
 		 const char *what, struct hv_ic_hdr *reply, size_t *reply_len);
 /* The status's name as the script spells it, with its hex, or the bare hex. */
 void sim_status_text(uint32_t status, char *buf, size_t len);
+/* What the guest's reply says, checked against what we sent. */
+struct sim_reply {
+	uint8_t buf[SIM_MAX_MSG * 2];
+	size_t len;
+	/* The KVP request it answers, for --json's byte-exact fields. */
+	uint8_t req[SIM_MAX_MSG];
+	size_t req_len;
+	struct hv_ic_hdr ic;
+	uint64_t trans_id;
+	/* A KVP request in the codec's form, then what its reply shows. */
+	struct hv_kvp_request kvp;
+};
+/* Send one framed request; returns as sim_action_run, with the reason printed. */
+int sim_request_send(struct sim *s, unsigned int line, const uint8_t *msg, size_t len,
+		     const char *what);
+/* Wait for the in-band IC response of `type` to it, checked; returns as sim_action_run. */
+int sim_reply_recv(struct sim *s, unsigned int line, uint16_t type, const char *what,
+		   struct sim_reply *r);
+/* --json: a status and its name, bytes as hex, and the object printed as one line. */
+struct json_object;
+void sim_json_add_status(struct json_object *o, uint32_t status);
+void sim_json_add_hex(struct json_object *o, const char *name, const uint8_t *p, size_t len);
+void sim_json_emit(struct json_object *o);
+/* kvp.c: run a kvp or ip action (OP_KVP_*, OP_IP_*); returns as sim_action_run. */
+int sim_kvp_run(struct sim *s, const struct sim_action *a);
 /* fcopy.c: the words of copy / fcopy / hostile fcopy-*; 0 or -EINVAL with err set. */
 int sim_fcopy_parse(char **words, int n, struct sim_action *a, char *err, size_t errlen);
 /* fcopy.c: run an OP_FCOPY or HOSTILE_FCOPY action. */
