@@ -49,8 +49,12 @@
  * the 2-CPU build machine with a load average of 20 to 30, kernel backend,
  * 5 000 keys: GETs at 4 000-14 000/s lingering, 14 000-64 000/s sleeping
  * between requests). So once the loop thread has waited for a CPU more
- * than LINGER_WAIT_US since the last answer, it sleeps between requests
- * for LINGER_PAUSE_US before it tries spinning again.
+ * than LINGER_WAIT_US between two answers, outside the work of answering,
+ * it sleeps between requests for LINGER_PAUSE_US before it tries spinning
+ * again. The work is left out because a long request (a delete that moves
+ * 100 000 records takes tens of milliseconds) may be preempted by the
+ * write-back it causes without the spin being in anyone's way: counting
+ * it stopped the spin for the requests after every such delete.
  *
  * Being preempted alone is no sign of that: on a quiet machine the host's
  * own wake-ups preempt the spinning thread for a few microseconds each
@@ -247,13 +251,17 @@ static uint64_t loop_cpu_wait_us(const struct hvkvpd *d)
 	return (uint64_t)ru.ru_nivcsw * (LINGER_WAIT_US + 1);
 }
 
-/* Linger after an answer, unless the CPU has been wanted elsewhere of late. */
-static void linger_arm(struct hvkvpd *d)
+/*
+ * Linger after an answer, unless the CPU has been wanted elsewhere of late.
+ * `began` is when the work of this answer began: the wait inside it is at
+ * most its length, which is taken off.
+ */
+static void linger_arm(struct hvkvpd *d, int64_t began)
 {
 	int64_t now = loop_now_us();
 	uint64_t wait = loop_cpu_wait_us(d);
 
-	if (wait - d->cpu_wait_us > LINGER_WAIT_US)
+	if ((int64_t)(wait - d->cpu_wait_us) - (now - began) > LINGER_WAIT_US)
 		d->linger_paused_us = now + LINGER_PAUSE_US;
 	d->cpu_wait_us = wait;
 	d->linger_until_us = now < d->linger_paused_us ? 0 : now + LINGER_US;
@@ -262,6 +270,7 @@ static void linger_arm(struct hvkvpd *d)
 static int serve(struct hvkvpd *d)
 {
 	uint64_t before = host_requests(d);
+	int64_t began = loop_now_us();
 	int err;
 
 	/* The handler reads other programs' changes before each pool operation. */
@@ -278,7 +287,7 @@ static int serve(struct hvkvpd *d)
 	if (err < 0)
 		log_warn("serving the host: %s", strerror(-err));
 	if (host_requests(d) != before) {
-		linger_arm(d);
+		linger_arm(d, began);
 		auto_errors_log(d);
 		/* A renamed host: its new name is resolved while we go on serving. */
 		hvkvpd_privsep_fqdn_refresh(d);
