@@ -63,9 +63,10 @@
  * the CPU hold it for a scheduler slice, a millisecond or more. The wait
  * is the run_delay of /proc/thread-self/schedstat (CONFIG_SCHED_INFO, on
  * in distribution kernels); without it, every involuntary switch
- * (getrusage) counts as a slice.
+ * (getrusage) counts as LINGER_SLICE_US, about one scheduler slice.
  */
 #define LINGER_WAIT_US 500
+#define LINGER_SLICE_US 2000
 #define LINGER_PAUSE_US 10000000
 
 static int64_t loop_now_ms(void)
@@ -226,7 +227,7 @@ static void auto_errors_log(struct hvkvpd *d)
 
 /*
  * How long the loop thread has waited for a CPU so far, in microseconds:
- * run_delay, or LINGER_WAIT_US + 1 per involuntary switch without it.
+ * run_delay, or LINGER_SLICE_US per involuntary switch without it.
  */
 static uint64_t loop_cpu_wait_us(const struct hvkvpd *d)
 {
@@ -248,7 +249,7 @@ static uint64_t loop_cpu_wait_us(const struct hvkvpd *d)
 	}
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
 		return 0;
-	return (uint64_t)ru.ru_nivcsw * (LINGER_WAIT_US + 1);
+	return (uint64_t)ru.ru_nivcsw * LINGER_SLICE_US;
 }
 
 /*
