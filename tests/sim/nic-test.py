@@ -15,33 +15,14 @@ import sys
 import tempfile
 import time
 
-from simtest import fail, finish, read
+from simtest import fail, finish, read, start_host
 
 CASE, HVSIM, HVPOLL = sys.argv[1], sys.argv[2], sys.argv[3]
 KERNEL = sys.argv[4] if len(sys.argv) > 4 else None
+HOST_EXTRA = ["--kernel", KERNEL] if KERNEL else []
 NIC_CLASS = "f8615163-df3e-46c5-913f-f2d2f965ed0e"
 NIC_INSTANCE = "d34b2567-b9b6-42b9-8778-0a4ec0b955bf"
 LINE = re.compile(r"^channel (\d+): frames (\d+) bytes (\d+) fnv ([0-9a-f]{16})", re.M)
-
-
-def start_host(tmp, script, device="nic"):
-    path = os.path.join(tmp, "script")
-    with open(path, "w") as f:
-        f.write(script)
-    root = os.path.join(tmp, "root")
-    out = open(os.path.join(tmp, "hvsim.out"), "w+")
-    err = open(os.path.join(tmp, "hvsim.err"), "w+")
-    args = [HVSIM, "--root", root, "--script", path, "--device", device, "-v"]
-    if KERNEL:
-        args += ["--kernel", KERNEL]
-    p = subprocess.Popen(args, stdout=out, stderr=err)
-    node = os.path.join(root, "dev", "uio0")
-    end = time.monotonic() + 20
-    while not os.path.exists(node):
-        if p.poll() is not None or time.monotonic() > end:
-            fail("hvsim made no device: " + read(err))
-        time.sleep(0.01)
-    return p, root, out, err
 
 
 def sysfs_maps(root):
@@ -63,7 +44,7 @@ def sysfs_maps(root):
 
 
 def run(tmp, script, guest_args, device="nic", target=NIC_CLASS, stop=False):
-    host, root, out, err = start_host(tmp, script, device)
+    host, root, out, err = start_host(HVSIM, tmp, script, device, HOST_EXTRA)
     maps = sysfs_maps(root) if device == "nic" else []
     guest = subprocess.run([HVPOLL, "--root", root, "--timeout", "20", *guest_args,
                             target], capture_output=True, text=True, timeout=120)
@@ -182,7 +163,8 @@ def case_reoffer(tmp):
     # A re-offer is a new probe: new buffers, new GPADL handles, never the
     # old ones (Linux counts them up for the whole boot, and the open of the
     # channel took one for its rings).
-    host, root, _, err = start_host(tmp, "open\nrescind\noffer\nwait 60000\n")
+    host, root, _, err = start_host(HVSIM, tmp, "open\nrescind\noffer\nwait 60000\n", "nic",
+                                  HOST_EXTRA)
     first = sysfs_maps(root)
     # This program opens the device as a guest would: the map message comes.
     guest = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -11,20 +11,12 @@ import sys
 import tempfile
 import time
 
-from simtest import fail, finish, read
+from simtest import fail, finish, read, start_host
 
 CASE, HVSIM, GUEST = sys.argv[1], sys.argv[2], sys.argv[3]
 N = 100000
 HB_INSTANCE = "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0"
 KVP_INSTANCE = "242ff919-07db-4180-9c2e-b86cb68c8c55"
-
-
-def wait_for(path, timeout=10.0):
-    end = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > end:
-            fail(path + " never appeared")
-        time.sleep(0.01)
 
 
 def wait_until(pred, what, timeout=10.0):
@@ -35,20 +27,6 @@ def wait_until(pred, what, timeout=10.0):
         time.sleep(0.01)
 
 
-def start_host(tmp, script, device="heartbeat", extra=()):
-    path = os.path.join(tmp, "script")
-    with open(path, "w") as f:
-        f.write(script)
-    root = os.path.join(tmp, "root")
-    out = open(os.path.join(tmp, "hvsim.out"), "w+")
-    err = open(os.path.join(tmp, "hvsim.err"), "w+")
-    p = subprocess.Popen([HVSIM, "--root", root, "--script", path,
-                          "--device", device, "-v", *extra],
-                         stdout=out, stderr=err)
-    wait_for(os.path.join(root, "dev", "uio0"))
-    return p, root, out, err
-
-
 def start_guest(root, *args, device="heartbeat"):
     return subprocess.Popen([GUEST, "--root", root, "--device", device, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -56,7 +34,7 @@ def start_guest(root, *args, device="heartbeat"):
 
 def run_pair(tmp, script, guest_args=(), device="heartbeat", host_extra=()):
     t0 = time.monotonic()
-    host, root, out, err = start_host(tmp, script, device, host_extra)
+    host, root, out, err = start_host(HVSIM, tmp, script, device, host_extra)
     guest = start_guest(root, *guest_args, device=device)
     hrc = finish(host)
     gout, gerr = guest.communicate(timeout=30)
@@ -105,7 +83,8 @@ def case_guest_silent(tmp):
         fail("timing out took %.1f s" % dt)
     sub = os.path.join(tmp, "raw")
     os.mkdir(sub)
-    host, root, out, errf = start_host(sub, "heartbeat 1\n", extra=["--timeout", "0.5"])
+    host, root, out, errf = start_host(HVSIM, sub, "heartbeat 1\n", "heartbeat",
+                                        ["--timeout", "0.5"])
     # As many descriptors as sysfs lists maps (3, or 5 where the kernel
     # gives every class the receive and send buffers).
     maps = len(os.listdir(os.path.join(root, "sys", "bus", "vmbus", "devices", HB_INSTANCE,
@@ -138,7 +117,7 @@ def case_rescind_offer(tmp):
 
 
 def case_second_open_refused(tmp):
-    host, root, out, err = start_host(tmp, "heartbeat 1\nwait 300\nheartbeat 1\n")
+    host, root, out, err = start_host(HVSIM, tmp, "heartbeat 1\nwait 300\nheartbeat 1\n", "heartbeat")
     guest = start_guest(root)
     # The first guest holds the device once the host has opened the channel for it.
     wait_until(lambda: "sending the negotiate request" in read(err), "the first guest's open")

@@ -1,6 +1,9 @@
-"""What the sim suite's drivers share: failing, waiting for a process, reading its log."""
+"""What the sim suite's drivers share: starting hvsim, failing, waiting for a process,
+reading its log."""
+import os
 import subprocess
 import sys
+import time
 
 
 def fail(msg):
@@ -20,3 +23,23 @@ def finish(p, timeout=120):
 def read(f):
     f.seek(0)
     return f.read()
+
+
+def start_host(hvsim, tmp, script, device, extra=()):
+    """hvsim playing `script` under tmp/root, once it has made its device:
+    (process, root, stdout, stderr), the last two files to read()."""
+    path = os.path.join(tmp, "script")
+    with open(path, "w") as f:
+        f.write(script)
+    root = os.path.join(tmp, "root")
+    out = open(os.path.join(tmp, "hvsim.out"), "w+")
+    err = open(os.path.join(tmp, "hvsim.err"), "w+")
+    p = subprocess.Popen([hvsim, "--root", root, "--script", path, "--device", device, "-v",
+                          *extra], stdout=out, stderr=err)
+    node = os.path.join(root, "dev", "uio0")
+    end = time.monotonic() + 20
+    while not os.path.exists(node):
+        if p.poll() is not None or time.monotonic() > end:
+            fail("hvsim made no device: " + read(err))
+        time.sleep(0.01)
+    return p, root, out, err
